@@ -1,0 +1,214 @@
+import type pg from 'pg';
+import { DtmError, LockLostError, translatePgError } from './errors.ts';
+import type { Schema } from './schema.ts';
+import type { Task } from './types.ts';
+
+/** How long a failed slot waits before its next attempt: exponential, capped, with jitter. */
+export interface RetryPolicy {
+  /** Delay after the first failure, in ms. Default 1000. */
+  baseMs?: number;
+  /** Longest delay, in ms. Default 300000 (5 minutes). */
+  maxMs?: number;
+  /** Random spread as a fraction of the delay (0.2 = ±20%). Default 0.2. */
+  jitter?: number;
+}
+
+/** The delay before attempt `failedAttempts + 1`, in ms. */
+export function retryDelay(policy: RetryPolicy, failedAttempts: number): number {
+  const { baseMs = 1000, maxMs = 300_000, jitter = 0.2 } = policy;
+  const exponential = Math.min(maxMs, baseMs * 2 ** Math.min(failedAttempts - 1, 40));
+  return Math.max(0, Math.round(exponential * (1 + jitter * (2 * Math.random() - 1))));
+}
+
+type HandleState = 'held' | 'finished' | 'lost';
+
+/**
+ * A slot held by this process: the row lock lives in `client`'s open transaction until `complete`, `skip`,
+ * `fail` or `release` ends it. What the work writes through `client` commits atomically with COMPLETE or
+ * SKIP and is rolled back by `fail` and `release`.
+ */
+export class AcquiredTask {
+  /** The slot as it was when acquired (state ACQUIRED). */
+  readonly task: Task;
+  /** The connection whose transaction holds the lock; write the work's results through it. */
+  readonly client: pg.PoolClient;
+  /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
+  readonly signal: AbortSignal;
+
+  readonly #schema: Schema;
+  readonly #worker: string;
+  readonly #retry: RetryPolicy;
+  readonly #abort = new AbortController();
+  #state: HandleState = 'held';
+  readonly #onConnectionLost = (error?: Error) => this.#lose(error);
+
+  /** @internal Built by TaskManager after the acquiring statement succeeded. */
+  constructor(
+    client: pg.PoolClient,
+    task: Task,
+    options: { schema: Schema; worker: string; retry: RetryPolicy },
+  ) {
+    this.client = client;
+    this.task = task;
+    this.signal = this.#abort.signal;
+    this.#schema = options.schema;
+    this.#worker = options.worker;
+    this.#retry = options.retry;
+    // A checked-out pg client with no 'error' listener would crash the process when its connection dies.
+    client.on('error', this.#onConnectionLost);
+    client.on('end', this.#onConnectionLost);
+  }
+
+  /** Whether the lock is still held. */
+  get isHeld(): boolean {
+    return this.#state === 'held';
+  }
+
+  /** ACQUIRED → COMPLETE, committing the work. Throws `LockLostError` (writing nothing) if the lock is gone. */
+  complete(message?: string): Promise<void> {
+    return this.#finish('COMPLETE', message ?? null);
+  }
+
+  /** ACQUIRED → SKIP, committing the work. Throws `LockLostError` (writing nothing) if the lock is gone. */
+  skip(message?: string): Promise<void> {
+    return this.#finish('SKIP', message ?? null);
+  }
+
+  /**
+   * ACQUIRED → AVAILABLE with `message`, failed attempts + 1 and a next-attempt time from the retry policy.
+   * The work's own writes are rolled back (to the savepoint taken before the work), even if its SQL failed.
+   */
+  async fail(message: string): Promise<void> {
+    this.#assertHeld('fail');
+    const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
+    await this.#end(async () => {
+      await this.client.query('ROLLBACK TO SAVEPOINT dtm_work');
+      await this.client.query(
+        `WITH failed AS (
+           UPDATE ${this.#schema.sql}.tasks
+           SET state = 'AVAILABLE',
+               failed_attempts = failed_attempts + 1,
+               message = $3,
+               next_attempt_at = now() + $4 * interval '1 millisecond'
+           WHERE name = $1 AND slot = $2
+           RETURNING name, slot
+         )
+         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3 FROM failed`,
+        [this.task.name, this.task.slot, message, delayMs, this.#worker],
+      );
+    }, 'failing');
+  }
+
+  /** Gives the slot back unchanged (rolls back everything, the acquisition included). No-op once ended. */
+  async release(): Promise<void> {
+    if (this.#state !== 'held') return;
+    try {
+      await this.client.query('ROLLBACK');
+      this.#state = 'finished';
+      this.#detach();
+      this.client.release();
+    } catch (error) {
+      // A failed rollback means the connection is gone, and with it the transaction: the slot is free.
+      this.#lose(error instanceof Error ? error : undefined);
+    }
+  }
+
+  async #finish(state: 'COMPLETE' | 'SKIP', message: string | null): Promise<void> {
+    this.#assertHeld(state === 'COMPLETE' ? 'complete' : 'skip');
+    await this.#end(
+      async () => {
+        await this.client.query(
+          `WITH done AS (
+           UPDATE ${this.#schema.sql}.tasks
+           SET state = $3, completed_at = now(), message = $4, next_attempt_at = NULL
+           WHERE name = $1 AND slot = $2
+           RETURNING name, slot
+         )
+         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
+         SELECT name, slot, 'ACQUIRED', $3, $5, $4 FROM done`,
+          [this.task.name, this.task.slot, state, message, this.#worker],
+        );
+      },
+      state === 'COMPLETE' ? 'completing' : 'skipping',
+    );
+  }
+
+  /**
+   * Runs the transition's statements, then COMMIT, then returns the connection. If the statements fail on a
+   * live connection the transaction stays open (aborted), so `fail` can still roll back to the savepoint and
+   * record why. If COMMIT fails the transaction is over either way: the connection is destroyed.
+   */
+  async #end(statements: () => Promise<void>, doing: string): Promise<void> {
+    const context = () => `${doing} ${this.#describe()}`;
+    try {
+      await statements();
+    } catch (error) {
+      if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, context());
+      throw translatePgError(error, context());
+    }
+    try {
+      await this.client.query('COMMIT');
+    } catch (error) {
+      const wasLost = this.#state === 'lost' || isConnectionError(error);
+      this.#lose(error instanceof Error ? error : undefined);
+      if (wasLost) this.#lockLost(error, context());
+      throw translatePgError(error, `${context()}: COMMIT failed, the slot is AVAILABLE again`);
+    }
+    this.#state = 'finished';
+    this.#detach();
+    this.client.release();
+  }
+
+  #lockLost(error: unknown, context: string): never {
+    this.#lose(error instanceof Error ? error : undefined);
+    throw new LockLostError(`${context}: the lock was lost, nothing was written`, { cause: error });
+  }
+
+  #assertHeld(action: string): void {
+    if (this.#state === 'held') return;
+    if (this.#state === 'lost') {
+      throw new LockLostError(
+        `cannot ${action} ${this.#describe()}: the lock was lost, nothing was written`,
+        {
+          cause: this.signal.reason,
+        },
+      );
+    }
+    throw new DtmError(
+      'NOT_AVAILABLE',
+      `cannot ${action} ${this.#describe()}: it was already finished or released`,
+    );
+  }
+
+  /** The lock is gone (or in doubt): fire the signal and destroy the connection, never reuse it. */
+  #lose(error?: Error): void {
+    if (this.#state !== 'held') return;
+    this.#state = 'lost';
+    this.#detach();
+    // The destroyed connection may still emit an error; with no listener that would crash the process.
+    this.client.on('error', ignore);
+    this.#abort.abort(new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }));
+    this.client.release(error ?? new Error('connection ended while holding a slot'));
+  }
+
+  #detach(): void {
+    this.client.off('end', this.#onConnectionLost);
+    this.client.off('error', this.#onConnectionLost);
+  }
+
+  #describe(): string {
+    return `${JSON.stringify(this.task.name)} @ ${this.task.slot.toISOString()}`;
+  }
+}
+
+function ignore(): void {}
+
+/** Errors after which the transaction's outcome is the server's, not ours: the connection is gone. */
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  // 57P01-57P05: admin shutdown, crash shutdown, cannot connect now, database dropped, idle session timeout;
+  // 25P03: idle-in-transaction timeout; class 08: connection exceptions; no code: the socket itself failed.
+  return code === undefined || code.startsWith('57P') || code === '25P03' || code.startsWith('08');
+}

@@ -1,0 +1,153 @@
+import pg from 'pg';
+import type { Schema } from './schema.ts';
+import type { TaskState } from './types.ts';
+
+/** A committed transition of one slot (`from` is null when the slot was created). */
+export interface TransitionEvent {
+  kind: 'transition';
+  name: string;
+  slot: Date;
+  from: TaskState | null;
+  to: TaskState;
+  actor: string | null;
+  at: Date;
+}
+
+/** One statement changed many slots of a name at once (a bulk create, re-queue or skip). */
+export interface BulkEvent {
+  kind: 'bulk';
+  name: string;
+  count: number;
+}
+
+export type TaskEvent = TransitionEvent | BulkEvent;
+
+export interface SubscribeOptions {
+  /** Called for every committed transition, in commit order. */
+  onEvent: (event: TaskEvent) => void;
+  /** Called after the listening connection was lost and is back: events in between were missed, so resync. */
+  onReconnect?: () => void;
+  /** Called when the listening connection fails (it is retried with backoff until `close`). */
+  onError?: (error: Error) => void;
+}
+
+/** A live subscription; `close()` ends its connection. */
+export interface Subscription {
+  close(): Promise<void>;
+  /** Whether the listening connection is up right now. */
+  readonly isConnected: boolean;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * LISTENs on the schema's channel over a connection of its own (never one that holds a slot), and keeps
+ * reconnecting with backoff when it is lost.
+ */
+export async function subscribe(
+  connection: pg.ClientConfig,
+  schema: Schema,
+  options: SubscribeOptions,
+): Promise<Subscription> {
+  let client: pg.Client | null = null;
+  let isClosed = false;
+  let isConnected = false;
+  let retryMs = RETRY_MIN_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const onNotification = (message: pg.Notification) => {
+    if (message.channel !== schema.channel || !message.payload) return;
+    const event = parseEvent(message.payload);
+    if (event) options.onEvent(event);
+  };
+
+  const connect = async (isReconnect: boolean): Promise<void> => {
+    const next = new pg.Client(connection);
+    next.on('error', (error) => lost(next, error));
+    next.on('end', () => lost(next, new Error('listening connection ended')));
+    next.on('notification', onNotification);
+    client = next;
+    await next.connect();
+    await next.query(`LISTEN "${schema.channel}"`);
+    if (isClosed) {
+      await next.end();
+      return;
+    }
+    isConnected = true;
+    retryMs = RETRY_MIN_MS;
+    if (isReconnect) options.onReconnect?.();
+  };
+
+  const lost = (which: pg.Client, error: Error) => {
+    if (which !== client || isClosed) return;
+    client = null;
+    isConnected = false;
+    which.removeAllListeners('notification');
+    which.on('error', () => {});
+    which.end().catch(() => {});
+    options.onError?.(error);
+    scheduleReconnect();
+  };
+
+  const scheduleReconnect = () => {
+    if (isClosed || retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      connect(true).catch((error: unknown) => {
+        if (client) lost(client, error instanceof Error ? error : new Error(String(error)));
+      });
+    }, retryMs);
+    retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+  };
+
+  await connect(false);
+  return {
+    get isConnected() {
+      return isConnected;
+    },
+    async close() {
+      isClosed = true;
+      clearTimeout(retryTimer);
+      const last = client;
+      client = null;
+      isConnected = false;
+      if (last) {
+        last.on('error', () => {});
+        await last.end().catch(() => {});
+      }
+    },
+  };
+}
+
+interface Payload {
+  bulk?: boolean;
+  name?: string;
+  count?: number;
+  slot?: string;
+  from?: TaskState | null;
+  to?: TaskState;
+  actor?: string | null;
+  at?: string;
+}
+
+function parseEvent(payload: string): TaskEvent | null {
+  let data: Payload;
+  try {
+    data = JSON.parse(payload) as Payload;
+  } catch {
+    return null;
+  }
+  if (typeof data.name !== 'string') return null;
+  if (data.bulk) return { kind: 'bulk', name: data.name, count: Number(data.count ?? 0) };
+  if (!data.slot || !data.to || !data.at) return null;
+  return {
+    kind: 'transition',
+    name: data.name,
+    slot: new Date(data.slot),
+    from: data.from ?? null,
+    to: data.to,
+    actor: data.actor ?? null,
+    at: new Date(data.at),
+  };
+}

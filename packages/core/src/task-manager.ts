@@ -1,0 +1,826 @@
+import { hostname } from 'node:os';
+import pg from 'pg';
+import { AcquiredTask, type RetryPolicy } from './acquired-task.ts';
+import {
+  BadInputError,
+  DtmError,
+  DuplicateTaskError,
+  IntervalMismatchError,
+  TaskNotAvailableError,
+  TaskNotFoundError,
+  translatePgError,
+} from './errors.ts';
+import { type SubscribeOptions, type Subscription, subscribe } from './events.ts';
+import { migrate } from './migrate.ts';
+import { type Schema, toSchema } from './schema.ts';
+import { assertAligned, formatInterval, type Interval, parseInterval, slotsBetween, toDate } from './time.ts';
+import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
+
+// pg parses timestamptz into Date already; bigint (int8) stays a string, which we convert where read.
+
+/** Options of a TaskManager. */
+export interface TaskManagerOptions {
+  /** PostgreSQL connection string; the manager then owns its pool and ends it in `close()`. */
+  connectionString?: string;
+  /** A pool you own (direct or session-pooled connections; never a transaction-pooling pgbouncer). */
+  pool?: pg.Pool;
+  /** Schema holding DTM's tables. Default `dtm`. */
+  schema?: string;
+  /** Recorded as actor and holder. Default `<hostname>:<pid>`. */
+  workerName?: string;
+  /** Size of the pool built from `connectionString`; one connection per held slot. Default 10. */
+  poolSize?: number;
+  /** Backoff between attempts of a failing slot. Defaults: 1 s base, 5 min cap, ±20% jitter. */
+  retry?: RetryPolicy;
+}
+
+/** Which slots of a name an operation targets: listed slots, or every slot in [from, to). */
+export type SlotSelection =
+  | { name: string; slots: ReadonlyArray<Date | string> }
+  | { name: string; from: Date | string; to: Date | string };
+
+/** Who did it and why; recorded in history. */
+export interface ActorOptions {
+  reason: string;
+  actor?: string;
+  /** Compute the outcome without changing anything (the transaction is rolled back). Default false. */
+  dryRun?: boolean;
+}
+
+export type RequeueOutcome = 'requeued' | 'busy' | 'not_found' | 'unchanged';
+export type SkipOutcome = 'skipped' | 'busy' | 'unchanged';
+
+/** Per-slot outcomes of a guarded operation, oldest slot first. */
+export interface OperationResult<O extends string> {
+  outcomes: Array<{ slot: Date; outcome: O }>;
+  counts: Record<O, number>;
+}
+
+export interface ListTasksOptions {
+  name?: string;
+  names?: readonly string[];
+  /** Slots at or after. */
+  from?: Date | string;
+  /** Slots before. */
+  to?: Date | string;
+  /** Live states (ACQUIRED means held right now). */
+  states?: readonly TaskState[];
+  /** Only AVAILABLE slots with failed attempts. Default false. */
+  isFailing?: boolean;
+  /** Keyset cursor: rows after this (name, slot), in (name, slot) order. */
+  after?: { name: string; slot: Date | string };
+  /** Default 1000, at most 10000. */
+  limit?: number;
+}
+
+/** Largest number of slots one call may create, re-queue or skip. */
+export const MAX_SLOTS_PER_CALL = 10_000;
+const MAX_NAME_LENGTH = 200;
+const MAX_TEXT_LENGTH = 10_000;
+
+/**
+ * The library that workers embed: creates slots, hands out exactly one holder per slot with row locks held
+ * in an open transaction, and reads state without ever taking a row lock.
+ */
+export class TaskManager {
+  /** The pool every operation uses. */
+  readonly pool: pg.Pool;
+  readonly schema: string;
+  readonly workerName: string;
+  readonly #schema: Schema;
+  readonly #ownsPool: boolean;
+  readonly #retry: RetryPolicy;
+
+  constructor(options: TaskManagerOptions) {
+    this.#schema = toSchema(options.schema ?? 'dtm');
+    this.schema = this.#schema.name;
+    this.workerName = checkText(options.workerName ?? `${hostname()}:${process.pid}`, 'workerName', 200);
+    this.#retry = options.retry ?? {};
+    if (options.pool) {
+      this.pool = options.pool;
+      this.#ownsPool = false;
+    } else if (options.connectionString) {
+      this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+      this.#ownsPool = true;
+    } else {
+      throw new BadInputError('TaskManager needs a connectionString or a pool');
+    }
+  }
+
+  /** Creates or upgrades DTM's tables in the schema. Idempotent and safe to run from many processes at once. */
+  migrate(): Promise<void> {
+    return migrate(this.pool, this.#schema);
+  }
+
+  /**
+   * Listens for committed transitions of this schema on a connection of its own (not from the pool), and
+   * reconnects with backoff when it is lost (`onReconnect` then tells you to resync).
+   */
+  subscribe(options: SubscribeOptions): Promise<Subscription> {
+    return subscribe(this.pool.options, this.#schema, options);
+  }
+
+  /** Ends the pool if the manager built it. */
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.pool.end();
+  }
+
+  /**
+   * Creates one AVAILABLE slot. The name's interval (and origin, default the Unix epoch) is fixed by its first
+   * slot. Throws `DuplicateTaskError` if the slot exists, `IntervalMismatchError` if the name has another interval.
+   */
+  async createTask(options: {
+    name: string;
+    slot: Date | string;
+    interval: Interval;
+    origin?: Date | string;
+    createdBy?: string;
+  }): Promise<Task> {
+    const name = checkName(options.name);
+    const intervalMs = parseInterval(options.interval);
+    const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
+    const slot = toDate(options.slot, 'slot');
+    assertAligned(slot, intervalMs, originMs, name);
+    const created = await this.#createSlots(name, intervalMs, originMs, [slot], options.createdBy);
+    if (created === 0) {
+      throw new DuplicateTaskError(`slot ${JSON.stringify(name)} @ ${slot.toISOString()} already exists`);
+    }
+    const task = await this.getTask(name, slot);
+    if (!task) throw new TaskNotFoundError(`slot ${JSON.stringify(name)} @ ${slot.toISOString()} vanished`);
+    return task;
+  }
+
+  /**
+   * Creates every missing slot in [from, to) (`from` rounded up to a slot start); existing ones are left as
+   * they are. Returns how many it created. At most 10,000 slots per call.
+   */
+  async createTasks(options: {
+    name: string;
+    from: Date | string;
+    to: Date | string;
+    interval: Interval;
+    origin?: Date | string;
+    createdBy?: string;
+  }): Promise<number> {
+    const name = checkName(options.name);
+    const intervalMs = parseInterval(options.interval);
+    const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
+    const slots = expandRange(options.from, options.to, intervalMs, originMs);
+    if (slots.length === 0) return 0;
+    return this.#createSlots(name, intervalMs, originMs, slots, options.createdBy);
+  }
+
+  /** Creates the missing slots of an existing name in [from, to); returns the slots it created (or would). */
+  async backfill(options: {
+    name: string;
+    from: Date | string;
+    to: Date | string;
+    createdBy?: string;
+    dryRun?: boolean;
+  }): Promise<Date[]> {
+    const name = checkName(options.name);
+    const { intervalMs, originMs } = await this.#nameSettings(name);
+    const slots = expandRange(options.from, options.to, intervalMs, originMs);
+    if (slots.length === 0) return [];
+    return this.#transaction(options.dryRun ?? false, async (client) => {
+      const { rows } = await client.query<{ slot: Date }>(
+        `WITH created AS (
+           INSERT INTO ${this.#schema.sql}.tasks (name, slot, created_by)
+           SELECT $1, slot, $3 FROM unnest($2::timestamptz[]) AS slot
+           ON CONFLICT (name, slot) DO NOTHING
+           RETURNING name, slot
+         ), history AS (
+           INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
+           SELECT name, slot, NULL, 'AVAILABLE', $3 FROM created
+         )
+         SELECT slot FROM created ORDER BY slot`,
+        [name, slots, options.createdBy ?? this.workerName],
+      );
+      return rows.map((row) => row.slot);
+    });
+  }
+
+  /** The slot with its live state, or null if it does not exist. Never takes a row lock. */
+  async getTask(name: string, slot: Date | string): Promise<Task | null> {
+    const at = toDate(slot, 'slot');
+    const [task] = await this.#selectTasks('t.name = $1 AND t.slot = $2', [checkName(name), at], '', 1);
+    return task ?? null;
+  }
+
+  /**
+   * Committed rows in (name, slot) order, each with the live ACQUIRED overlay (a slot a worker holds right now
+   * reads ACQUIRED with its holder, and stops doing so the moment the holder's transaction ends). Never takes
+   * a row lock.
+   */
+  async listTasks(options: ListTasksOptions = {}): Promise<Task[]> {
+    const names = options.names
+      ? options.names.map(checkName)
+      : options.name !== undefined
+        ? [checkName(options.name)]
+        : null;
+    const from = options.from === undefined ? null : toDate(options.from, 'from');
+    const to = options.to === undefined ? null : toDate(options.to, 'to');
+    if (from && to && from > to)
+      throw new BadInputError(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
+    const states = options.states ? options.states.map(checkState) : null;
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      throw new BadInputError(`limit must be a whole number from 1 to 10000, got ${String(limit)}`);
+    }
+    const after = options.after
+      ? [checkName(options.after.name), toDate(options.after.slot, 'after.slot')]
+      : [null, null];
+    return this.#selectTasks(
+      `($1::text[] IS NULL OR t.name = ANY($1))
+       AND ($2::timestamptz IS NULL OR t.slot >= $2)
+       AND ($3::timestamptz IS NULL OR t.slot < $3)
+       AND ($4::text IS NULL OR (t.name, t.slot) > ($4, $5::timestamptz))
+       AND (NOT $6 OR (t.state = 'AVAILABLE' AND t.failed_attempts > 0))`,
+      [names, from, to, after[0], after[1], options.isFailing ?? false, states],
+      'WHERE $7::text[] IS NULL OR live.live_state = ANY($7)',
+      limit,
+    );
+  }
+
+  /** Every committed transition of a slot, oldest first. */
+  async history(name: string, slot: Date | string): Promise<HistoryEntry[]> {
+    const { rows } = await this.#query<{
+      id: string;
+      name: string;
+      slot: Date;
+      from_state: TaskState | null;
+      to_state: TaskState;
+      actor: string | null;
+      message: string | null;
+      at: Date;
+    }>(
+      `SELECT id, name, slot, from_state, to_state, actor, message, at
+       FROM ${this.#schema.sql}.task_history
+       WHERE name = $1 AND slot = $2
+       ORDER BY id`,
+      [checkName(name), toDate(slot, 'slot')],
+      'reading history',
+    );
+    return rows.map((row) => ({
+      id: Number(row.id),
+      name: row.name,
+      slot: row.slot,
+      fromState: row.from_state,
+      toState: row.to_state,
+      actor: row.actor,
+      message: row.message,
+      at: row.at,
+    }));
+  }
+
+  /**
+   * Takes this exact slot: `SELECT … FOR UPDATE NOWAIT` in a new transaction that stays open until the
+   * handle ends it. Fails at once with `TaskBusyError` if another worker holds it, `TaskNotAvailableError`
+   * if it is not AVAILABLE or still waiting out its retry backoff, `TaskNotFoundError` if it does not exist.
+   */
+  async acquire(name: string, slot: Date | string, options: { worker?: string } = {}): Promise<AcquiredTask> {
+    const at = toDate(slot, 'slot');
+    const checkedName = checkName(name);
+    const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
+    const slotText = `${JSON.stringify(checkedName)} @ ${at.toISOString()}`;
+    return this.#hold(worker, `acquiring ${slotText}`, async (client) => {
+      // NOWAIT: a slot another worker holds fails at once (55P03 → TaskBusyError) instead of queueing.
+      const { rows } = await client.query<{ state: TaskState; is_due: boolean }>(
+        `SELECT state, (next_attempt_at IS NULL OR next_attempt_at <= now()) AS is_due
+         FROM ${this.#schema.sql}.tasks
+         WHERE name = $1 AND slot = $2
+         FOR UPDATE NOWAIT`,
+        [checkedName, at],
+      );
+      const [row] = rows;
+      if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
+      if (row.state !== 'AVAILABLE')
+        throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
+      if (!row.is_due) throw new TaskNotAvailableError(`slot ${slotText} is waiting out its retry backoff`);
+      return this.#markHeld(client, checkedName, at, worker);
+    });
+  }
+
+  /**
+   * Takes the oldest (or newest) AVAILABLE slot of `name` that is due now, skipping slots other workers hold
+   * (`FOR UPDATE SKIP LOCKED`): never blocks. Null when there is nothing to take.
+   */
+  async acquireNext(options: {
+    name: string;
+    from?: Date | string;
+    to?: Date | string;
+    order?: 'oldest' | 'newest';
+    worker?: string;
+  }): Promise<AcquiredTask | null> {
+    const name = checkName(options.name);
+    const from = options.from === undefined ? null : toDate(options.from, 'from');
+    const to = options.to === undefined ? null : toDate(options.to, 'to');
+    if (from && to && from > to)
+      throw new BadInputError(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
+    const order = options.order ?? 'oldest';
+    if (order !== 'oldest' && order !== 'newest')
+      throw new BadInputError(`order must be 'oldest' or 'newest'`);
+    const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
+    try {
+      return await this.#hold(
+        worker,
+        `acquiring the next slot of ${JSON.stringify(name)}`,
+        async (client) => {
+          // SKIP LOCKED: slots other workers hold are passed over, so this never waits.
+          const { rows } = await client.query<{ slot: Date }>(
+            `SELECT slot
+           FROM ${this.#schema.sql}.tasks
+           WHERE name = $1
+             AND state = 'AVAILABLE'
+             AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+             AND ($2::timestamptz IS NULL OR slot >= $2)
+             AND ($3::timestamptz IS NULL OR slot < $3)
+           ORDER BY slot ${order === 'oldest' ? 'ASC' : 'DESC'}
+           LIMIT 1
+           FOR UPDATE SKIP LOCKED`,
+            [name, from, to],
+          );
+          const [row] = rows;
+          if (!row) throw new NothingToAcquire();
+          return this.#markHeld(client, name, row.slot, worker);
+        },
+      );
+    } catch (error) {
+      if (error instanceof NothingToAcquire) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * The seed's flow: the oldest AVAILABLE slot due in the backlog window, else the current slot (created if
+   * missing), acquired. The current slot is the one containing `now - lag`; the backlog window reaches
+   * `backlog` further back. Null when nothing can be had.
+   */
+  async findOrCreateAndAcquire(options: {
+    name: string;
+    interval: Interval;
+    backlog: Interval;
+    lag?: Interval;
+    origin?: Date | string;
+    worker?: string;
+  }): Promise<AcquiredTask | null> {
+    const name = checkName(options.name);
+    const intervalMs = parseInterval(options.interval);
+    const backlogMs = parseDuration(options.backlog, 'backlog');
+    const lagMs = options.lag === undefined ? 0 : parseDuration(options.lag, 'lag');
+    const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
+    const now = Date.now() - lagMs;
+    const current = new Date(originMs + Math.floor((now - originMs) / intervalMs) * intervalMs);
+    const worker = options.worker;
+    const next = await this.acquireNext({
+      name,
+      from: new Date(current.getTime() - backlogMs),
+      to: new Date(current.getTime() + intervalMs),
+      ...(worker === undefined ? {} : { worker }),
+    });
+    if (next) return next;
+    await this.#createSlots(name, intervalMs, originMs, [current], worker);
+    try {
+      return await this.acquire(name, current, worker === undefined ? {} : { worker });
+    } catch (error) {
+      if (error instanceof DtmError && (error.code === 'BUSY' || error.code === 'NOT_AVAILABLE')) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Acquires the slot, runs `work`, completes on return (with the returned string as message) and fails
+   * with the error's message on throw (then rethrows). Returns what `work` returned.
+   */
+  async run<T>(name: string, slot: Date | string, work: (task: AcquiredTask) => Promise<T>): Promise<T> {
+    const task = await this.acquire(name, slot);
+    let result: T;
+    try {
+      result = await work(task);
+    } catch (error) {
+      if (task.isHeld) await task.fail(messageOf(error));
+      throw error;
+    }
+    try {
+      await task.complete();
+    } catch (error) {
+      // The work's SQL may have left the transaction aborted: record the failure instead of losing it.
+      if (task.isHeld) await task.fail(messageOf(error));
+      throw error;
+    }
+    return result;
+  }
+
+  /**
+   * The guarded re-queue: COMPLETE and SKIP become AVAILABLE (attempts reset), and an AVAILABLE slot waiting
+   * out its backoff becomes due now. A slot a worker holds right now is never waited on nor touched
+   * (`SKIP LOCKED`): it is reported `busy`. One transaction; history and a notification per change.
+   * With a range, only existing slots are reported (gaps are for `backfill`).
+   */
+  async requeue(selection: SlotSelection, options: ActorOptions): Promise<OperationResult<RequeueOutcome>> {
+    const { name, slots, isRange } = await this.#selectSlots(selection);
+    const reason = checkText(options.reason, 'reason', MAX_TEXT_LENGTH);
+    const actor = options.actor === undefined ? this.workerName : checkText(options.actor, 'actor', 500);
+    const rows = await this.#transaction(options.dryRun ?? false, async (client) => {
+      const { rows } = await client.query<{ slot: Date; outcome: RequeueOutcome }>(
+        `WITH wanted AS (
+           SELECT slot FROM unnest($2::timestamptz[]) AS slot
+         ), existing AS (
+           -- a plain read sees held slots too, without waiting for their holders
+           SELECT slot FROM ${this.#schema.sql}.tasks WHERE name = $1 AND slot = ANY($2)
+         ), lockable AS (
+           -- a slot a worker holds right now is skipped, never waited on: it is busy
+           SELECT slot, state, next_attempt_at
+           FROM ${this.#schema.sql}.tasks
+           WHERE name = $1 AND slot = ANY($2)
+           FOR UPDATE SKIP LOCKED
+         ), requeued AS (
+           UPDATE ${this.#schema.sql}.tasks t
+           SET state = 'AVAILABLE',
+               next_attempt_at = NULL,
+               failed_attempts = CASE WHEN l.state = 'AVAILABLE' THEN t.failed_attempts ELSE 0 END,
+               message = CASE WHEN l.state = 'AVAILABLE' THEN t.message ELSE $3 END
+           FROM lockable l
+           WHERE t.name = $1 AND t.slot = l.slot
+             AND (l.state IN ('COMPLETE', 'SKIP') OR (l.state = 'AVAILABLE' AND l.next_attempt_at > now()))
+           RETURNING t.slot, l.state AS from_state
+         ), history AS (
+           INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
+           SELECT $1, slot, from_state, 'AVAILABLE', $4, $3 FROM requeued
+         )
+         SELECT w.slot,
+                CASE WHEN e.slot IS NULL THEN 'not_found'
+                     WHEN r.slot IS NOT NULL THEN 'requeued'
+                     WHEN l.slot IS NULL THEN 'busy'
+                     ELSE 'unchanged' END AS outcome
+         FROM wanted w
+         LEFT JOIN existing e ON e.slot = w.slot
+         LEFT JOIN lockable l ON l.slot = w.slot
+         LEFT JOIN requeued r ON r.slot = w.slot
+         ORDER BY w.slot`,
+        [name, slots, reason, actor],
+      );
+      return rows;
+    });
+    const outcomes = isRange ? rows.filter((row) => row.outcome !== 'not_found') : rows;
+    return summarize(outcomes, ['requeued', 'busy', 'not_found', 'unchanged']);
+  }
+
+  /**
+   * Marks slots SKIP by hand: AVAILABLE ones (failing included) and missing ones (created as SKIP). A slot a
+   * worker holds right now is never waited on nor touched (`busy`); COMPLETE slots are left alone
+   * (`unchanged`) unless `includeComplete`. One transaction; history records actor and reason.
+   * Un-skip is `requeue`.
+   */
+  async skip(
+    selection: SlotSelection,
+    options: ActorOptions & { includeComplete?: boolean },
+  ): Promise<OperationResult<SkipOutcome>> {
+    const { name, slots } = await this.#selectSlots(selection);
+    const reason = checkText(options.reason, 'reason', MAX_TEXT_LENGTH);
+    const actor = options.actor === undefined ? this.workerName : checkText(options.actor, 'actor', 500);
+    const rows = await this.#transaction(options.dryRun ?? false, async (client) => {
+      const { rows } = await client.query<{ slot: Date; outcome: SkipOutcome }>(
+        `WITH wanted AS (
+           SELECT slot FROM unnest($2::timestamptz[]) AS slot
+         ), created AS (
+           INSERT INTO ${this.#schema.sql}.tasks (name, slot, state, created_by, message, completed_at)
+           SELECT $1, slot, 'SKIP', $4, $3, now() FROM wanted
+           ON CONFLICT (name, slot) DO NOTHING
+           RETURNING slot
+         ), lockable AS (
+           -- a slot a worker holds right now is skipped, never waited on: it is busy
+           SELECT slot, state
+           FROM ${this.#schema.sql}.tasks
+           WHERE name = $1 AND slot = ANY($2)
+           FOR UPDATE SKIP LOCKED
+         ), skipped AS (
+           UPDATE ${this.#schema.sql}.tasks t
+           SET state = 'SKIP', message = $3, next_attempt_at = NULL, completed_at = now()
+           FROM lockable l
+           WHERE t.name = $1 AND t.slot = l.slot
+             AND (l.state = 'AVAILABLE' OR (l.state = 'COMPLETE' AND $5))
+           RETURNING t.slot, l.state AS from_state
+         ), history AS (
+           INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
+           SELECT $1, slot, NULL, 'SKIP', $4, $3 FROM created
+           UNION ALL
+           SELECT $1, slot, from_state, 'SKIP', $4, $3 FROM skipped
+         )
+         SELECT w.slot,
+                CASE WHEN c.slot IS NOT NULL OR s.slot IS NOT NULL THEN 'skipped'
+                     WHEN l.slot IS NULL THEN 'busy'
+                     ELSE 'unchanged' END AS outcome
+         FROM wanted w
+         LEFT JOIN created c ON c.slot = w.slot
+         LEFT JOIN lockable l ON l.slot = w.slot
+         LEFT JOIN skipped s ON s.slot = w.slot
+         ORDER BY w.slot`,
+        [name, slots, reason, actor, options.includeComplete ?? false],
+      );
+      return rows;
+    });
+    return summarize(rows, ['skipped', 'busy', 'unchanged']);
+  }
+
+  /** A name's interval and origin; `TaskNotFoundError` for an unknown name. */
+  async getTaskName(
+    name: string,
+  ): Promise<{ name: string; interval: string; intervalMs: number; origin: Date } | null> {
+    const { rows } = await this.#query<{ interval_ms: string; origin: Date }>(
+      `SELECT interval_ms, origin FROM ${this.#schema.sql}.task_names WHERE name = $1`,
+      [checkName(name)],
+      'reading a task name',
+    );
+    const [row] = rows;
+    if (!row) return null;
+    const intervalMs = Number(row.interval_ms);
+    return { name, interval: formatInterval(intervalMs), intervalMs, origin: row.origin };
+  }
+
+  async #nameSettings(name: string): Promise<{ intervalMs: number; originMs: number }> {
+    const found = await this.getTaskName(name);
+    if (!found) throw new TaskNotFoundError(`no task name ${JSON.stringify(name)}`);
+    return { intervalMs: found.intervalMs, originMs: found.origin.getTime() };
+  }
+
+  /** Resolves a selection to validated, aligned slot starts of an existing name. */
+  async #selectSlots(selection: SlotSelection): Promise<{ name: string; slots: Date[]; isRange: boolean }> {
+    if (typeof selection !== 'object' || selection === null)
+      throw new BadInputError('a selection { name, slots } or { name, from, to } is required');
+    const name = checkName(selection.name);
+    if ('slots' in selection) {
+      if (!Array.isArray(selection.slots) || selection.slots.length === 0)
+        throw new BadInputError('slots must be a non-empty array');
+      if (selection.slots.length > MAX_SLOTS_PER_CALL)
+        throw new BadInputError(
+          `at most ${MAX_SLOTS_PER_CALL} slots per call, got ${selection.slots.length}`,
+        );
+      const dates = selection.slots.map((slot, i) => toDate(slot, `slots[${i}]`));
+      const { intervalMs, originMs } = await this.#nameSettings(name);
+      for (const slot of dates) assertAligned(slot, intervalMs, originMs, name);
+      const unique = [...new Set(dates.map((slot) => slot.getTime()))].sort((a, b) => a - b);
+      return { name, slots: unique.map((t) => new Date(t)), isRange: false };
+    }
+    const { intervalMs, originMs } = await this.#nameSettings(name);
+    return { name, slots: expandRange(selection.from, selection.to, intervalMs, originMs), isRange: true };
+  }
+
+  /** Registers the name (or checks its interval), then inserts the slots that do not exist yet. */
+  async #createSlots(
+    name: string,
+    intervalMs: number,
+    originMs: number,
+    slots: Date[],
+    createdBy?: string,
+  ): Promise<number> {
+    const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
+    await this.#registerName(name, intervalMs, originMs);
+    const { rows } = await this.#query<{ created: string }>(
+      `WITH created AS (
+         INSERT INTO ${this.#schema.sql}.tasks (name, slot, created_by)
+         SELECT $1, slot, $3 FROM unnest($2::timestamptz[]) AS slot
+         ON CONFLICT (name, slot) DO NOTHING
+         RETURNING name, slot
+       ), history AS (
+         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
+         SELECT name, slot, NULL, 'AVAILABLE', $3 FROM created
+       )
+       SELECT count(*) AS created FROM created`,
+      [name, slots, actor],
+      `creating slots of ${JSON.stringify(name)}`,
+    );
+    return Number(rows[0]?.created ?? 0);
+  }
+
+  /** Registers a new name with its interval, or checks that an existing name has the same interval and origin. */
+  async #registerName(name: string, intervalMs: number, originMs: number): Promise<void> {
+    const select = () =>
+      this.#query<{ interval_ms: string; origin: Date }>(
+        `SELECT interval_ms, origin FROM ${this.#schema.sql}.task_names WHERE name = $1`,
+        [name],
+        `reading task name ${JSON.stringify(name)}`,
+      );
+    let [row] = (await select()).rows;
+    if (!row) {
+      await this.#query(
+        `INSERT INTO ${this.#schema.sql}.task_names (name, interval_ms, origin)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO NOTHING`,
+        [name, intervalMs, new Date(originMs)],
+        `registering task name ${JSON.stringify(name)}`,
+      );
+      [row] = (await select()).rows;
+      if (!row) throw new TaskNotFoundError(`task name ${JSON.stringify(name)} could not be registered`);
+    }
+    if (Number(row.interval_ms) !== intervalMs || row.origin.getTime() !== originMs) {
+      throw new IntervalMismatchError(
+        `task name ${JSON.stringify(name)} has interval ${formatInterval(Number(row.interval_ms))} from origin ${row.origin.toISOString()}; it cannot take slots of ${formatInterval(intervalMs)} from ${new Date(originMs).toISOString()}`,
+      );
+    }
+  }
+
+  /** Reads task rows with the live overlay: a committed AVAILABLE row whose advisory lock is held is ACQUIRED. */
+  async #selectTasks(where: string, values: unknown[], liveWhere: string, limit: number): Promise<Task[]> {
+    const { rows } = await this.#query<TaskRow>(
+      `SELECT live.* FROM (
+         SELECT t.*, n.interval_ms,
+                h.lock_key IS NOT NULL AS is_held,
+                h.worker AS holder_worker,
+                h.since AS holder_since,
+                CASE WHEN h.lock_key IS NOT NULL THEN 'ACQUIRED' ELSE t.state END AS live_state
+         FROM ${this.#schema.sql}.tasks t
+         JOIN ${this.#schema.sql}.task_names n ON n.name = t.name
+         LEFT JOIN ${this.#schema.sql}.holders h
+           ON t.state = 'AVAILABLE' AND h.lock_key = ${this.#schema.sql}.slot_lock_key(t.name, t.slot)
+         WHERE ${where}
+       ) live
+       ${liveWhere}
+       ORDER BY live.name, live.slot
+       LIMIT $${values.length + 1}`,
+      [...values, limit],
+      'reading tasks',
+    );
+    return rows.map(toTask);
+  }
+
+  /**
+   * Opens the holding transaction on a connection of its own and runs `lock` in it; on success the work's
+   * savepoint is taken and the connection belongs to the returned handle. On any failure it is rolled back
+   * and returned to the pool (destroyed if broken).
+   */
+  async #hold(
+    worker: string,
+    doing: string,
+    lock: (client: pg.PoolClient) => Promise<TaskRow>,
+  ): Promise<AcquiredTask> {
+    const client = await this.#connect(doing);
+    try {
+      await client.query('BEGIN');
+      const row = await lock(client);
+      // The work runs after this savepoint, so fail() can undo the work's writes (even failed SQL) and still
+      // record the failure in the same transaction.
+      await client.query('SAVEPOINT dtm_work');
+      return new AcquiredTask(client, toTask(row), { schema: this.#schema, worker, retry: this.#retry });
+    } catch (error) {
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
+      client.release(rolledBack ? undefined : new Error('rollback failed'));
+      if (error instanceof NothingToAcquire) throw error;
+      throw translatePgError(error, doing);
+    }
+  }
+
+  /**
+   * Marks the row this transaction has locked as ACQUIRED, records the transition, and takes the shared
+   * advisory lock that makes the holder visible to other sessions (see the `holders` view).
+   */
+  async #markHeld(client: pg.PoolClient, name: string, slot: Date, worker: string): Promise<TaskRow> {
+    const { rows } = await client.query<TaskRow>(
+      `WITH held AS (
+         UPDATE ${this.#schema.sql}.tasks
+         SET state = 'ACQUIRED', acquired_by = $3, acquired_at = now()
+         WHERE name = $1 AND slot = $2
+         RETURNING *
+       ), history AS (
+         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
+         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $3 FROM held
+       )
+       SELECT held.*, n.interval_ms,
+              true AS is_held,
+              set_config('application_name', $4, true) AS holder_worker, -- reverts when the transaction ends
+              held.acquired_at AS holder_since,
+              pg_advisory_xact_lock_shared(${this.#schema.sql}.slot_lock_key(held.name, held.slot))::text AS visible
+       FROM held JOIN ${this.#schema.sql}.task_names n ON n.name = held.name`,
+      [name, slot, worker, truncateBytes(worker, 63)],
+    );
+    const [row] = rows;
+    if (!row) throw new TaskNotFoundError(`slot ${JSON.stringify(name)} @ ${slot.toISOString()} vanished`);
+    return row;
+  }
+
+  async #connect(doing: string): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      throw translatePgError(error, doing);
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+    doing: string,
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (error) {
+      throw translatePgError(error, doing);
+    }
+  }
+
+  /** Runs `body` in a transaction; commits, or rolls back when `isDryRun`. */
+  async #transaction<T>(isDryRun: boolean, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect('opening a transaction');
+    let isBroken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await body(client);
+      await client.query(isDryRun ? 'ROLLBACK' : 'COMMIT');
+      return result;
+    } catch (error) {
+      isBroken = !(await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      ));
+      throw translatePgError(error, 'running a guarded operation');
+    } finally {
+      client.release(isBroken ? new Error('rollback failed') : undefined);
+    }
+  }
+}
+
+/** Thrown inside #hold when acquireNext finds nothing; never escapes the manager. */
+class NothingToAcquire extends Error {}
+
+function summarize<O extends string>(
+  rows: Array<{ slot: Date; outcome: O }>,
+  kinds: readonly O[],
+): OperationResult<O> {
+  const counts = Object.fromEntries(kinds.map((kind) => [kind, 0])) as Record<O, number>;
+  for (const row of rows) counts[row.outcome] += 1;
+  return { outcomes: rows.map((row) => ({ slot: row.slot, outcome: row.outcome })), counts };
+}
+
+function expandRange(
+  fromValue: Date | string,
+  toValue: Date | string,
+  intervalMs: number,
+  originMs: number,
+): Date[] {
+  const from = toDate(fromValue, 'from');
+  const to = toDate(toValue, 'to');
+  if (from > to)
+    throw new BadInputError(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
+  const first = originMs + Math.ceil((from.getTime() - originMs) / intervalMs) * intervalMs;
+  const count = Math.max(0, Math.ceil((to.getTime() - first) / intervalMs));
+  if (count > MAX_SLOTS_PER_CALL) {
+    throw new BadInputError(
+      `range ${from.toISOString()} – ${to.toISOString()} holds ${count} slots of ${formatInterval(intervalMs)}; at most ${MAX_SLOTS_PER_CALL} per call`,
+    );
+  }
+  return slotsBetween(new Date(first), to, intervalMs);
+}
+
+function parseDuration(value: Interval, what: string): number {
+  if (value === 0 || value === 'PT0S') return 0;
+  try {
+    return parseInterval(value);
+  } catch {
+    throw new BadInputError(
+      `${what} must be an ISO-8601 duration (PT1H, P1D) or milliseconds, got ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+/** Names are 1–200 characters of any Unicode (no NUL, which PostgreSQL text cannot hold), stored verbatim. */
+function checkName(name: unknown): string {
+  if (typeof name !== 'string') throw new BadInputError('task name must be a string');
+  const length = [...name].length;
+  if (length < 1 || length > MAX_NAME_LENGTH) {
+    throw new BadInputError(`task name must be 1–${MAX_NAME_LENGTH} characters, got ${length}`);
+  }
+  if (name.includes('\u0000')) throw new BadInputError('task name must not contain the NUL character');
+  return name;
+}
+
+function checkText(value: unknown, what: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.trim().length === 0)
+    throw new BadInputError(`${what} must be a non-empty string`);
+  if ([...value].length > maxLength)
+    throw new BadInputError(`${what} must be at most ${maxLength} characters`);
+  if (value.includes('\u0000')) throw new BadInputError(`${what} must not contain the NUL character`);
+  return value;
+}
+
+function checkState(state: unknown): TaskState {
+  if (typeof state === 'string' && (TASK_STATES as readonly string[]).includes(state))
+    return state as TaskState;
+  throw new BadInputError(`unknown state ${JSON.stringify(state)}; use one of ${TASK_STATES.join(', ')}`);
+}
+
+function truncateBytes(text: string, maxBytes: number): string {
+  let out = '';
+  for (const char of text) {
+    if (Buffer.byteLength(out + char) > maxBytes) break;
+    out += char;
+  }
+  return out;
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.trim().length > 0 ? message : 'failed without a message';
+}

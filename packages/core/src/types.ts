@@ -1,0 +1,87 @@
+import { formatInterval } from './time.ts';
+
+/** The states of a slot. ACQUIRED is live: a worker holds the slot right now. */
+export type TaskState = 'AVAILABLE' | 'ACQUIRED' | 'COMPLETE' | 'SKIP';
+
+/** The four states, in their usual order. */
+export const TASK_STATES: readonly TaskState[] = ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'SKIP'];
+
+/** A worker holding a slot right now, as other sessions see it. */
+export interface Holder {
+  /** The holder's worker name (its `application_name` while it holds the slot; at most 63 bytes). */
+  worker: string | null;
+  /** When the holder's transaction started. */
+  since: Date | null;
+}
+
+/** One slot of a task name, as committed, with the live ACQUIRED overlay. */
+export interface Task {
+  name: string;
+  slot: Date;
+  interval: string;
+  intervalMs: number;
+  state: TaskState;
+  createdBy: string | null;
+  createdAt: Date;
+  acquiredBy: string | null;
+  acquiredAt: Date | null;
+  completedAt: Date | null;
+  failedAttempts: number;
+  /** Last failure reason, completion or skip note, or re-queue reason. */
+  message: string | null;
+  /** When a failed slot may be retried; null means due now. */
+  nextAttemptAt: Date | null;
+  /** Set exactly when `state` is ACQUIRED. */
+  holder: Holder | null;
+}
+
+/** One committed transition of a slot. `fromState` is null when the slot was created. */
+export interface HistoryEntry {
+  id: number;
+  name: string;
+  slot: Date;
+  fromState: TaskState | null;
+  toState: TaskState;
+  actor: string | null;
+  message: string | null;
+  at: Date;
+}
+
+/** The row shape that every task-reading query returns. */
+export interface TaskRow {
+  name: string;
+  slot: Date;
+  interval_ms: string;
+  state: TaskState;
+  created_by: string | null;
+  created_at: Date;
+  acquired_by: string | null;
+  acquired_at: Date | null;
+  completed_at: Date | null;
+  failed_attempts: number;
+  message: string | null;
+  next_attempt_at: Date | null;
+  holder_worker: string | null;
+  holder_since: Date | null;
+  is_held: boolean;
+}
+
+export function toTask(row: TaskRow): Task {
+  const intervalMs = Number(row.interval_ms);
+  return {
+    name: row.name,
+    slot: row.slot,
+    interval: formatInterval(intervalMs),
+    intervalMs,
+    state: row.is_held ? 'ACQUIRED' : row.state,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    acquiredBy: row.acquired_by,
+    acquiredAt: row.acquired_at,
+    completedAt: row.completed_at,
+    failedAttempts: row.failed_attempts,
+    message: row.message,
+    nextAttemptAt: row.next_attempt_at,
+    holder: row.is_held ? { worker: row.holder_worker, since: row.holder_since } : null,
+  };
+}

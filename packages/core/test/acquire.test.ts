@@ -1,0 +1,245 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BadInputError,
+  DtmError,
+  LockLostError,
+  TaskBusyError,
+  TaskNotAvailableError,
+  TaskNotFoundError,
+} from '../src/index.ts';
+import { createManager, pastSlot, uniqueName } from './helpers.ts';
+
+const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
+await tm.pool.query(`CREATE TABLE "${tm.schema}".results (name text, slot timestamptz, note text)`);
+
+async function newSlot(slotsAgo = 100) {
+  const name = uniqueName();
+  const slot = pastSlot(slotsAgo);
+  await tm.createTask({ name, slot, interval: 'PT5M' });
+  return { name, slot };
+}
+
+async function resultCount(name: string): Promise<number> {
+  const { rows } = await tm.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM "${tm.schema}".results WHERE name = $1`,
+    [name],
+  );
+  return Number(rows[0]?.n);
+}
+
+describe('acquire and the handle', () => {
+  it('acquire → complete commits the work with COMPLETE and records both transitions', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot, { worker: 'worker-a' });
+    expect(held.task).toMatchObject({
+      state: 'ACQUIRED',
+      acquiredBy: 'worker-a',
+      holder: { worker: 'worker-a' },
+    });
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'done')`, [name, slot]);
+    await held.complete('42 records');
+    const task = await tm.getTask(name, slot);
+    expect(task).toMatchObject({
+      state: 'COMPLETE',
+      message: '42 records',
+      acquiredBy: 'worker-a',
+      holder: null,
+    });
+    expect(task?.completedAt).toBeInstanceOf(Date);
+    expect(await resultCount(name)).toBe(1);
+    expect((await tm.history(name, slot)).map((h) => [h.fromState, h.toState, h.actor])).toEqual([
+      [null, 'AVAILABLE', tm.workerName],
+      ['AVAILABLE', 'ACQUIRED', 'worker-a'],
+      ['ACQUIRED', 'COMPLETE', 'worker-a'],
+    ]);
+  });
+
+  it('while held, every other reader sees ACQUIRED with the holder, and AVAILABLE again once released', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot, { worker: 'reader-test-worker' });
+    const seen = await tm.getTask(name, slot);
+    expect(seen?.state).toBe('ACQUIRED');
+    expect(seen?.holder?.worker).toBe('reader-test-worker');
+    expect(seen?.holder?.since).toBeInstanceOf(Date);
+    expect((await tm.listTasks({ name, states: ['ACQUIRED'] })).map((t) => t.slot)).toEqual([slot]);
+    expect(await tm.listTasks({ name, states: ['AVAILABLE'] })).toEqual([]);
+    await held.release();
+    expect(await tm.getTask(name, slot)).toMatchObject({
+      state: 'AVAILABLE',
+      holder: null,
+      acquiredBy: null,
+    });
+    expect(await tm.history(name, slot)).toHaveLength(1);
+  });
+
+  it('acquire fails at once with TaskBusyError while another worker holds the slot', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    const started = Date.now();
+    await expect(tm.acquire(name, slot)).rejects.toThrow(TaskBusyError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await held.complete();
+  });
+
+  it('acquire of a COMPLETE or SKIP slot is TaskNotAvailableError; of a missing one TaskNotFoundError', async () => {
+    const done = await newSlot();
+    await (await tm.acquire(done.name, done.slot)).complete();
+    await expect(tm.acquire(done.name, done.slot)).rejects.toThrow(TaskNotAvailableError);
+    const skipped = await newSlot();
+    await (await tm.acquire(skipped.name, skipped.slot)).skip('source down for maintenance');
+    expect(await tm.getTask(skipped.name, skipped.slot)).toMatchObject({
+      state: 'SKIP',
+      message: 'source down for maintenance',
+    });
+    await expect(tm.acquire(skipped.name, skipped.slot)).rejects.toThrow(/is SKIP, not AVAILABLE/);
+    await expect(tm.acquire(done.name, pastSlot(3))).rejects.toThrow(TaskNotFoundError);
+  });
+
+  it('fail returns the slot to AVAILABLE with the message, one more attempt and a next-attempt time', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'partial')`, [name, slot]);
+    const before = Date.now();
+    await held.fail('source unreachable: ECONNREFUSED');
+    const task = await tm.getTask(name, slot);
+    expect(task).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'source unreachable: ECONNREFUSED',
+    });
+    expect(task?.nextAttemptAt?.getTime()).toBeGreaterThanOrEqual(before + 50_000);
+    expect(await resultCount(name)).toBe(0);
+    expect((await tm.history(name, slot)).at(-1)).toMatchObject({
+      fromState: 'ACQUIRED',
+      toState: 'AVAILABLE',
+      message: 'source unreachable: ECONNREFUSED',
+    });
+    await expect(tm.acquire(name, slot)).rejects.toThrow(/waiting out its retry backoff/);
+  });
+
+  it('fail still records its message after the work’s own SQL failed (savepoint)', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'before error')`, [
+      name,
+      slot,
+    ]);
+    await expect(held.client.query('SELECT 1/0')).rejects.toThrow(/division by zero/);
+    await held.fail('division by zero');
+    expect(await tm.getTask(name, slot)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'division by zero',
+    });
+    expect(await resultCount(name)).toBe(0);
+  });
+
+  it('release rolls back everything: no result, no history, still AVAILABLE', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'x')`, [name, slot]);
+    await held.release();
+    await held.release();
+    expect(await resultCount(name)).toBe(0);
+    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', failedAttempts: 0 });
+  });
+
+  it('a handle cannot be finished twice', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.complete();
+    await expect(held.complete()).rejects.toThrow(DtmError);
+    await expect(held.fail('late')).rejects.toThrow(/already finished/);
+  });
+
+  it('run completes on return and fails with the error message on throw', async () => {
+    const ok = await newSlot();
+    expect(await tm.run(ok.name, ok.slot, async () => 'value')).toBe('value');
+    expect((await tm.getTask(ok.name, ok.slot))?.state).toBe('COMPLETE');
+    const bad = await newSlot();
+    await expect(
+      tm.run(bad.name, bad.slot, async () => {
+        throw new Error('timeout after 30 s reading the source');
+      }),
+    ).rejects.toThrow('timeout after 30 s');
+    expect(await tm.getTask(bad.name, bad.slot)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'timeout after 30 s reading the source',
+    });
+  });
+
+  it('run records a failure when the work left its transaction aborted', async () => {
+    const { name, slot } = await newSlot();
+    await expect(
+      tm.run(name, slot, async (task) => {
+        await task.client.query('SELECT 1/0').catch(() => {});
+      }),
+    ).rejects.toThrow(/current transaction is aborted/);
+    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
+  });
+
+  it('after pg_terminate_backend on the holder, its signal fires, complete throws LockLostError, nothing survives', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'doomed')`, [name, slot]);
+    const { rows } = await held.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    await tm.pool.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+    await new Promise<void>((resolve) => {
+      if (held.signal.aborted) resolve();
+      else held.signal.addEventListener('abort', () => resolve());
+    });
+    expect(held.signal.reason).toBeInstanceOf(LockLostError);
+    await expect(held.complete()).rejects.toThrow(LockLostError);
+    expect(await resultCount(name)).toBe(0);
+    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', holder: null });
+    const again = await tm.acquire(name, slot);
+    await again.complete();
+  });
+
+  it('acquire rejects bad input with BadInputError', async () => {
+    await expect(tm.acquire('', pastSlot())).rejects.toThrow(BadInputError);
+    await expect(tm.acquire('x', 'soon')).rejects.toThrow(BadInputError);
+  });
+});
+
+describe('acquireNext', () => {
+  it('takes the oldest due AVAILABLE slot, skipping held, finished and backing-off ones; null when none', async () => {
+    const name = uniqueName();
+    const from = pastSlot(5);
+    await tm.createTasks({ name, from, to: new Date(from.getTime() + 5 * 300_000), interval: 'PT5M' });
+    const slots = (await tm.listTasks({ name })).map((t) => t.slot);
+    await (await tm.acquire(name, slots[0] as Date)).complete();
+    await (await tm.acquire(name, slots[1] as Date)).fail('backing off');
+    const held = await tm.acquire(name, slots[2] as Date);
+    const next = await tm.acquireNext({ name });
+    expect(next?.task.slot).toEqual(slots[3]);
+    const newest = await tm.acquireNext({ name, order: 'newest' });
+    expect(newest?.task.slot).toEqual(slots[4]);
+    expect(await tm.acquireNext({ name })).toBeNull();
+    await Promise.all([held.release(), next?.release(), newest?.release()]);
+    const ranged = await tm.acquireNext({ name, from: slots[3], to: slots[4] });
+    expect(ranged?.task.slot).toEqual(slots[3]);
+    await ranged?.release();
+  });
+
+  it('findOrCreateAndAcquire creates and takes the current slot when the backlog is done', async () => {
+    const name = uniqueName();
+    const first = await tm.findOrCreateAndAcquire({ name, interval: 'PT1H', backlog: 'P1D' });
+    const hour = 3_600_000;
+    expect(first?.task.slot.getTime()).toBe(Math.floor(Date.now() / hour) * hour);
+    await first?.complete();
+    expect(await tm.findOrCreateAndAcquire({ name, interval: 'PT1H', backlog: 'P1D' })).toBeNull();
+    await tm.createTask({
+      name,
+      slot: new Date(Math.floor(Date.now() / hour) * hour - 5 * hour),
+      interval: 'PT1H',
+    });
+    const backlog = await tm.findOrCreateAndAcquire({ name, interval: 'PT1H', backlog: 'P1D' });
+    expect(backlog?.task.slot.getTime()).toBe(Math.floor(Date.now() / hour) * hour - 5 * hour);
+    await backlog?.complete();
+    const lagged = await tm.findOrCreateAndAcquire({ name, interval: 'PT1H', backlog: 'PT1H', lag: 'PT1H' });
+    expect(lagged?.task.slot.getTime()).toBe(Math.floor((Date.now() - hour) / hour) * hour);
+    await lagged?.complete();
+  });
+});
