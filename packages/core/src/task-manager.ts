@@ -182,22 +182,11 @@ export class TaskManager {
     const { intervalMs, originMs } = await this.#nameSettings(name);
     const slots = expandRange(options.from, options.to, intervalMs, originMs);
     if (slots.length === 0) return [];
-    return this.#transaction(options.dryRun ?? false, async (client) => {
-      const { rows } = await client.query<{ slot: Date }>(
-        `WITH created AS (
-           INSERT INTO ${this.#schema.sql}.tasks (name, slot, created_by)
-           SELECT $1, slot, $3 FROM unnest($2::timestamptz[]) AS slot
-           ON CONFLICT (name, slot) DO NOTHING
-           RETURNING name, slot
-         ), history AS (
-           INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
-           SELECT name, slot, NULL, 'AVAILABLE', $3 FROM created
-         )
-         SELECT slot FROM created ORDER BY slot`,
-        [name, slots, options.createdBy ?? this.workerName],
-      );
-      return rows.map((row) => row.slot);
-    });
+    const createdBy =
+      options.createdBy === undefined ? this.workerName : checkText(options.createdBy, 'createdBy', 200);
+    return this.#transaction(options.dryRun ?? false, (client) =>
+      this.#insertSlots(client, name, slots, createdBy),
+    );
   }
 
   /** The slot with its live state, or null if it does not exist. Never takes a row lock. */
@@ -484,8 +473,11 @@ export class TaskManager {
         `WITH wanted AS (
            SELECT slot FROM unnest($2::timestamptz[]) AS slot
          ), created AS (
+           -- gaps become SKIP; existing slots are filtered out first so that a held one is not waited on
            INSERT INTO ${this.#schema.sql}.tasks (name, slot, state, created_by, message, completed_at)
-           SELECT $1, slot, 'SKIP', $4, $3, now() FROM wanted
+           SELECT $1, w.slot, 'SKIP', $4, $3, now()
+           FROM wanted w
+           WHERE NOT EXISTS (SELECT 1 FROM ${this.#schema.sql}.tasks t WHERE t.name = $1 AND t.slot = w.slot)
            ON CONFLICT (name, slot) DO NOTHING
            RETURNING slot
          ), lockable AS (
@@ -576,21 +568,38 @@ export class TaskManager {
   ): Promise<number> {
     const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
     await this.#registerName(name, intervalMs, originMs);
-    const { rows } = await this.#query<{ created: string }>(
+    const client = await this.#connect(`creating slots of ${JSON.stringify(name)}`);
+    try {
+      return (await this.#insertSlots(client, name, slots, actor)).length;
+    } catch (error) {
+      throw translatePgError(error, `creating slots of ${JSON.stringify(name)}`);
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Inserts the slots that do not exist yet, with their history. Slots that exist are filtered out by a
+   * plain read first: ON CONFLICT alone would wait for a worker holding an existing slot (its uncommitted
+   * UPDATE makes the unique check wait for its transaction), and creating must never wait on a holder.
+   */
+  async #insertSlots(client: pg.PoolClient, name: string, slots: Date[], actor: string): Promise<Date[]> {
+    const { rows } = await client.query<{ slot: Date }>(
       `WITH created AS (
          INSERT INTO ${this.#schema.sql}.tasks (name, slot, created_by)
-         SELECT $1, slot, $3 FROM unnest($2::timestamptz[]) AS slot
+         SELECT $1, wanted.slot, $3
+         FROM unnest($2::timestamptz[]) AS wanted (slot)
+         WHERE NOT EXISTS (SELECT 1 FROM ${this.#schema.sql}.tasks t WHERE t.name = $1 AND t.slot = wanted.slot)
          ON CONFLICT (name, slot) DO NOTHING
          RETURNING name, slot
        ), history AS (
          INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
          SELECT name, slot, NULL, 'AVAILABLE', $3 FROM created
        )
-       SELECT count(*) AS created FROM created`,
+       SELECT slot FROM created ORDER BY slot`,
       [name, slots, actor],
-      `creating slots of ${JSON.stringify(name)}`,
     );
-    return Number(rows[0]?.created ?? 0);
+    return rows.map((row) => row.slot);
   }
 
   /** Registers a new name with its interval, or checks that an existing name has the same interval and origin. */

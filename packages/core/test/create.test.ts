@@ -57,12 +57,18 @@ describe('creating slots', () => {
 
   it('a name keeps the interval of its first slot: another interval is an IntervalMismatchError', async () => {
     const name = uniqueName();
+    const hourSlot = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 5 * 3_600_000);
     await tm.createTask({ name, slot: pastSlot(), interval: 'PT5M' });
-    await expect(tm.createTask({ name, slot: pastSlot(24), interval: 'PT1H' })).rejects.toThrow(
+    await expect(tm.createTask({ name, slot: hourSlot, interval: 'PT1H' })).rejects.toThrow(
       IntervalMismatchError,
     );
     await expect(
-      tm.createTasks({ name, from: pastSlot(24), to: pastSlot(0), interval: 'PT1H' }),
+      tm.createTasks({
+        name,
+        from: hourSlot,
+        to: new Date(hourSlot.getTime() + 3_600_000),
+        interval: 'PT1H',
+      }),
     ).rejects.toThrow(/has interval PT5M/);
   });
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type {} from '@dtm/dev-db/vitest-setup';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { TaskManager, type TaskManagerOptions } from '../src/index.ts';
