@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import type { TaskEvent } from '../src/index.ts';
+import { createManager, pastSlot, uniqueName, waitFor } from './helpers.ts';
+
+const tm = await createManager();
+
+describe('subscribe', () => {
+  it('delivers every committed transition once, and nothing for rolled-back ones', async () => {
+    const name = uniqueName();
+    const slot = pastSlot();
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    try {
+      await tm.createTask({ name, slot, interval: 'PT5M', createdBy: 'creator' });
+      await (await tm.acquire(name, slot)).release();
+      await (await tm.acquire(name, slot)).complete();
+      const mine = () => events.filter((e) => e.kind === 'transition' && e.name === name);
+      await waitFor('three transitions', () => mine().length >= 3);
+      expect(mine().map((e) => (e.kind === 'transition' ? [e.from, e.to] : []))).toEqual([
+        [null, 'AVAILABLE'],
+        ['AVAILABLE', 'ACQUIRED'],
+        ['ACQUIRED', 'COMPLETE'],
+      ]);
+      expect(mine()[0]).toMatchObject({ slot, actor: 'creator' });
+    } finally {
+      await subscription.close();
+    }
+  });
+
+  it('summarises a statement that changes many slots as one bulk event per name', async () => {
+    const name = uniqueName();
+    const from = pastSlot(500);
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    try {
+      await tm.createTasks({ name, from, to: new Date(from.getTime() + 300 * 300_000), interval: 'PT5M' });
+      const bulk = await waitFor('a bulk event', () =>
+        events.find((e) => e.kind === 'bulk' && e.name === name),
+      );
+      expect(bulk).toEqual({ kind: 'bulk', name, count: 300 });
+    } finally {
+      await subscription.close();
+    }
+  });
+
+  it('reconnects after its connection is killed, tells the caller to resync, and keeps delivering', async () => {
+    const name = uniqueName();
+    const events: TaskEvent[] = [];
+    let reconnects = 0;
+    const subscription = await tm.subscribe({
+      onEvent: (event) => events.push(event),
+      onReconnect: () => {
+        reconnects += 1;
+      },
+    });
+    try {
+      await tm.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
+        [`LISTEN "${tm.schema}.events"`],
+      );
+      await waitFor('a reconnect', () => reconnects === 1 && subscription.isConnected);
+      await tm.createTask({ name, slot: pastSlot(), interval: 'PT5M' });
+      await waitFor('an event after reconnecting', () => events.some((e) => e.name === name));
+    } finally {
+      await subscription.close();
+    }
+  });
+});

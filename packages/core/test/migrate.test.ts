@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BadInputError, TaskManager } from '../src/index.ts';
+import { databaseUrl, dropSchema } from './helpers.ts';
+import { exited, startFixture } from './processes.ts';
+
+const schema = `m_${randomBytes(6).toString('hex')}`;
+afterAll(() => dropSchema(schema));
+
+describe('migrate', () => {
+  it('five processes migrating one schema at once end with one schema, every migration applied once', async () => {
+    await Promise.all(
+      Array.from({ length: 5 }, () => exited(startFixture('migrate', [databaseUrl, schema]))),
+    );
+    const client = new pg.Client(databaseUrl);
+    await client.connect();
+    const { rows } = await client.query<{ id: number }>(`SELECT id FROM "${schema}".migrations ORDER BY id`);
+    const files = (await readdir(new URL('../sql/', import.meta.url))).filter((f) => /^\d{6}\.sql$/.test(f));
+    expect(rows.map((row) => row.id)).toEqual(files.map((f) => Number.parseInt(f, 10)).sort((a, b) => a - b));
+    const tables = await client.query<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+      [schema],
+    );
+    expect(tables.rows.map((row) => row.table_name)).toEqual(
+      expect.arrayContaining(['holders', 'migrations', 'task_history', 'task_names', 'tasks']),
+    );
+    await client.end();
+  });
+
+  it('is idempotent', async () => {
+    const tm = new TaskManager({ connectionString: databaseUrl, schema });
+    await tm.migrate();
+    await tm.migrate();
+    await tm.close();
+  });
+
+  it('refuses a schema name that would need more than quoting', () => {
+    for (const bad of ['', 'Public', 'a-b', 'x"; DROP SCHEMA public; --', '1abc', 'a'.repeat(51)]) {
+      expect(() => new TaskManager({ connectionString: databaseUrl, schema: bad })).toThrow(BadInputError);
+    }
+  });
+});
