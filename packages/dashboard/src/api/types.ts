@@ -1,0 +1,43 @@
+/** A task row's state as stored. */
+export type TaskState = 'AVAILABLE' | 'ACQUIRED' | 'COMPLETE' | 'SKIP';
+
+/** A grid cell's state: the task states plus FAILING, MISSING (a gap) and FUTURE (not started yet). */
+export type CellState = 'COMPLETE' | 'ACQUIRED' | 'AVAILABLE' | 'FAILING' | 'SKIP' | 'MISSING' | 'FUTURE';
+
+/** Every cell state, worst first (the order the API uses to pick a bucket's state). */
+export const CELL_STATES_WORST_FIRST: readonly CellState[] = [
+  'FAILING',
+  'MISSING',
+  'AVAILABLE',
+  'ACQUIRED',
+  'SKIP',
+  'COMPLETE',
+  'FUTURE',
+];
+
+/** The worker holding a running slot. */
+export interface Holder {
+  worker: string | null;
+  since: Date | null;
+}
+
+/** Wire shape of {@link Holder}. */
+export interface WireHolder {
+  worker: string | null;
+  since: string | null;
+}
+
+/** Parses an ISO-8601 instant from the wire. */
+export function toDate(value: string): Date {
+  return new Date(value);
+}
+
+/** Parses an optional ISO-8601 instant from the wire. */
+export function toDateOrNull(value: string | null | undefined): Date | null {
+  return value ? new Date(value) : null;
+}
+
+/** Maps a wire holder to the domain. */
+export function toHolder(holder: WireHolder | null | undefined): Holder | null {
+  return holder ? { worker: holder.worker, since: toDateOrNull(holder.since) } : null;
+}
