@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { destroyConnection } from './connection.ts';
 import { DtmError, LockLostError, translatePgError } from './errors.ts';
 import type { Schema } from './schema.ts';
 import type { Task } from './types.ts';
@@ -22,6 +23,15 @@ export function retryDelay(policy: RetryPolicy, failedAttempts: number): number 
 
 type HandleState = 'held' | 'finished' | 'lost';
 
+/** How a handle ended: by `complete`, `skip`, `fail`, `release`, or by losing its lock (or `abort`). */
+export type HandleOutcome = 'complete' | 'skip' | 'fail' | 'release' | 'lost';
+
+/** @internal The liveness check on a held connection (see `ConnectionLossOptions`). */
+export interface Heartbeat {
+  everyMs: number;
+  timeoutMs: number;
+}
+
 /**
  * A slot held by this process: the row lock lives in `client`'s open transaction until `complete`, `skip`,
  * `fail` or `release` ends it. What the work writes through `client` commits atomically with COMPLETE or
@@ -40,13 +50,16 @@ export class AcquiredTask {
   readonly #retry: RetryPolicy;
   readonly #abort = new AbortController();
   #state: HandleState = 'held';
+  #outcome: HandleOutcome | null = null;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #isBeating = false;
   readonly #onConnectionLost = (error?: Error) => this.#lose(error);
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
   constructor(
     client: pg.PoolClient,
     task: Task,
-    options: { schema: Schema; worker: string; retry: RetryPolicy },
+    options: { schema: Schema; worker: string; retry: RetryPolicy; heartbeat?: Heartbeat },
   ) {
     this.client = client;
     this.task = task;
@@ -57,11 +70,26 @@ export class AcquiredTask {
     // A checked-out pg client with no 'error' listener would crash the process when its connection dies.
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
+    if (options.heartbeat) this.#startHeartbeat(options.heartbeat);
   }
 
   /** Whether the lock is still held. */
   get isHeld(): boolean {
     return this.#state === 'held';
+  }
+
+  /** How the handle ended; null while it is held. */
+  get outcome(): HandleOutcome | null {
+    return this.#outcome;
+  }
+
+  /**
+   * Gives the slot up now, whatever the work is doing: fires `signal` with a `LockLostError` (caused by
+   * `reason`) and destroys the connection, so the server rolls back at once (the slot is AVAILABLE again,
+   * unchanged) and nothing the work still sends can commit. No-op once ended.
+   */
+  abort(reason?: Error): void {
+    this.#lose(reason ?? new Error('aborted'), true);
   }
 
   /** ACQUIRED → COMPLETE, committing the work. Throws `LockLostError` (writing nothing) if the lock is gone. */
@@ -97,7 +125,7 @@ export class AcquiredTask {
          SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3 FROM failed`,
         [this.task.name, this.task.slot, message, delayMs, this.#worker],
       );
-    }, 'failing');
+    }, 'fail');
   }
 
   /** Gives the slot back unchanged (rolls back everything, the acquisition included). No-op once ended. */
@@ -106,6 +134,7 @@ export class AcquiredTask {
     try {
       await this.client.query('ROLLBACK');
       this.#state = 'finished';
+      this.#outcome = 'release';
       this.#detach();
       this.client.release();
     } catch (error) {
@@ -130,7 +159,7 @@ export class AcquiredTask {
           [this.task.name, this.task.slot, state, message, this.#worker],
         );
       },
-      state === 'COMPLETE' ? 'completing' : 'skipping',
+      state === 'COMPLETE' ? 'complete' : 'skip',
     );
   }
 
@@ -139,7 +168,8 @@ export class AcquiredTask {
    * live connection the transaction stays open (aborted), so `fail` can still roll back to the savepoint and
    * record why. If COMMIT fails the transaction is over either way: the connection is destroyed.
    */
-  async #end(statements: () => Promise<void>, doing: string): Promise<void> {
+  async #end(statements: () => Promise<void>, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
+    const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
     const context = () => `${doing} ${this.#describe()}`;
     try {
       await statements();
@@ -156,8 +186,37 @@ export class AcquiredTask {
       throw translatePgError(error, `${context()}: COMMIT failed, the slot is AVAILABLE again`);
     }
     this.#state = 'finished';
+    this.#outcome = outcome;
     this.#detach();
     this.client.release();
+  }
+
+  /**
+   * Asks the held connection `SELECT 1` every `everyMs`; one left unanswered for `timeoutMs` (a dead network,
+   * or a statement that hangs) means the connection is presumed dead: destroyed, and `signal` fired. It is
+   * queued behind the work's own statements, so it also bounds how long any of them may hang.
+   */
+  #startHeartbeat({ everyMs, timeoutMs }: Heartbeat): void {
+    this.#heartbeat = setInterval(() => {
+      if (this.#isBeating || this.#state !== 'held') return;
+      this.#isBeating = true;
+      const deadline = setTimeout(() => {
+        this.#lose(
+          new LockLostError(
+            `the connection holding ${this.#describe()} did not answer within ${timeoutMs} ms: presumed dead`,
+          ),
+          true,
+        );
+      }, timeoutMs);
+      deadline.unref();
+      // Any answer, an error included (an aborted transaction), proves the connection alive.
+      const answered = () => {
+        clearTimeout(deadline);
+        this.#isBeating = false;
+      };
+      this.client.query('SELECT 1').then(answered, answered);
+    }, everyMs);
+    this.#heartbeat.unref();
   }
 
   #lockLost(error: unknown, context: string): never {
@@ -181,18 +240,29 @@ export class AcquiredTask {
     );
   }
 
-  /** The lock is gone (or in doubt): fire the signal and destroy the connection, never reuse it. */
-  #lose(error?: Error): void {
+  /**
+   * The lock is gone (or in doubt): fire the signal and destroy the connection, never reuse it. `isSilent`:
+   * the server may not have noticed (dead network, hung statement, abort), so close the socket ourselves
+   * rather than wait for a polite goodbye that would never be answered.
+   */
+  #lose(error?: Error, isSilent = false): void {
     if (this.#state !== 'held') return;
     this.#state = 'lost';
+    this.#outcome = 'lost';
     this.#detach();
     // The destroyed connection may still emit an error; with no listener that would crash the process.
     this.client.on('error', ignore);
-    this.#abort.abort(new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }));
+    this.#abort.abort(
+      error instanceof LockLostError
+        ? error
+        : new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }),
+    );
+    if (isSilent) destroyConnection(this.client);
     this.client.release(error ?? new Error('connection ended while holding a slot'));
   }
 
   #detach(): void {
+    clearInterval(this.#heartbeat);
     this.client.off('end', this.#onConnectionLost);
     this.client.off('error', this.#onConnectionLost);
   }

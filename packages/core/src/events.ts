@@ -101,7 +101,18 @@ export async function subscribe(
     retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
   };
 
-  await connect(false);
+  try {
+    await connect(false);
+  } catch (error) {
+    // Nobody will hold this subscription, so nobody could close it: it must not go on reconnecting.
+    isClosed = true;
+    clearTimeout(retryTimer);
+    const failed = client as pg.Client | null;
+    client = null;
+    failed?.on('error', () => {});
+    await failed?.end().catch(() => {});
+    throw error;
+  }
   return {
     get isConnected() {
       return isConnected;

@@ -1,4 +1,5 @@
-export { AcquiredTask, type RetryPolicy } from './acquired-task.ts';
+export { AcquiredTask, type HandleOutcome, type RetryPolicy } from './acquired-task.ts';
+export type { ConnectionLossOptions } from './connection.ts';
 export {
   BadInputError,
   DatabaseError,
@@ -25,3 +26,4 @@ export {
 } from './task-manager.ts';
 export { alignToInterval, formatInterval, type Interval, parseInterval } from './time.ts';
 export { type HistoryEntry, type Holder, TASK_STATES, type Task, type TaskState } from './types.ts';
+export { Worker, type WorkerEvents, type WorkerLogger, type WorkerOptions } from './worker.ts';

@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { AcquiredTask, type RetryPolicy } from './acquired-task.ts';
+import { AcquiredTask, type Heartbeat, type RetryPolicy } from './acquired-task.ts';
+import {
+  type ConnectionLossOptions,
+  poolSettings,
+  prepareHolder,
+  resolveConnectionLoss,
+  sessionSettings,
+  watchPool,
+} from './connection.ts';
 import {
   BadInputError,
   DtmError,
@@ -15,6 +23,7 @@ import { migrate } from './migrate.ts';
 import { type Schema, toSchema } from './schema.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, slotsBetween, toDate } from './time.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
+import { Worker, type WorkerOptions } from './worker.ts';
 
 // pg parses timestamptz into Date already; bigint (int8) stays a string, which we convert where read.
 
@@ -32,6 +41,14 @@ export interface TaskManagerOptions {
   poolSize?: number;
   /** Backoff between attempts of a failing slot. Defaults: 1 s base, 5 min cap, ±20% jitter. */
   retry?: RetryPolicy;
+  /**
+   * How fast a lost connection is noticed: the holder's `signal` fires within `holderAbortMs` (default 15 s)
+   * of its connection going silent, strictly before the server frees the lock (`serverReleaseMs`, default
+   * 45 s, applied to each holding connection as `tcp_keepalives_*` and `tcp_user_timeout`). A pool the manager
+   * builds also bounds every query and connection attempt by `serverReleaseMs`; with a pool of your own, set
+   * its `query_timeout` and `connectionTimeoutMillis` yourself. Wrong order: `BadInputError`.
+   */
+  connectionLoss?: ConnectionLossOptions;
 }
 
 /** Which slots of a name an operation targets: listed slots, or every slot in [from, to). */
@@ -90,21 +107,39 @@ export class TaskManager {
   readonly #schema: Schema;
   readonly #ownsPool: boolean;
   readonly #retry: RetryPolicy;
+  readonly #heartbeat: Heartbeat;
+  readonly #sessionSettings: string;
 
   constructor(options: TaskManagerOptions) {
     this.#schema = toSchema(options.schema ?? 'dtm');
     this.schema = this.#schema.name;
     this.workerName = checkText(options.workerName ?? `${hostname()}:${process.pid}`, 'workerName', 200);
     this.#retry = options.retry ?? {};
+    const timings = resolveConnectionLoss(options.connectionLoss);
+    this.#heartbeat = { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs };
+    this.#sessionSettings = sessionSettings(timings);
     if (options.pool) {
       this.pool = options.pool;
       this.#ownsPool = false;
     } else if (options.connectionString) {
-      this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+      this.pool = new pg.Pool({
+        connectionString: options.connectionString,
+        max: options.poolSize ?? 10,
+        ...poolSettings(timings),
+      });
       this.#ownsPool = true;
     } else {
       throw new BadInputError('TaskManager needs a connectionString or a pool');
     }
+    watchPool(this.pool);
+  }
+
+  /**
+   * Starts a worker that keeps the name's current slot created and processes its due slots with `handler`,
+   * until `stop()`. See `WorkerOptions`.
+   */
+  work(options: WorkerOptions): Worker {
+    return new Worker(this, options);
   }
 
   /** Creates or upgrades DTM's tables in the schema. Idempotent and safe to run from many processes at once. */
@@ -300,6 +335,8 @@ export class TaskManager {
     to?: Date | string;
     order?: 'oldest' | 'newest';
     worker?: string;
+    /** Backoff if this slot fails; default the manager's `retry`. */
+    retry?: RetryPolicy;
   }): Promise<AcquiredTask | null> {
     const name = checkName(options.name);
     const from = options.from === undefined ? null : toDate(options.from, 'from');
@@ -333,6 +370,7 @@ export class TaskManager {
           if (!row) throw new NothingToAcquire();
           return this.#markHeld(client, name, row.slot, worker);
         },
+        options.retry,
       );
     } catch (error) {
       if (error instanceof NothingToAcquire) return null;
@@ -662,15 +700,22 @@ export class TaskManager {
     worker: string,
     doing: string,
     lock: (client: pg.PoolClient) => Promise<TaskRow>,
+    retry: RetryPolicy = this.#retry,
   ): Promise<AcquiredTask> {
     const client = await this.#connect(doing);
     try {
+      await prepareHolder(client, this.#sessionSettings);
       await client.query('BEGIN');
       const row = await lock(client);
       // The work runs after this savepoint, so fail() can undo the work's writes (even failed SQL) and still
       // record the failure in the same transaction.
       await client.query('SAVEPOINT dtm_work');
-      return new AcquiredTask(client, toTask(row), { schema: this.#schema, worker, retry: this.#retry });
+      return new AcquiredTask(client, toTask(row), {
+        schema: this.#schema,
+        worker,
+        retry,
+        heartbeat: this.#heartbeat,
+      });
     } catch (error) {
       const rolledBack = await client.query('ROLLBACK').then(
         () => true,

@@ -1,0 +1,595 @@
+import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
+import { BadInputError } from './errors.ts';
+import type { Subscription, TaskEvent } from './events.ts';
+import type { TaskManager } from './task-manager.ts';
+import { type Interval, parseInterval } from './time.ts';
+import type { Task } from './types.ts';
+
+/** Where the worker's structured logs go; a pino or bunyan logger fits as it is (`fields` first). */
+export interface WorkerLogger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** Options of `tm.work()`. */
+export interface WorkerOptions {
+  /** The task name whose slots this worker processes. */
+  name: string;
+  /** The name's interval (`PT5M`, `P1D`, or ms); fixed by the name's first slot. */
+  interval: Interval;
+  /** How far back from the current slot AVAILABLE slots are still taken (0 for the current slot only). */
+  backlog: Interval;
+  /** The current slot is the one containing `now - lag`, so a slot is worked on once its data is in. Default 0. */
+  lag?: Interval;
+  /** Slots are aligned to this instant. Default the Unix epoch. */
+  origin?: Date | string;
+  /** Slots processed at once, each holding one pool connection. Default 1. */
+  concurrency?: number;
+  /**
+   * The work of one slot. Write its results through `task.client` (they commit with COMPLETE) and stop when
+   * `task.signal` fires. Return: the slot is completed (a returned string becomes its message). Throw: it is
+   * failed with the error's message and retried after a backoff. It may also end the slot itself
+   * (`task.skip()`, `task.fail()`, `task.complete()`).
+   */
+  handler: (task: AcquiredTask) => Promise<unknown>;
+  /** How often to look for due slots when no notification came, in ms. Default 5000. */
+  pollInterval?: number;
+  /**
+   * Which slots the worker creates: `current`, the current slot as each one begins; `backlog`, also every
+   * missing slot of the backlog window (at start, then each new one). Default `current`.
+   */
+  keepCreated?: 'current' | 'backlog';
+  /** On `stop()`, how long running handlers may take to finish before they are aborted, in ms. Default 10000. */
+  shutdownGraceMs?: number;
+  /**
+   * Stop gracefully on SIGTERM and SIGINT (a second signal aborts at once), then, unless something else
+   * listens to that signal, raise it again so the process ends as it would have. Default false.
+   */
+  handleSignals?: boolean;
+  /** Backoff between attempts of a failing slot. Default the manager's `retry`. */
+  retry?: RetryPolicy;
+  /** Structured logs. Default: warnings and errors to the console, nothing below. */
+  logger?: WorkerLogger;
+  /** Recorded as actor and holder. Default the manager's `workerName`. */
+  workerName?: string;
+}
+
+/** What a worker reports; subscribe with `worker.on(event, listener)`. */
+export interface WorkerEvents {
+  /** A slot was acquired and its handler is about to start. */
+  acquired: { task: Task };
+  /** The slot is COMPLETE and the handler's writes are committed. */
+  completed: { task: Task; durationMs: number };
+  /** The slot is SKIP (the handler called `task.skip()`). */
+  skipped: { task: Task; durationMs: number };
+  /** The slot is AVAILABLE again with one more failed attempt; retried after its backoff. */
+  failed: { task: Task; durationMs: number; error: unknown; message: string };
+  /**
+   * The lock was lost (connection lost or presumed dead, backend terminated, transaction timed out, or aborted
+   * by `stop()`: `isShutdown`). Nothing the handler wrote was committed; the slot is AVAILABLE again.
+   */
+  lockLost: { task: Task; durationMs: number; error: Error; isShutdown: boolean };
+  /** Something failed around the handlers (database unreachable, pool exhausted); the worker keeps trying. */
+  error: { error: Error; doing: string };
+}
+
+type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void;
+
+const DEFAULT_POLL_MS = 5_000;
+const DEFAULT_GRACE_MS = 10_000;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** createTasks takes at most this many slots per call. */
+const CREATE_CHUNK = 10_000;
+
+/**
+ * A running worker (built by `tm.work()`): `concurrency` lanes that each acquire the oldest due slot
+ * (`SKIP LOCKED`), run the handler, and end the slot; idle lanes wait for a notification, the poll timer or a
+ * failed slot's next-attempt time. Database trouble is logged and retried, never thrown: the worker runs until
+ * `stop()`.
+ */
+export class Worker {
+  /** The task name. */
+  readonly name: string;
+  readonly #tm: TaskManager;
+  readonly #handler: (task: AcquiredTask) => Promise<unknown>;
+  readonly #intervalMs: number;
+  readonly #backlogMs: number;
+  readonly #lagMs: number;
+  readonly #originMs: number;
+  readonly #concurrency: number;
+  readonly #pollMs: number;
+  readonly #graceMs: number;
+  readonly #keepsBacklog: boolean;
+  readonly #retry: RetryPolicy | undefined;
+  readonly #log: WorkerLogger;
+  readonly #workerName: string;
+  readonly #listeners = new Map<keyof WorkerEvents, Set<(payload: never) => void>>();
+
+  readonly #lanes: Promise<void>[] = [];
+  /** Slots whose handler is still running, so that a stop past its grace period can abort them. */
+  readonly #running = new Set<AcquiredTask>();
+  /** Idle lanes, each waiting to be woken. */
+  #idle: Array<() => void> = [];
+  /** A wake arrived while no lane was idle: the next lane to go idle looks again first. */
+  #hasMissedWake = false;
+  /** Backoff sleeps, cut short by `stop()`. */
+  readonly #sleepers = new Set<() => void>();
+  #isStopping = false;
+  #stopped: Promise<void> | null = null;
+  #forceStop: () => void = () => {};
+  readonly #forcedStop = new Promise<'forced'>((resolve) => {
+    this.#forceStop = () => resolve('forced');
+  });
+  #subscription: Subscription | null = null;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #boundaryTimer: NodeJS.Timeout | undefined;
+  #dueTimer: NodeJS.Timeout | undefined;
+  #dueAt = Number.POSITIVE_INFINITY;
+  #isCheckingDue = false;
+  /** Every slot before this instant (within the window) has been created. */
+  #createdUpTo = Number.NEGATIVE_INFINITY;
+  #creating: Promise<void> | null = null;
+  #isDegraded = false;
+  readonly #onSignal = (signal: NodeJS.Signals) => this.#handleSignal(signal);
+
+  /** @internal Built by `tm.work()`. */
+  constructor(tm: TaskManager, options: WorkerOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new BadInputError('worker options are required');
+    if (typeof options.name !== 'string' || options.name.length === 0)
+      throw new BadInputError('worker name must be a non-empty string');
+    if (typeof options.handler !== 'function') throw new BadInputError('worker handler must be a function');
+    this.#tm = tm;
+    this.name = options.name;
+    this.#handler = options.handler;
+    this.#intervalMs = parseInterval(options.interval);
+    this.#backlogMs = toDuration(options.backlog, 'backlog');
+    this.#lagMs = options.lag === undefined ? 0 : toDuration(options.lag, 'lag');
+    const origin = options.origin === undefined ? new Date(0) : new Date(options.origin);
+    if (Number.isNaN(origin.getTime())) throw new BadInputError('origin must be a valid date');
+    this.#originMs = origin.getTime();
+    this.#concurrency = checkWhole(options.concurrency ?? 1, 'concurrency', 1, 1_000);
+    this.#pollMs = checkWhole(options.pollInterval ?? DEFAULT_POLL_MS, 'pollInterval', 10, 86_400_000);
+    this.#graceMs = checkWhole(options.shutdownGraceMs ?? DEFAULT_GRACE_MS, 'shutdownGraceMs', 0, 86_400_000);
+    const keepCreated = options.keepCreated ?? 'current';
+    if (keepCreated !== 'current' && keepCreated !== 'backlog')
+      throw new BadInputError(`keepCreated must be 'current' or 'backlog'`);
+    this.#keepsBacklog = keepCreated === 'backlog';
+    this.#retry = options.retry;
+    this.#log = options.logger ?? consoleLogger;
+    this.#workerName = options.workerName ?? tm.workerName;
+    this.#start(options.handleSignals ?? false);
+  }
+
+  /** Whether the worker is listening for notifications right now (else it relies on polling). */
+  get isListening(): boolean {
+    return this.#subscription?.isConnected ?? false;
+  }
+
+  /** How many slots this worker holds right now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Adds a listener; one that throws is logged and does not disturb the worker. */
+  on<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on`. */
+  off<E extends keyof WorkerEvents>(event: E, listener: Listener<E>): this {
+    this.#listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  /**
+   * Stops taking slots, lets running handlers finish for `shutdownGraceMs`, then aborts the rest through
+   * their `signal` (their slots go back to AVAILABLE, unchanged), and closes the listening connection.
+   * Resolves when no slot is held any more; a handler that ignores its signal is no longer waited for.
+   * Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  #start(handlesSignals: boolean): void {
+    const fields = this.#fields();
+    this.#log.info({ ...fields, concurrency: this.#concurrency }, 'worker starting');
+    const poolMax = this.#tm.pool.options.max;
+    if (typeof poolMax === 'number' && poolMax < this.#concurrency + 1) {
+      this.#log.warn(
+        { ...fields, poolMax, concurrency: this.#concurrency },
+        'the pool has fewer connections than concurrency + 1: lanes will wait for connections',
+      );
+    }
+    if (handlesSignals) {
+      process.on('SIGTERM', this.#onSignal);
+      process.on('SIGINT', this.#onSignal);
+    }
+    // The only ref'd timer: a running worker keeps its process alive, as a server would.
+    this.#pollTimer = setInterval(() => {
+      void this.#ensureCreated();
+      this.#wakeOne();
+    }, this.#pollMs);
+    void this.#listen();
+    void this.#ensureCreated();
+    for (let i = 0; i < this.#concurrency; i++) this.#lanes.push(this.#runLane());
+  }
+
+  async #runLane(): Promise<void> {
+    let failures = 0;
+    while (!this.#isStopping) {
+      let task: AcquiredTask | null;
+      const { from, to } = this.#window();
+      try {
+        this.#hasMissedWake = false;
+        task = await this.#tm.acquireNext({
+          name: this.name,
+          from,
+          to,
+          order: 'oldest',
+          worker: this.#workerName,
+          ...(this.#retry ? { retry: this.#retry } : {}),
+        });
+      } catch (error) {
+        failures += 1;
+        this.#report(error, 'acquiring a slot');
+        await this.#sleep(backoff(failures));
+        continue;
+      }
+      if (failures > 0 || this.#isDegraded) this.#recovered();
+      failures = 0;
+      if (!task) {
+        void this.#checkNextDue(from, to);
+        if (!this.#hasMissedWake) await this.#waitForWork();
+        continue;
+      }
+      if (this.#isStopping) {
+        await task.release();
+        break;
+      }
+      // There may be more: let another idle lane look too.
+      this.#wakeOne();
+      await this.#process(task);
+    }
+  }
+
+  async #process(task: AcquiredTask): Promise<void> {
+    const started = Date.now();
+    const fields = { ...this.#fields(), slot: task.task.slot.toISOString() };
+    this.#running.add(task);
+    this.#emit('acquired', { task: task.task });
+    this.#log.debug(fields, 'slot acquired');
+    const run = (async () => this.#handler(task))().then(
+      (value) => ({ isOk: true as const, value }),
+      (error: unknown) => ({ isOk: false as const, error }),
+    );
+    const result = await Promise.race([run, this.#forcedStop]);
+    this.#running.delete(task);
+    let failure: unknown;
+    try {
+      if (result === 'forced') {
+        // stop() aborted it already; the handler may still be running but cannot commit anything.
+      } else if (result.isOk) {
+        if (task.isHeld) {
+          await task
+            .complete(typeof result.value === 'string' ? result.value : undefined)
+            .catch(async (error) => {
+              // The work's SQL may have left the transaction aborted: record the failure instead of losing it.
+              failure = error;
+              if (task.isHeld) await task.fail(messageOf(error));
+            });
+        }
+      } else {
+        failure = result.error;
+        if (task.isHeld) await task.fail(messageOf(result.error));
+      }
+    } catch (error) {
+      // fail() itself failed: give the slot back unchanged rather than leave it held.
+      this.#report(error, `ending slot ${fields.slot}`);
+      task.abort(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (task.isHeld) task.abort(new Error('the handler returned without ending its slot'));
+    const durationMs = Date.now() - started;
+    switch (task.outcome) {
+      case 'complete':
+        this.#log.debug({ ...fields, durationMs }, 'slot completed');
+        this.#emit('completed', { task: task.task, durationMs });
+        break;
+      case 'skip':
+        this.#log.debug({ ...fields, durationMs }, 'slot skipped');
+        this.#emit('skipped', { task: task.task, durationMs });
+        break;
+      case 'fail': {
+        const message = messageOf(failure);
+        this.#log.info({ ...fields, durationMs, message }, 'slot failed, to be retried');
+        this.#emit('failed', { task: task.task, durationMs, error: failure, message });
+        break;
+      }
+      case 'lost': {
+        const error = toError(task.signal.reason);
+        const isShutdown = result === 'forced' || this.#isStopping;
+        this.#log.warn(
+          { ...fields, durationMs, error: error.message, isShutdown },
+          'lost the lock on a slot',
+        );
+        this.#emit('lockLost', { task: task.task, durationMs, error, isShutdown });
+        break;
+      }
+      default:
+        this.#log.debug({ ...fields, durationMs }, 'slot released unchanged');
+    }
+  }
+
+  /** Keeps the current slot (and in `backlog` mode the window) created; catches up after failures. */
+  #ensureCreated(): Promise<void> {
+    this.#creating ??= this.#createSlots().finally(() => {
+      this.#creating = null;
+    });
+    return this.#creating;
+  }
+
+  async #createSlots(): Promise<void> {
+    if (this.#isStopping) return;
+    const current = this.#currentSlot();
+    const to = current + this.#intervalMs;
+    const windowStart = this.#keepsBacklog ? this.#alignUp(current - this.#backlogMs) : current;
+    const from = Math.max(windowStart, this.#createdUpTo);
+    try {
+      for (let start = from; start < to; start += CREATE_CHUNK * this.#intervalMs) {
+        await this.#tm.createTasks({
+          name: this.name,
+          from: new Date(start),
+          to: new Date(Math.min(to, start + CREATE_CHUNK * this.#intervalMs)),
+          interval: this.#intervalMs,
+          origin: new Date(this.#originMs),
+          createdBy: this.#workerName,
+        });
+        this.#createdUpTo = Math.min(to, start + CREATE_CHUNK * this.#intervalMs);
+      }
+    } catch (error) {
+      this.#report(error, 'creating slots');
+      return;
+    }
+    clearTimeout(this.#boundaryTimer);
+    if (this.#isStopping) return;
+    // Wake when the next slot begins (the slot containing now - lag changes).
+    const nextStart = to + this.#lagMs - Date.now();
+    this.#boundaryTimer = setTimeout(() => void this.#ensureCreated(), Math.max(0, nextStart) + 5);
+    this.#boundaryTimer.unref();
+  }
+
+  /** After finding nothing: sets a timer for the soonest failed slot whose backoff ends within the window. */
+  async #checkNextDue(from: Date, to: Date): Promise<void> {
+    if (this.#isCheckingDue || this.#isStopping) return;
+    this.#isCheckingDue = true;
+    try {
+      const { rows } = await this.#tm.pool.query<{ wait_ms: number | null }>(
+        `SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8 AS wait_ms
+         FROM "${this.#tm.schema}".tasks
+         WHERE name = $1 AND state = 'AVAILABLE' AND next_attempt_at > now() AND slot >= $2 AND slot < $3`,
+        [this.name, from, to],
+      );
+      const waitMs = rows[0]?.wait_ms;
+      if (waitMs === null || waitMs === undefined || this.#isStopping) return;
+      const at = Date.now() + waitMs;
+      if (at >= this.#dueAt && this.#dueAt > Date.now()) return;
+      clearTimeout(this.#dueTimer);
+      this.#dueAt = at;
+      this.#dueTimer = setTimeout(() => {
+        this.#dueAt = Number.POSITIVE_INFINITY;
+        this.#wakeOne();
+      }, waitMs + 1);
+      this.#dueTimer.unref();
+    } catch (error) {
+      this.#report(error, 'looking for the next due slot');
+    } finally {
+      this.#isCheckingDue = false;
+    }
+  }
+
+  /** Subscribes to the schema's notifications, retrying until it works (polling covers the meantime). */
+  async #listen(): Promise<void> {
+    let failures = 0;
+    while (!this.#isStopping) {
+      try {
+        const subscription = await this.#tm.subscribe({
+          onEvent: (event) => this.#onEvent(event),
+          onReconnect: () => {
+            this.#log.info(this.#fields(), 'listening again');
+            this.#wakeOne();
+          },
+          onError: (error) => this.#report(error, 'listening for notifications'),
+        });
+        if (this.#isStopping) {
+          await subscription.close();
+          return;
+        }
+        this.#subscription = subscription;
+        // Whatever happened before we listened: look once.
+        this.#wakeOne();
+        return;
+      } catch (error) {
+        failures += 1;
+        this.#report(error, 'listening for notifications');
+        await this.#sleep(backoff(failures));
+      }
+    }
+  }
+
+  #onEvent(event: TaskEvent): void {
+    if (event.name !== this.name) return;
+    if (event.kind === 'bulk' || event.to === 'AVAILABLE') this.#wakeOne();
+  }
+
+  #wakeOne(): void {
+    const wake = this.#idle.shift();
+    if (wake) wake();
+    else this.#hasMissedWake = true;
+  }
+
+  #waitForWork(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#isStopping) resolve();
+      else this.#idle.push(resolve);
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#isStopping) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#sleepers.add(done);
+    });
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#isStopping = true;
+    this.#log.info({ ...this.#fields(), running: this.#running.size }, 'worker stopping');
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#boundaryTimer);
+    clearTimeout(this.#dueTimer);
+    for (const wake of this.#idle.splice(0)) wake();
+    for (const wake of [...this.#sleepers]) wake();
+    const lanes = Promise.all(this.#lanes);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const isGraceful = await Promise.race([
+      lanes.then(() => true),
+      new Promise<false>((resolve) => {
+        graceTimer = setTimeout(() => resolve(false), this.#graceMs);
+      }),
+    ]);
+    clearTimeout(graceTimer);
+    if (!isGraceful) this.#abortRunning(`the shutdown grace period of ${this.#graceMs} ms is over`);
+    await lanes;
+    await this.#creating;
+    await this.#subscription?.close();
+    this.#subscription = null;
+    process.off('SIGTERM', this.#onSignal);
+    process.off('SIGINT', this.#onSignal);
+    this.#log.info(this.#fields(), 'worker stopped');
+  }
+
+  #abortRunning(why: string): void {
+    for (const task of this.#running) task.abort(new Error(`worker stopping: ${why}`));
+    this.#forceStop();
+  }
+
+  #handleSignal(signal: NodeJS.Signals): void {
+    if (this.#stopped) {
+      this.#log.warn({ ...this.#fields(), signal }, 'second signal: aborting running slots');
+      this.#abortRunning(`second ${signal}`);
+      return;
+    }
+    this.#log.info({ ...this.#fields(), signal }, 'signal received: stopping');
+    void this.stop().then(() => {
+      // Nobody else handles it: end the process the way the signal would have.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
+
+  #report(error: unknown, doing: string): void {
+    const err = toError(error);
+    const fields = { ...this.#fields(), doing, error: err.message };
+    if (this.#isDegraded) this.#log.debug(fields, 'still failing, retrying');
+    else this.#log.warn(fields, 'database operation failed, retrying with backoff');
+    this.#isDegraded = true;
+    this.#emit('error', { error: err, doing });
+  }
+
+  #recovered(): void {
+    if (!this.#isDegraded) return;
+    this.#isDegraded = false;
+    this.#log.info(this.#fields(), 'database reachable again, resuming');
+    void this.#ensureCreated();
+  }
+
+  #emit<E extends keyof WorkerEvents>(event: E, payload: WorkerEvents[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<E>)(payload);
+      } catch (error) {
+        this.#log.error({ ...this.#fields(), event, error: toError(error).message }, 'event listener threw');
+      }
+    }
+  }
+
+  #fields(): Record<string, unknown> {
+    return { worker: this.#workerName, task: this.name };
+  }
+
+  #currentSlot(): number {
+    const now = Date.now() - this.#lagMs;
+    return this.#originMs + Math.floor((now - this.#originMs) / this.#intervalMs) * this.#intervalMs;
+  }
+
+  #alignUp(ms: number): number {
+    return this.#originMs + Math.ceil((ms - this.#originMs) / this.#intervalMs) * this.#intervalMs;
+  }
+
+  /** Slots that may be taken now: the backlog window up to and including the current slot. */
+  #window(): { from: Date; to: Date } {
+    const current = this.#currentSlot();
+    return { from: new Date(current - this.#backlogMs), to: new Date(current + this.#intervalMs) };
+  }
+}
+
+/** Warnings and errors to the console, one line each; nothing below. */
+const consoleLogger: WorkerLogger = {
+  debug() {},
+  info() {},
+  warn(fields, message) {
+    console.warn(`[dtm] ${message} ${JSON.stringify(fields)}`);
+  },
+  error(fields, message) {
+    console.error(`[dtm] ${message} ${JSON.stringify(fields)}`);
+  },
+};
+
+function backoff(failures: number): number {
+  const ms = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 20));
+  return Math.round(ms * (0.75 + Math.random() * 0.5));
+}
+
+function toDuration(value: Interval, what: string): number {
+  if (value === 0 || value === 'PT0S') return 0;
+  try {
+    return parseInterval(value);
+  } catch {
+    throw new BadInputError(
+      `${what} must be an ISO-8601 duration (PT1H, P1D), milliseconds, or 0, got ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+function checkWhole(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    throw new BadInputError(`${what} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  return value;
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.trim().length > 0 ? message : 'failed without a message';
+}
