@@ -45,10 +45,10 @@ export function paint(text: string, color: Color, isColor: boolean): string {
   return isColor ? `\u001b[${CODES[color]}m${text}\u001b[0m` : text;
 }
 
-/** A compact UTC time: `2026-11-28T04:05Z`, with seconds only when they are not zero. */
+/** A compact UTC time: `2026-11-28T04:05Z`, with seconds (`04:05:31Z`) only when they are not zero. */
 export function formatTime(date: Date): string {
   const iso = date.toISOString();
-  return iso.endsWith(':00.000Z') ? `${iso.slice(0, 16)}Z` : iso;
+  return iso.endsWith(':00.000Z') ? `${iso.slice(0, 16)}Z` : `${iso.slice(0, 19)}Z`;
 }
 
 /** `text` cut to `max` characters with an ellipsis; line breaks become spaces. */

@@ -149,7 +149,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   const lines: string[] = [];
   const per = status.slotsPerCell === 1 ? '1 slot per cell' : `${status.slotsPerCell} slots per cell`;
   lines.push(
-    `${paint(status.name, 'bold', isColor)}  every ${status.interval}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slots, ${per}`,
+    `${paint(status.name, 'bold', isColor)}  every ${status.interval}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
   );
   if (status.slots === 0) {
     lines.push('  (no slots in this window)');
