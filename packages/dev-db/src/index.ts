@@ -42,7 +42,8 @@ export async function startEmbeddedPostgres(options: OpenDatabaseOptions): Promi
     user: 'postgres',
     password: 'postgres',
     authMethod: 'scram-sha-256',
-    persistent: !options.isThrowaway,
+    // Always kept on stop(), so that restart() can start it again; stop() below deletes throwaway data itself.
+    persistent: true,
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
@@ -79,6 +80,16 @@ export class EmbeddedDatabase implements DevDatabase {
     private readonly options: OpenDatabaseOptions,
   ) {
     this.url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  }
+
+  /**
+   * Stops the server in fast mode (SIGINT: running transactions are rolled back, connections closed), waits
+   * `downMs`, and starts it again on the same port with the same data.
+   */
+  async restart(downMs = 0): Promise<void> {
+    await this.server.stop();
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+    await this.server.start();
   }
 
   async stop(): Promise<void> {
