@@ -2,7 +2,8 @@ import { queryOptions } from '@tanstack/react-query';
 import { apiFetch, withQuery } from './client.ts';
 import { type CellState, type Holder, toDate, toHolder, type WireHolder } from './types.ts';
 
-interface WireGridCell {
+/** Wire shape of a grid cell. */
+export interface WireGridCell {
   start: string;
   end: string;
   state: CellState;
@@ -12,7 +13,8 @@ interface WireGridCell {
   holder: WireHolder | null;
 }
 
-interface WireGridRow {
+/** Wire shape of a grid row. */
+export interface WireGridRow {
   name: string;
   interval: string;
   intervalMs: number;
@@ -21,7 +23,8 @@ interface WireGridRow {
   cells: WireGridCell[];
 }
 
-interface WireGrid {
+/** Wire shape of `GET /api/grid`. */
+export interface WireGrid {
   from: string;
   to: string;
   now: string;

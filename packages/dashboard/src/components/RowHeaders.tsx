@@ -3,6 +3,24 @@ import type { GridRow } from '../api/grid.ts';
 import { ROW_HEIGHT } from '../lib/grid-layout.ts';
 import { formatDuration } from '../lib/time.ts';
 
+function Pill({
+  count,
+  kind,
+  glyph,
+}: {
+  count: number;
+  kind: 'failing' | 'missing' | 'running';
+  glyph: string;
+}) {
+  if (count === 0) return null;
+  return (
+    <span className={`pill pill-${kind}`} title={`${count} ${kind}`}>
+      <span aria-hidden="true">{glyph}</span> {count}
+      <span className="visually-hidden"> {kind}</span>
+    </span>
+  );
+}
+
 /** One header per grid row: name, interval and the trouble summary. Aligned with the canvas rows. */
 export const RowHeaders = memo(function RowHeaders({ rows }: { rows: readonly GridRow[] }) {
   return (
@@ -18,9 +36,9 @@ export const RowHeaders = memo(function RowHeaders({ rows }: { rows: readonly Gr
             <span className="row-name">{row.name}</span>
             <span className="row-interval">{formatDuration(row.intervalMs)}</span>
             <span className="row-summary">
-              {failing > 0 ? <span className="pill pill-failing">{failing} failing</span> : null}
-              {missing > 0 ? <span className="pill pill-missing">{missing} missing</span> : null}
-              {running > 0 ? <span className="pill pill-running">{running} running</span> : null}
+              <Pill count={failing} kind="failing" glyph="✕" />
+              <Pill count={missing} kind="missing" glyph="?" />
+              <Pill count={running} kind="running" glyph="▶" />
               {failing + missing + running === 0 ? <span className="pill pill-ok">ok</span> : null}
             </span>
           </li>

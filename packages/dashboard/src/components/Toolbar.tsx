@@ -112,7 +112,7 @@ export function Toolbar(props: ToolbarProps) {
             onChange={(e) => props.onSort(e.target.value === 'trouble' ? 'trouble' : 'name')}
           >
             <option value="name">name</option>
-            <option value="trouble">trouble (failing, missing, running)</option>
+            <option value="trouble">trouble</option>
           </select>
         </label>
       </div>

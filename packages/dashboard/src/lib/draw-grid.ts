@@ -1,7 +1,7 @@
 import type { GridRow } from '../api/grid.ts';
 import type { CellState } from '../api/types.ts';
 import { type CellStyle, cellStyle } from './cell-style.ts';
-import { type CellRef, cellCounts, ROW_HEIGHT, type TimeScale, xOf } from './grid-layout.ts';
+import { type CellRef, cellCounts, ROW_HEIGHT, severity, type TimeScale, xOf } from './grid-layout.ts';
 import { isCellSelected, type Selection } from './selection.ts';
 
 /** The drawing calls the grid needs (a subset of CanvasRenderingContext2D, so tests can record them). */
@@ -39,11 +39,12 @@ export function cellBox(
   rowIndex: number,
   scale: TimeScale,
 ): { x: number; y: number; w: number; h: number } | null {
-  let x0 = Math.round(xOf(start.getTime(), scale));
-  let x1 = Math.round(xOf(end.getTime(), scale));
-  if (x1 <= 0 || x0 >= scale.width) return null;
-  x0 = Math.max(0, x0);
-  x1 = Math.min(scale.width, Math.max(x1, x0 + 1));
+  const left = xOf(start.getTime(), scale);
+  const right = xOf(end.getTime(), scale);
+  if (right <= 0 || left >= scale.width) return null;
+  // Visible cells keep at least one pixel, even the sub-pixel ones at the right edge.
+  const x0 = Math.min(scale.width - 1, Math.max(0, Math.round(left)));
+  const x1 = Math.min(scale.width, Math.max(Math.round(right), x0 + 1));
   // A one-pixel gap separates cells that are wide enough to keep a gap and still read as a cell.
   const w = x1 - x0 >= 5 ? x1 - x0 - 1 : x1 - x0;
   return { x: x0, y: rowIndex * ROW_HEIGHT + CELL_INSET, w, h: ROW_HEIGHT - 2 * CELL_INSET };
@@ -59,15 +60,18 @@ function isHighlighted(
 
 /**
  * Draws every visible cell in one pass: cells are batched by paint, and each batch is one path of
- * rectangles filled once (one `rect` call per visible cell, one `fill` per paint). Returns the number of
- * cells drawn.
+ * rectangles filled once (one `rect` per visible cell, except that touching cells of the same paint in a
+ * row share one; one `fill` per paint). Returns the number of cells drawn.
  */
 export function drawGrid(ctx: GridDrawContext, rows: readonly GridRow[], options: DrawGridOptions): number {
   const { scale, height } = options;
   const highlight = options.highlight ?? new Set<CellState>();
   const paint = options.paint ?? ((style: CellStyle) => style.color);
   ctx.clearRect(0, 0, scale.width, height);
-  const batches = new Map<string, { style: CellStyle; faded: boolean; boxes: number[] }>();
+  const batches = new Map<
+    string,
+    { style: CellStyle; state: CellState; faded: boolean; boxes: number[]; lastRow: number }
+  >();
   let drawn = 0;
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
@@ -81,14 +85,25 @@ export function drawGrid(ctx: GridDrawContext, rows: readonly GridRow[], options
       const key = faded ? `${style.key}/faded` : style.key;
       let batch = batches.get(key);
       if (!batch) {
-        batch = { style, faded, boxes: [] };
+        batch = { style, state: cell.state, faded, boxes: [], lastRow: -1 };
         batches.set(key, batch);
       }
-      batch.boxes.push(box.x, box.y, box.w, box.h);
       drawn++;
+      // Cells that touch or overlap the previous box of the same paint in this row (narrower than a
+      // pixel or two, in a wide window) extend it: the same picture with far fewer rectangles.
+      const b = batch.boxes;
+      const last = b.length - 4;
+      if (batch.lastRow === r && box.x <= (b[last] ?? 0) + (b[last + 2] ?? 0)) {
+        b[last + 2] = Math.max(box.x + box.w, (b[last] ?? 0) + (b[last + 2] ?? 0)) - (b[last] ?? 0);
+        continue;
+      }
+      b.push(box.x, box.y, box.w, box.h);
+      batch.lastRow = r;
     }
   }
-  for (const batch of batches.values()) {
+  // Least severe first, so that where narrow cells overlap the worst state ends on top.
+  const ordered = [...batches.values()].sort((x, y) => severity(y.state) - severity(x.state));
+  for (const batch of ordered) {
     ctx.globalAlpha = batch.faded ? 0.2 : 1;
     ctx.fillStyle = paint(batch.style);
     ctx.beginPath();
