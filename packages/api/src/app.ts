@@ -1,0 +1,120 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { secureHeaders } from 'hono/secure-headers';
+import { type AppEnv, requireReader } from './auth.ts';
+import { type AppDeps, DEFAULT_LIMITS, type Logger, type RouteDeps } from './deps.ts';
+import { EventHub } from './event-hub.ts';
+import { ApiError, errorHandler } from './http-error.ts';
+import { buildOpenApi } from './openapi.ts';
+import { RequestMetrics } from './request-metrics.ts';
+import { actionRoutes } from './routes/actions.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { eventsRoutes } from './routes/events.ts';
+import { gridRoutes } from './routes/grid.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { namesRoutes } from './routes/names.ts';
+import { tasksRoutes } from './routes/tasks.ts';
+import { whoamiRoutes } from './routes/whoami.ts';
+
+/** Reports warnings and errors to the console; routine information is dropped. */
+export const quietLogger: Logger = {
+  info: () => {},
+  warn: (message) => console.warn(`[dtm-api] ${message}`),
+  error: (message, error) => console.error(`[dtm-api] ${message}`, error),
+};
+
+/**
+ * What the dashboard's CSP allows: its own scripts only; inline styles because React sets some through the
+ * `style` attribute; connections to itself only (the API and `/api/events`).
+ */
+const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
+/**
+ * Builds the API sidecar's Hono app around an injected TaskManager. It reads no environment and opens no
+ * pool; the event subscription is opened while `/api/events` clients are connected.
+ */
+export function createApp(deps: AppDeps) {
+  const logger = deps.logger ?? quietLogger;
+  const routeDeps: RouteDeps = {
+    tm: deps.tm,
+    auth: deps.auth,
+    limits: { ...DEFAULT_LIMITS, ...deps.limits },
+    logger,
+    events: deps.events ?? new EventHub(deps.tm, logger),
+    now: deps.now ?? (() => new Date()),
+    schemaSql: `"${deps.tm.schema}"`,
+  };
+  const { limits } = routeDeps;
+  const requests = new RequestMetrics();
+  const openApi = JSON.stringify(buildOpenApi(limits));
+
+  const app = new Hono<AppEnv>();
+  app.onError(errorHandler(logger));
+  app.notFound((c) =>
+    c.json(
+      { error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path.slice(0, 200)}` } },
+      404,
+    ),
+  );
+  app.use('*', requests.middleware());
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      crossOriginEmbedderPolicy: false,
+      strictTransportSecurity: false,
+      referrerPolicy: 'no-referrer',
+    }),
+  );
+  const corsOrigins = deps.corsOrigins ?? [];
+  if (corsOrigins.length > 0) {
+    app.use(
+      '/api/*',
+      cors({
+        origin: [...corsOrigins],
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: limits.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, 'TOO_LARGE', `the request body is larger than ${limits.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  app.use('*', requireReader(deps.auth));
+
+  const routes = app
+    .route('/api/health', healthRoutes(routeDeps))
+    .route('/api/whoami', whoamiRoutes(routeDeps))
+    .route('/api/names', namesRoutes(routeDeps))
+    .route('/api/tasks', tasksRoutes(routeDeps))
+    .route('/api/grid', gridRoutes(routeDeps))
+    .route('/api/events', eventsRoutes(routeDeps))
+    .route('/api', actionRoutes(routeDeps))
+    .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
+    .route('/metrics', metricsRoutes(routeDeps, requests))
+    .route('/', dashboardRoutes(deps.dashboardDir ?? null));
+  return routes;
+}
+
+/** The app's type, for Hono's typed client. */
+export type AppType = ReturnType<typeof createApp>;

@@ -1,0 +1,46 @@
+import { TaskManager } from '@dtm/core';
+import pg from 'pg';
+
+/** Options of {@link createApiManager}. */
+export interface ApiManagerOptions {
+  connectionString: string;
+  /** Default `dtm`. */
+  schema?: string;
+  /** Connections of the API's own pool. Default 5. */
+  poolSize?: number;
+  /**
+   * Server-side cap on every statement of the API's connections (`statement_timeout`), so that no request
+   * hangs on a slow query. Default 10,000 ms.
+   */
+  statementTimeoutMs?: number;
+  /** Told about errors of idle pooled connections (the database restarted, …). Default: ignored. */
+  onIdleError?: (error: Error) => void;
+}
+
+/**
+ * The API's own TaskManager over a small pool of its own (never the workers'), whose connections carry a
+ * `statement_timeout` and whose connection attempts give up after a few seconds.
+ */
+export function createApiManager(options: ApiManagerOptions): { tm: TaskManager; close(): Promise<void> } {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize ?? 5,
+    application_name: 'dtm-api',
+    options: `-c statement_timeout=${Math.max(1, Math.floor(statementTimeoutMs))}`,
+    connectionTimeoutMillis: 5_000,
+    // The server cancels the statement first; this only catches a connection that went silent.
+    query_timeout: statementTimeoutMs + 5_000,
+    keepAlive: true,
+  });
+  // Without a listener, an idle connection dropped by a database restart would crash the process.
+  pool.on('error', (error) => options.onIdleError?.(error));
+  const tm = new TaskManager({ pool, schema: options.schema ?? 'dtm', workerName: 'dtm-api' });
+  return {
+    tm,
+    async close() {
+      await tm.close();
+      await pool.end();
+    },
+  };
+}

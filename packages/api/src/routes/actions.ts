@@ -1,0 +1,126 @@
+import { formatInterval, type SlotSelection } from '@dtm/core';
+import { type Context, Hono } from 'hono';
+import type { AppEnv } from '../auth.ts';
+import { requireWriter } from '../auth.ts';
+import type { RouteDeps } from '../deps.ts';
+import { ApiError, badInput } from '../http-error.ts';
+import { backfillBody, requeueBody, skipBody } from '../schemas.ts';
+import { toWireRequeue, toWireSkip } from '../wire.ts';
+
+/** The JSON body of a write; anything else is a 400, never a 500. */
+async function jsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw badInput('send the body as JSON with Content-Type: application/json');
+  }
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badInput('the body is not valid JSON');
+  }
+}
+
+/**
+ * Refuses a range that spans more slots than one request may touch, before the core expands it (the core
+ * has its own, fixed cap; this one is the operator's). Unknown names answer 404, as the core would.
+ */
+async function checkRange(deps: RouteDeps, name: string, from: Date, to: Date): Promise<void> {
+  if (from > to) throw badInput(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
+  const settings = await deps.tm.getTaskName(name);
+  if (!settings) throw new ApiError(404, 'NOT_FOUND', `no task name ${JSON.stringify(name)}`);
+  const originMs = settings.origin.getTime();
+  const first = originMs + Math.ceil((from.getTime() - originMs) / settings.intervalMs) * settings.intervalMs;
+  const count = Math.max(0, Math.ceil((to.getTime() - first) / settings.intervalMs));
+  if (count > deps.limits.maxSlotsPerRequest) {
+    throw badInput(
+      `the range holds ${count} slots of ${formatInterval(settings.intervalMs)}; at most ${deps.limits.maxSlotsPerRequest} per request`,
+    );
+  }
+}
+
+async function toSelection(
+  deps: RouteDeps,
+  body: { name: string; slots?: Date[] | undefined; from?: Date | undefined; to?: Date | undefined },
+): Promise<SlotSelection> {
+  if (body.slots) return { name: body.name, slots: body.slots };
+  // The schema guarantees both ends when there are no slots.
+  const from = body.from ?? new Date(Number.NaN);
+  const to = body.to ?? new Date(Number.NaN);
+  await checkRange(deps, body.name, from, to);
+  return { name: body.name, from, to };
+}
+
+/**
+ * The HTTP status of a guarded operation: 200 when something changed (or would), 409 when nothing did
+ * because slots were busy, 404 when none of the slots exist, 200 otherwise (all already as asked).
+ */
+function statusOf(counts: { changed: number; busy: number; isNoneFound: boolean }): 200 | 404 | 409 {
+  if (counts.changed > 0) return 200;
+  if (counts.busy > 0) return 409;
+  if (counts.isNoneFound) return 404;
+  return 200;
+}
+
+/** `POST /api/requeue`, `POST /api/skip` and `POST /api/backfill`: every one needs the write token. */
+export function actionRoutes(deps: RouteDeps) {
+  const maxSlots = deps.limits.maxSlotsPerRequest;
+  const requeueSchema = requeueBody(maxSlots);
+  const skipSchema = skipBody(maxSlots);
+  const writer = requireWriter(deps.auth);
+  return new Hono<AppEnv>()
+    .post('/requeue', writer, async (c) => {
+      const body = requeueSchema.parse(await jsonBody(c));
+      const selection = await toSelection(deps, body);
+      const result = await deps.tm.requeue(selection, {
+        reason: body.reason,
+        actor: c.get('actor'),
+        dryRun: body.dryRun ?? false,
+      });
+      const wire = toWireRequeue(result);
+      const status = statusOf({
+        changed: wire.counts.requeued,
+        busy: wire.counts.busy,
+        isNoneFound: wire.outcomes.length === wire.counts.notFound,
+      });
+      if (status === 409) {
+        throw new ApiError(409, 'BUSY', 'nothing was re-queued: a worker holds the slots right now', wire);
+      }
+      if (status === 404) {
+        throw new ApiError(404, 'NOT_FOUND', `no such slots of ${JSON.stringify(body.name)}`, wire);
+      }
+      return c.json(wire, 200);
+    })
+    .post('/skip', writer, async (c) => {
+      const body = skipSchema.parse(await jsonBody(c));
+      const selection = await toSelection(deps, body);
+      const result = await deps.tm.skip(selection, {
+        reason: body.reason,
+        actor: c.get('actor'),
+        dryRun: body.dryRun ?? false,
+        includeComplete: body.includeComplete ?? false,
+      });
+      const wire = toWireSkip(result);
+      const status = statusOf({
+        changed: wire.counts.skipped,
+        busy: wire.counts.busy,
+        isNoneFound: false,
+      });
+      if (status === 409) {
+        throw new ApiError(409, 'BUSY', 'nothing was skipped: a worker holds the slots right now', wire);
+      }
+      return c.json(wire, 200);
+    })
+    .post('/backfill', writer, async (c) => {
+      const body = backfillBody.parse(await jsonBody(c));
+      await checkRange(deps, body.name, body.from, body.to);
+      const slots = await deps.tm.backfill({
+        name: body.name,
+        from: body.from,
+        to: body.to,
+        createdBy: c.get('actor'),
+        dryRun: body.dryRun ?? false,
+      });
+      return c.json({ created: slots.length, slots: slots.map((slot) => slot.toISOString()) }, 200);
+    });
+}

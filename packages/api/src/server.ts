@@ -1,0 +1,77 @@
+// The API sidecar's entry point: the only module that reads the environment. `tsx src/server.ts`.
+import { join } from 'node:path';
+import { openDatabase } from '@dtm/dev-db';
+import type { AuthConfig } from './deps.ts';
+import { startServer } from './start-server.ts';
+
+const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
+
+function fail(message: string): never {
+  console.error(`dtm-api: ${message}`);
+  process.exit(2);
+}
+
+const env = process.env;
+const port = Number(env.PORT ?? '8080');
+if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(`PORT must be 0–65535, got ${env.PORT}`);
+const token = env.DTM_API_TOKEN && env.DTM_API_TOKEN.length > 0 ? env.DTM_API_TOKEN : null;
+if (token !== null && token.length < 16) fail('DTM_API_TOKEN must be at least 16 characters');
+const readUser = env.DTM_READ_USER ?? '';
+const readPassword = env.DTM_READ_PASSWORD ?? '';
+if ((readUser === '') !== (readPassword === ''))
+  fail('set both DTM_READ_USER and DTM_READ_PASSWORD, or neither');
+const auth: AuthConfig = {
+  token,
+  tokenName: env.DTM_API_TOKEN_NAME || 'api',
+  readAuth: readUser === '' ? null : { user: readUser, password: readPassword },
+};
+const corsOrigins = (env.DTM_CORS_ORIGINS ?? '')
+  .split(',')
+  .map((origin) => origin.trim())
+  .filter((origin) => origin !== '');
+
+const database = await openDatabase({
+  dataDir: join(REPO_ROOT, '.data', 'pg'),
+  onLog: () => {},
+});
+let server: Awaited<ReturnType<typeof startServer>>;
+try {
+  server = await startServer({
+    databaseUrl: database.url,
+    schema: env.DTM_SCHEMA || 'dtm',
+    host: env.DTM_HOST || '127.0.0.1',
+    port,
+    auth,
+    corsOrigins,
+    dashboardDir: env.DTM_DASHBOARD_DIR || join(REPO_ROOT, 'packages', 'dashboard', 'dist'),
+  });
+} catch (error) {
+  await database.stop();
+  fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+console.log(`DTM API listening on ${server.url} (dashboard at ${server.url}/)`);
+console.log(
+  server.isReadOnly
+    ? 'Read-only: no DTM_API_TOKEN is set, so re-queue, skip and backfill answer 403.'
+    : `Writes need Authorization: Bearer <DTM_API_TOKEN>; recorded as ${auth.tokenName}@<client address>.`,
+);
+if (auth.readAuth) console.log('Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
+console.log(database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL');
+
+let isStopping = false;
+async function stop(signal: string): Promise<void> {
+  if (isStopping) return;
+  isStopping = true;
+  console.log(`${signal}: shutting down`);
+  try {
+    await server.close();
+    await database.stop();
+    process.exit(0);
+  } catch (error) {
+    console.error('dtm-api: shutdown failed', error);
+    process.exit(1);
+  }
+}
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,131 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { TaskManager } from '@dtm/core';
+import { serve } from '@hono/node-server';
+import { type AppType, createApp } from './app.ts';
+import { createApiManager } from './database.ts';
+import type { AuthConfig, Limits, Logger } from './deps.ts';
+import { EventHub } from './event-hub.ts';
+
+/** The dashboard build inside this repository (packages/dashboard/dist). */
+export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', '..', 'dashboard', 'dist');
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  /** PostgreSQL connection string. */
+  databaseUrl: string;
+  /** Default `dtm`. */
+  schema?: string;
+  /** Interface to listen on. Default `127.0.0.1` (loopback only). */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Default: read-only (no token), reads open. */
+  auth?: AuthConfig;
+  /** Default {@link DEFAULT_DASHBOARD_DIR}; null serves no dashboard. */
+  dashboardDir?: string | null;
+  /** Origins allowed by CORS. Default none (CORS off). */
+  corsOrigins?: readonly string[];
+  limits?: Partial<Limits>;
+  /** Default: `console`. */
+  logger?: Logger;
+  /** Connections of the API's own pool. Default 5. */
+  poolSize?: number;
+  /** `statement_timeout` of the API's connections. Default 10,000 ms. */
+  statementTimeoutMs?: number;
+  /** Create or upgrade the schema before listening. Default true. */
+  isMigrating?: boolean;
+}
+
+/** A listening API server. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** True when the server has no token and accepts no writes. */
+  isReadOnly: boolean;
+  app: AppType;
+  /** The API's own TaskManager. */
+  tm: TaskManager;
+  /** Stops listening, ends open event streams, closes the subscription and the pool. Idempotent. */
+  close(): Promise<void>;
+}
+
+const consoleLogger: Logger = {
+  info: (message) => console.log(`[dtm-api] ${message}`),
+  warn: (message) => console.warn(`[dtm-api] ${message}`),
+  error: (message, error) => console.error(`[dtm-api] ${message}`, error),
+};
+
+/** How long in-flight requests get to finish on close before their connections are cut. */
+const CLOSE_GRACE_MS = 2_000;
+
+/**
+ * Migrates (by default), builds the app on a pool of its own and listens. Used by `server.ts`, `dtm serve`
+ * and the e2e suite.
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const logger = options.logger ?? consoleLogger;
+  const schema = options.schema ?? 'dtm';
+  if (options.isMigrating ?? true) {
+    // On a connection without the API's statement_timeout: a migration may legitimately take longer.
+    const migrator = new TaskManager({ connectionString: options.databaseUrl, schema, poolSize: 1 });
+    try {
+      await migrator.migrate();
+    } finally {
+      await migrator.close();
+    }
+  }
+  const database = createApiManager({
+    connectionString: options.databaseUrl,
+    schema,
+    ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
+    ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
+    onIdleError: (error) => logger.warn(`an idle database connection failed: ${error.message}`),
+  });
+  const auth = options.auth ?? { token: null };
+  const events = new EventHub(database.tm, logger);
+  const app = createApp({
+    tm: database.tm,
+    auth,
+    events,
+    logger,
+    dashboardDir: options.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : options.dashboardDir,
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+  });
+  const host = options.host ?? '127.0.0.1';
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const started = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8080 }) as Server;
+      started.once('listening', () => resolve(started));
+      started.once('error', reject);
+    });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${urlHost}:${port}`,
+    isReadOnly: auth.token === null,
+    app,
+    tm: database.tm,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Event streams never end by themselves: cut whatever is still open after the grace period.
+        const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        await events.close();
+        await closed;
+        clearTimeout(grace);
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import type { TaskManager } from '@dtm/core';
+import { afterAll } from 'vitest';
+import { createManager, databaseUrl, dropSchema } from '../../core/test/helpers.ts';
+import { type AppType, createApp } from '../src/app.ts';
+import { createApiManager } from '../src/database.ts';
+import type { AppDeps, AuthConfig, Limits } from '../src/deps.ts';
+import { EventHub } from '../src/event-hub.ts';
+
+export { databaseUrl, pastSlot, uniqueName, waitFor } from '../../core/test/helpers.ts';
+
+/** The write token of test apps. */
+export const TOKEN = 'test-token-0123456789abcdef';
+
+export interface TestApp {
+  app: AppType;
+  /** The API's own TaskManager (its pool, with the statement_timeout). */
+  tm: TaskManager;
+  /** A separate TaskManager playing the workers: creates, acquires, completes. */
+  worker: TaskManager;
+  events: EventHub;
+  schema: string;
+}
+
+/**
+ * An app over a schema of its own (dropped after the file), built like the server builds it: the API's own
+ * pool, and a separate manager for the test's workers.
+ */
+export async function createTestApp(
+  options: {
+    auth?: Partial<AuthConfig>;
+    limits?: Partial<Limits>;
+    dashboardDir?: string | null;
+    corsOrigins?: string[];
+    now?: () => Date;
+    schema?: string;
+  } = {},
+): Promise<TestApp> {
+  const schema = options.schema ?? `t_${randomBytes(6).toString('hex')}`;
+  const worker = await createManager({ schema, workerName: 'test-worker' });
+  const database = createApiManager({ connectionString: databaseUrl, schema, poolSize: 10 });
+  const events = new EventHub(database.tm, silentLogger);
+  afterAll(async () => {
+    await events.close();
+    await database.close();
+  });
+  const deps: AppDeps = {
+    tm: database.tm,
+    auth: { token: TOKEN, tokenName: 'tests', ...options.auth },
+    events,
+    logger: silentLogger,
+    dashboardDir: options.dashboardDir ?? null,
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  };
+  return { app: createApp(deps), tm: database.tm, worker, events, schema };
+}
+
+/** Drops a schema (for tests that make their own). */
+export { dropSchema };
+
+export const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** Logs server errors, so a 500 in a test shows its cause. */
+export const errorLogger = {
+  info: () => {},
+  warn: () => {},
+  error: (message: string, error?: unknown) => console.error(message, error),
+};
+
+/** A JSON POST with the right token (or the given headers). */
+export function post(
+  app: AppType,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` },
+): Promise<Response> {
+  return Promise.resolve(
+    app.request(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+/** GET and parse JSON, failing the test with the body when the status is not the expected one. */
+export async function getJson<T = Record<string, unknown>>(
+  app: AppType,
+  path: string,
+  expectedStatus = 200,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const response = await app.request(path, { headers });
+  const text = await response.text();
+  if (response.status !== expectedStatus) {
+    throw new Error(`GET ${path}: expected ${expectedStatus}, got ${response.status}: ${text}`);
+  }
+  return JSON.parse(text) as T;
+}
+
+/**
+ * Everything a request could change, as one comparable string: every row of every table of the schema
+ * (history ids included).
+ */
+export async function snapshot(tm: TaskManager): Promise<string> {
+  const s = `"${tm.schema}"`;
+  const [names, tasks, history] = await Promise.all([
+    tm.pool.query(`SELECT * FROM ${s}.task_names ORDER BY name`),
+    tm.pool.query(`SELECT * FROM ${s}.tasks ORDER BY name, slot`),
+    tm.pool.query(`SELECT * FROM ${s}.task_history ORDER BY id`),
+  ]);
+  return JSON.stringify([names.rows, tasks.rows, history.rows]);
+}
+
+/** One Server-Sent Event. */
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/**
+ * Opens `/api/events` through `app.request` and reads its body: `next()` waits (with a deadline) for an
+ * event matching the predicate, keeping the ones before it in `seen`.
+ */
+export async function openEvents(app: AppType, headers: Record<string, string> = {}) {
+  const response = await app.request('/api/events', { headers });
+  if (response.status !== 200 || !response.body) throw new Error(`/api/events answered ${response.status}`);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const seen: SseEvent[] = [];
+  const comments: string[] = [];
+  let buffer = '';
+  let cursor = 0;
+  let pending: ReturnType<typeof reader.read> | null = null;
+
+  const parseFrames = () => {
+    for (;;) {
+      const end = buffer.indexOf('\n\n');
+      if (end < 0) return;
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of frame.split('\n')) {
+        if (line.startsWith(':')) comments.push(line.slice(1).trim());
+        else if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+      }
+      if (data.length > 0 || event !== 'message') seen.push({ event, data: data.join('\n') });
+    }
+  };
+
+  return {
+    response,
+    seen,
+    comments,
+    /** The first event after the previous `next()` that matches, within `timeoutMs`. */
+    async next(matches: (event: SseEvent) => boolean, timeoutMs = 10_000): Promise<SseEvent> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        while (cursor < seen.length) {
+          const event = seen[cursor] as SseEvent;
+          cursor += 1;
+          if (matches(event)) return event;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0)
+          throw new Error(`no matching event within ${timeoutMs} ms; seen ${JSON.stringify(seen)}`);
+        pending ??= reader.read();
+        let timer: NodeJS.Timeout | undefined;
+        const result = await Promise.race([
+          pending,
+          new Promise<null>((resolve) => {
+            timer = setTimeout(() => resolve(null), left);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (result === null) continue;
+        pending = null;
+        if (result.done) throw new Error(`the stream ended; seen ${JSON.stringify(seen)}`);
+        buffer += decoder.decode(result.value, { stream: true });
+        parseFrames();
+      }
+    },
+    /** Waits for a comment line (heartbeat). */
+    async nextComment(timeoutMs = 10_000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      const before = comments.length;
+      while (comments.length === before) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error('no comment within the deadline');
+        pending ??= reader.read();
+        let timer: NodeJS.Timeout | undefined;
+        const result = await Promise.race([
+          pending,
+          new Promise<null>((resolve) => {
+            timer = setTimeout(() => resolve(null), left);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (result === null) continue;
+        pending = null;
+        if (result.done) throw new Error('the stream ended');
+        buffer += decoder.decode(result.value, { stream: true });
+        parseFrames();
+      }
+      return comments[comments.length - 1] ?? '';
+    },
+    async close(): Promise<void> {
+      await reader.cancel().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,319 @@
+import { describe, expect, it } from 'vitest';
+import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
+import { createTestApp, getJson, pastSlot, uniqueName } from './helpers.ts';
+
+const FIVE_MIN = 300_000;
+const { app, worker } = await createTestApp({ limits: { maxGridSlotsPerName: 100_000 } });
+
+/** A 5-minute name with six slots: COMPLETE, failing, SKIP, AVAILABLE, a gap, then COMPLETE. */
+async function sixSlots() {
+  const name = uniqueName('report');
+  const from = pastSlot(6);
+  const slots = Array.from({ length: 6 }, (_, i) => new Date(from.getTime() + i * FIVE_MIN));
+  const [done, failing, skipped, pending, gap, last] = slots as [Date, Date, Date, Date, Date, Date];
+  for (const slot of [done, failing, skipped, pending, last]) {
+    await worker.createTask({ name, slot, interval: 'PT5M', createdBy: 'seeder' });
+  }
+  await (await worker.acquire(name, done)).complete('42 rows');
+  await (await worker.acquire(name, failing)).fail('source unreachable');
+  await (await worker.acquire(name, skipped)).skip('no data that day');
+  await (await worker.acquire(name, last)).complete('7 rows');
+  return { name, from, done, failing, skipped, pending, gap, last };
+}
+
+describe('GET /api/health', () => {
+  it('answers ok with the database up', async () => {
+    expect(await getJson(app, '/api/health')).toEqual({ ok: true, database: 'up' });
+  });
+});
+
+describe('GET /api/names', () => {
+  it('lists each name with interval, first and last slot, counts by state, failing and oldest due slot', async () => {
+    const s = await sixSlots();
+    const body = namesResponse.parse(await getJson(app, '/api/names'));
+    const mine = body.names.find((n) => n.name === s.name);
+    expect(mine).toEqual({
+      name: s.name,
+      interval: 'PT5M',
+      intervalMs: FIVE_MIN,
+      firstSlot: s.done.toISOString(),
+      lastSlot: s.last.toISOString(),
+      counts: { AVAILABLE: 2, ACQUIRED: 0, COMPLETE: 2, SKIP: 1 },
+      failing: 1,
+      // the failing slot waits out its backoff, so the pending one is the oldest due
+      oldestDueSlot: expect.any(String),
+    });
+    expect([s.failing.toISOString(), s.pending.toISOString()]).toContain(mine?.oldestDueSlot);
+    const names = body.names.map((n) => n.name);
+    expect(names).toEqual([...names].sort());
+  });
+});
+
+describe('GET /api/tasks', () => {
+  it('returns rows of a name in slot order with failed attempts, message and next attempt', async () => {
+    const s = await sixSlots();
+    const body = tasksResponse.parse(await getJson(app, `/api/tasks?name=${encodeURIComponent(s.name)}`));
+    expect(body.tasks.map((t) => [t.slot, t.state])).toEqual([
+      [s.done.toISOString(), 'COMPLETE'],
+      [s.failing.toISOString(), 'AVAILABLE'],
+      [s.skipped.toISOString(), 'SKIP'],
+      [s.pending.toISOString(), 'AVAILABLE'],
+      [s.last.toISOString(), 'COMPLETE'],
+    ]);
+    expect(body.tasks[1]).toMatchObject({
+      failedAttempts: 1,
+      message: 'source unreachable',
+      nextAttemptAt: expect.any(String),
+      holder: null,
+      createdBy: 'seeder',
+      interval: 'PT5M',
+      intervalMs: FIVE_MIN,
+    });
+    expect(body.nextCursor).toBeNull();
+  });
+
+  it('filters by state (repeated or comma-separated), failing, and range', async () => {
+    const s = await sixSlots();
+    const q = `name=${encodeURIComponent(s.name)}`;
+    const complete = tasksResponse.parse(await getJson(app, `/api/tasks?${q}&state=COMPLETE`));
+    expect(complete.tasks).toHaveLength(2);
+    const two = tasksResponse.parse(await getJson(app, `/api/tasks?${q}&state=COMPLETE,SKIP`));
+    const twoRepeated = tasksResponse.parse(await getJson(app, `/api/tasks?${q}&state=COMPLETE&state=SKIP`));
+    expect(two.tasks).toHaveLength(3);
+    expect(twoRepeated.tasks).toEqual(two.tasks);
+    const failing = tasksResponse.parse(await getJson(app, `/api/tasks?${q}&failing=true`));
+    expect(failing.tasks.map((t) => t.slot)).toEqual([s.failing.toISOString()]);
+    const range = tasksResponse.parse(
+      await getJson(app, `/api/tasks?${q}&from=${s.failing.toISOString()}&to=${s.pending.toISOString()}`),
+    );
+    expect(range.tasks.map((t) => t.slot)).toEqual([s.failing.toISOString(), s.skipped.toISOString()]);
+  });
+
+  it('pages with an opaque cursor until nextCursor is null, without repeats or gaps', async () => {
+    const s = await sixSlots();
+    const slots: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `name=${encodeURIComponent(s.name)}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = tasksResponse.parse(await getJson(app, `/api/tasks?${query}`));
+      slots.push(...page.tasks.map((t) => t.slot));
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== null && pages < 10);
+    expect(pages).toBe(3);
+    expect(slots).toEqual([s.done, s.failing, s.skipped, s.pending, s.last].map((d) => d.toISOString()));
+  });
+
+  it('lists every name when name is omitted, ordered by name then slot', async () => {
+    await sixSlots();
+    const body = tasksResponse.parse(await getJson(app, '/api/tasks?limit=1000'));
+    const keys = body.tasks.map((t) => `${t.name} ${t.slot}`);
+    expect(keys).toEqual([...keys].sort());
+    expect(new Set(body.tasks.map((t) => t.name)).size).toBeGreaterThan(1);
+  });
+});
+
+describe('GET /api/tasks/:name/:slot', () => {
+  it('returns the slot with its history, oldest first', async () => {
+    const s = await sixSlots();
+    const body = taskResponse.parse(
+      await getJson(
+        app,
+        `/api/tasks/${encodeURIComponent(s.name)}/${encodeURIComponent(s.done.toISOString())}`,
+      ),
+    );
+    expect(body.task).toMatchObject({
+      name: s.name,
+      slot: s.done.toISOString(),
+      state: 'COMPLETE',
+      message: '42 rows',
+    });
+    expect(body.history.map((h) => [h.fromState, h.toState])).toEqual([
+      [null, 'AVAILABLE'],
+      ['AVAILABLE', 'ACQUIRED'],
+      ['ACQUIRED', 'COMPLETE'],
+    ]);
+    expect(body.history[0]?.actor).toBe('seeder');
+  });
+
+  it('decodes names with slashes, spaces and non-ASCII characters', async () => {
+    const name = `odd/name ü ${uniqueName()}?#%`;
+    const slot = pastSlot(3);
+    await worker.createTask({ name, slot, interval: 'PT5M' });
+    const body = taskResponse.parse(
+      await getJson(app, `/api/tasks/${encodeURIComponent(name)}/${encodeURIComponent(slot.toISOString())}`),
+    );
+    expect(body.task.name).toBe(name);
+  });
+
+  it('answers 404 for a slot that does not exist', async () => {
+    const s = await sixSlots();
+    const body = await getJson(app, `/api/tasks/${encodeURIComponent(s.name)}/${s.gap.toISOString()}`, 404);
+    expect(body).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+});
+
+describe('GET /api/grid', () => {
+  it('gives one cell per slot with states, MISSING for a gap, FUTURE after now, messages and attempts', async () => {
+    const s = await sixSlots();
+    const to = new Date(s.from.getTime() + 8 * FIVE_MIN); // two slots past the last: the current one and a future one
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(s.name)}&from=${s.from.toISOString()}&to=${to.toISOString()}`,
+      ),
+    );
+    expect(body.rows).toHaveLength(1);
+    const row = body.rows[0];
+    expect(row).toMatchObject({ name: s.name, interval: 'PT5M', intervalMs: FIVE_MIN, slotsPerCell: 1 });
+    expect(row?.cells.map((c) => c.state)).toEqual([
+      'COMPLETE',
+      'FAILING',
+      'SKIP',
+      'AVAILABLE',
+      'MISSING',
+      'COMPLETE',
+      'MISSING', // the current slot has started and has no row
+      'FUTURE',
+    ]);
+    expect(row?.cells[1]).toMatchObject({
+      failedAttempts: 1,
+      message: 'source unreachable',
+      counts: { FAILING: 1 },
+    });
+    expect(row?.cells[2]).toMatchObject({ message: 'no data that day' });
+    expect(row?.cells[0]).toMatchObject({
+      start: s.done.toISOString(),
+      end: s.failing.toISOString(),
+      counts: { COMPLETE: 1 },
+      holder: null,
+    });
+    expect(row?.summary).toEqual({ missing: 2, failing: 1, running: 0 });
+  });
+
+  it('buckets slots so that a row has at most `columns` cells, with the worst state and counts per state', async () => {
+    const s = await sixSlots();
+    const to = new Date(s.from.getTime() + 6 * FIVE_MIN);
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(s.name)}&from=${s.from.toISOString()}&to=${to.toISOString()}&columns=2`,
+      ),
+    );
+    const row = body.rows[0];
+    expect(row?.slotsPerCell).toBe(3);
+    expect(row?.cells).toEqual([
+      {
+        start: s.done.toISOString(),
+        end: s.pending.toISOString(),
+        state: 'FAILING',
+        counts: { COMPLETE: 1, FAILING: 1, SKIP: 1 },
+        failedAttempts: 1,
+        message: 'source unreachable',
+        holder: null,
+      },
+      {
+        start: s.pending.toISOString(),
+        end: to.toISOString(),
+        state: 'MISSING',
+        counts: { AVAILABLE: 1, MISSING: 1, COMPLETE: 1 },
+        failedAttempts: 0,
+        message: null,
+        holder: null,
+      },
+    ]);
+  });
+
+  it('aligns an unaligned window to the first slot inside it and covers every name when names is omitted', async () => {
+    const s = await sixSlots();
+    const from = new Date(s.from.getTime() + 1_000);
+    const to = new Date(s.from.getTime() + 3 * FIVE_MIN);
+    const body = gridResponse.parse(
+      await getJson(app, `/api/grid?from=${from.toISOString()}&to=${to.toISOString()}`),
+    );
+    const row = body.rows.find((r) => r.name === s.name);
+    expect(row?.cells.map((c) => c.start)).toEqual([s.failing.toISOString(), s.skipped.toISOString()]);
+    expect(body.rows.length).toBeGreaterThan(1);
+    expect(body.from).toBe(from.toISOString());
+  });
+
+  it('handles a long window of a name with sparse rows: a 1-second name over a day, bucketed', async () => {
+    const name = uniqueName('fast');
+    const now = Date.now();
+    const slot = new Date(Math.floor(now / 1000) * 1000 - 3_600_000);
+    await worker.createTask({ name, slot, interval: 'PT1S' });
+    const from = new Date(slot.getTime() - 43_200_000);
+    const to = new Date(slot.getTime() + 43_200_000);
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(name)}&from=${from.toISOString()}&to=${to.toISOString()}&columns=100`,
+      ),
+    );
+    const row = body.rows[0];
+    expect(row?.slotsPerCell).toBe(864);
+    expect(row?.cells).toHaveLength(100);
+    const total = row?.cells.reduce(
+      (sum, c) => sum + Object.values(c.counts).reduce((a, b) => a + (b ?? 0), 0),
+      0,
+    );
+    expect(total).toBe(86_400);
+    expect(row?.cells.filter((c) => c.counts.AVAILABLE).length).toBe(1);
+  });
+});
+
+describe('GET /api/openapi.json', () => {
+  it('is an OpenAPI 3.1 document covering every route of docs/http-api.md', async () => {
+    const doc = await getJson<{
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    }>(app, '/api/openapi.json');
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/api/backfill',
+        '/api/events',
+        '/api/grid',
+        '/api/health',
+        '/api/names',
+        '/api/openapi.json',
+        '/api/requeue',
+        '/api/skip',
+        '/api/tasks',
+        '/api/tasks/{name}/{slot}',
+        '/api/whoami',
+        '/metrics',
+      ].sort(),
+    );
+    expect(doc.paths['/api/requeue']?.post).toMatchObject({ security: [{ bearer: [] }] });
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['Task', 'Grid', 'RequeueRequest', 'Error']),
+    );
+    expect(JSON.stringify(doc)).not.toContain('#/$defs');
+  });
+});
+
+describe('GET /metrics', () => {
+  it('reports slots by name and state, failing, oldest due age, missing slots and request series', async () => {
+    const s = await sixSlots();
+    await app.request('/api/health');
+    const response = await app.request('/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
+    const text = await response.text();
+    const label = `name="${s.name}"`;
+    expect(text).toContain(`dtm_slots{${label},state="COMPLETE"} 2`);
+    expect(text).toContain(`dtm_slots{${label},state="AVAILABLE"} 2`);
+    expect(text).toContain(`dtm_failing_slots{${label}} 1`);
+    // the gap, and the current slot if no row exists yet (from the first slot on)
+    expect(text).toMatch(new RegExp(`dtm_missing_slots\\{${label}\\} [12]\\n`));
+    expect(text).toMatch(new RegExp(`dtm_oldest_due_age_seconds\\{${label}\\} \\d+`));
+    expect(text).toContain('dtm_http_requests_total{method="GET",route="/api/health",status="200"}');
+    expect(text).toContain(
+      'dtm_http_request_duration_seconds_bucket{method="GET",route="/api/health",le="+Inf"}',
+    );
+    expect(text).toContain('dtm_database_up 1');
+  });
+});
