@@ -27,7 +27,7 @@ export function Legend({
           aria-pressed={selected.has(state)}
           onClick={() => onToggle(state)}
         >
-          <StateSwatch state={state} failedAttempts={3} />
+          <StateSwatch state={state} failedAttempts={3} />{' '}
           <span className="count">{counts[state].toLocaleString('en')}</span>
         </button>
       ))}
