@@ -129,8 +129,15 @@ export async function prepareHolder(client: pg.ClientBase, settings: string): Pr
   prepared.add(client);
 }
 
-/** Makes sure that a connection the pool lets go of because of an error is really closed. */
+/**
+ * Keeps the process alive when connections die (a server restart): pg emits 'error' on a client whose
+ * connection fails between two statements, and pg-pool re-emits an idle client's error on the pool; with no
+ * listener either would crash the process. Nothing is lost by listening: the next statement on that client
+ * fails, and the pool replaces it. Also makes sure that a connection released because of an error is closed.
+ */
 export function watchPool(pool: pg.Pool): void {
+  pool.on('error', ignore);
+  pool.on('connect', (client) => client.on('error', ignore));
   pool.on('release', (error, client) => {
     // pg-pool ends such a client politely (Terminate, then FIN); on a dead network that never completes.
     if (error) setTimeout(() => destroyConnection(client), 1_000).unref();
@@ -142,3 +149,4 @@ export function destroyConnection(client: pg.Client): void {
   client.connection.stream.destroy();
 }
 
+function ignore(): void {}

@@ -86,13 +86,12 @@ export async function waitForAllComplete(tm: TaskManager, name: string, timeoutM
   await waitFor(
     'every slot to be COMPLETE',
     async () => {
-      const { rows } = await tm.pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM "${tm.schema}".tasks WHERE name = $1 AND state <> 'COMPLETE'`,
-        [name],
-      );
-      return (
-        rows[0]?.n === '0' && (await tm.listTasks({ name, states: ['ACQUIRED'], limit: 1 })).length === 0
-      );
+      try {
+        const isHeld = (await tm.listTasks({ name, states: ['ACQUIRED'], limit: 1 })).length > 0;
+        return !isHeld && (await remaining(tm, name)) === 0;
+      } catch {
+        return false; // the server may be restarting
+      }
     },
     timeoutMs,
   );

@@ -118,8 +118,8 @@ describe('faults with real worker processes', () => {
     await createSlots(tm, name, 3);
     const worker = start({
       name,
-      concurrency: 1,
-      workMs: 1_500,
+      concurrency: 2,
+      workMs: 800,
       idleTimeoutFirstMs: 300,
       holderAbortMs: 6_000,
       serverReleaseMs: 12_000,
