@@ -117,11 +117,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        // Event streams never end by themselves: cut whatever is still open after the grace period.
-        const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        // Ends the event streams; their keep-alive connections then turn idle and are closed below.
         await events.close();
+        server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        // Whatever is still busy after the grace period is cut.
+        const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
         await closed;
+        clearInterval(sweep);
         clearTimeout(grace);
         await database.close();
       })();

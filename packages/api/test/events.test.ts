@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { createTestApp, openEvents, pastSlot, post, uniqueName, waitFor } from './helpers.ts';
+
+const { app, worker, events } = await createTestApp({ limits: { heartbeatMs: 200, maxEventClients: 3 } });
+
+describe('GET /api/events', () => {
+  it('sends ready, then every transition made through the core, as JSON', async () => {
+    const stream = await openEvents(app);
+    try {
+      expect(stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      await stream.next((e) => e.event === 'ready');
+      const name = uniqueName();
+      const slot = pastSlot();
+      await worker.createTask({ name, slot, interval: 'PT5M', createdBy: 'creator' });
+      const created = await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+      expect(JSON.parse(created.data)).toEqual({
+        name,
+        slot: slot.toISOString(),
+        from: null,
+        to: 'AVAILABLE',
+        actor: 'creator',
+        at: expect.any(String),
+      });
+      await (await worker.acquire(name, slot)).complete();
+      const completed = await stream.next((e) => e.event === 'transition' && e.data.includes('"COMPLETE"'));
+      expect(JSON.parse(completed.data)).toMatchObject({ name, from: 'ACQUIRED', to: 'COMPLETE' });
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('fans one subscription out to every client, and sends a bulk event for a statement that changed many slots', async () => {
+    const a = await openEvents(app);
+    const b = await openEvents(app);
+    try {
+      await a.next((e) => e.event === 'ready');
+      await b.next((e) => e.event === 'ready');
+      const listeners = await worker.pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1`,
+        [`LISTEN "${worker.schema}.events"`],
+      );
+      expect(Number(listeners.rows[0]?.n)).toBe(1);
+      const name = uniqueName();
+      const from = pastSlot(500);
+      await worker.createTasks({
+        name,
+        from,
+        to: new Date(from.getTime() + 150 * 300_000),
+        interval: 'PT5M',
+      });
+      for (const stream of [a, b]) {
+        const bulk = await stream.next((e) => e.event === 'bulk');
+        expect(JSON.parse(bulk.data)).toEqual({ name, count: 150 });
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('sends comment heartbeats', async () => {
+    const stream = await openEvents(app);
+    try {
+      expect(await stream.nextComment()).toBe('heartbeat');
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('tells clients to resync after its database connection was lost and is back, then keeps delivering', async () => {
+    const stream = await openEvents(app);
+    try {
+      await stream.next((e) => e.event === 'ready');
+      await worker.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
+        [`LISTEN "${worker.schema}.events"`],
+      );
+      await stream.next((e) => e.event === 'resync');
+      const name = uniqueName();
+      await worker.createTask({ name, slot: pastSlot(), interval: 'PT5M' });
+      await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('stops listening when the last client leaves, and refuses streams beyond the cap with 503', async () => {
+    await waitFor('the hub to be idle', () => events.size === 0);
+    const streams = [await openEvents(app), await openEvents(app), await openEvents(app)];
+    const refused = await app.request('/api/events');
+    expect(refused.status).toBe(503);
+    for (const stream of streams) await stream.close();
+    await waitFor('every client detached', () => events.size === 0);
+    await waitFor('the subscription closed', () => !events.isConnected);
+  });
+
+  it('a write through the API arrives as a transition with the API actor', async () => {
+    const name = uniqueName();
+    const slot = pastSlot();
+    await worker.createTask({ name, slot, interval: 'PT5M' });
+    await (await worker.acquire(name, slot)).complete();
+    const stream = await openEvents(app);
+    try {
+      await stream.next((e) => e.event === 'ready');
+      expect(
+        (await post(app, '/api/requeue', { name, slots: [slot.toISOString()], reason: 'late' })).status,
+      ).toBe(200);
+      const event = await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+      expect(JSON.parse(event.data)).toMatchObject({
+        from: 'COMPLETE',
+        to: 'AVAILABLE',
+        actor: 'tests@local',
+      });
+    } finally {
+      await stream.close();
+    }
+  });
+});
