@@ -7,5 +7,7 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['test/**/*.test.{ts,tsx}'],
     setupFiles: ['test/setup.ts'],
+    // Full-app tests drive many user events through jsdom; on a loaded machine they can pass 5 s.
+    testTimeout: 20_000,
   },
 });

@@ -31,10 +31,10 @@ export function SelectionBar({
     <section className="selection-bar" aria-label="Selection" data-testid="selection-bar">
       <div className="selection-head">
         <div>
-          <strong>
+          <h2 className="selection-title">
             Selected: {names === 1 ? selection.names[0] : `${names} names`},{' '}
             {formatRange(selection.from, selection.to, zone)}
-          </strong>
+          </h2>
           <p className="muted">As the grid shows it: {describeCounts(totals) || 'no slots'}.</p>
         </div>
         <div className="buttons">

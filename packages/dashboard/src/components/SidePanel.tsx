@@ -69,7 +69,7 @@ function Field({ term, children }: { term: string; children: ReactNode }) {
  */
 export function SidePanel(props: SidePanelProps) {
   const { target, detail, zone, now } = props;
-  const ref = useRef<HTMLElement>(null);
+  const ref = useRef<HTMLDivElement>(null);
   useFocusTrap(ref, true, props.onClose);
   const when = (date: Date | null) =>
     date ? `${formatInstant(date, zone, true)} (${formatAgo(date, now)})` : '—';
@@ -78,7 +78,7 @@ export function SidePanel(props: SidePanelProps) {
   const message = detail?.task.message ?? (isBucket ? target.cell?.message : null) ?? null;
 
   return (
-    <aside
+    <div
       ref={ref}
       className="side-panel"
       data-testid="side-panel"
@@ -202,6 +202,6 @@ export function SidePanel(props: SidePanelProps) {
           {props.children}
         </section>
       ) : null}
-    </aside>
+    </div>
   );
 }

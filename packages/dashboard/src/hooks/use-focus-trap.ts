@@ -1,4 +1,4 @@
-import { type RefObject, useEffect } from 'react';
+import { type RefObject, useEffect, useRef } from 'react';
 
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), textarea:not([disabled]), select:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -12,6 +12,10 @@ export function useFocusTrap(
   isActive: boolean,
   onEscape: () => void,
 ): void {
+  // The latest callback, so that a new function identity per render neither re-runs the effect nor
+  // pulls focus back from a dialog opened above this one.
+  const latestOnEscape = useRef(onEscape);
+  latestOnEscape.current = onEscape;
   useEffect(() => {
     const element = ref.current;
     if (!isActive || !element) return;
@@ -22,7 +26,7 @@ export function useFocusTrap(
       if (event.key === 'Escape') {
         event.preventDefault();
         event.stopPropagation();
-        onEscape();
+        latestOnEscape.current();
         return;
       }
       if (event.key !== 'Tab') return;
@@ -46,5 +50,5 @@ export function useFocusTrap(
       element.removeEventListener('keydown', onKeyDown);
       if (previous?.isConnected) previous.focus();
     };
-  }, [ref, isActive, onEscape]);
+  }, [ref, isActive]);
 }
