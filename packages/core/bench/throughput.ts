@@ -1,0 +1,277 @@
+// No-op throughput: slots completed per second draining 10,000 slots with 1, 4 and 16 at once, for DTM's
+// worker and, on the same PostgreSQL in the same run, the raw-SQL floor, pg-boss and graphile-worker.
+import { randomBytes } from 'node:crypto';
+import { Logger, run as runGraphile } from 'graphile-worker';
+import PgBoss from 'pg-boss';
+import { backlogFor, createPastSlots, freshManager, MINUTE, pg, quiet, until } from './common.ts';
+
+export const SLOTS = 10_000;
+const silent = new Logger(() => () => {});
+export const PG_BOSS_BATCH = 100;
+export const CONCURRENCIES = [1, 4, 16] as const;
+export type System =
+  | 'raw SQL floor'
+  | 'DTM worker'
+  | 'pg-boss'
+  | 'graphile-worker'
+  | 'minimal lock-and-complete SQL';
+
+/** Slots per second for each system and concurrency. */
+export async function measureThroughput(url: string): Promise<Record<System, Record<number, number>>> {
+  const results: Record<System, Record<number, number>> = {
+    'raw SQL floor': {},
+    'DTM worker': {},
+    'pg-boss': {},
+    'graphile-worker': {},
+    'minimal lock-and-complete SQL': {},
+  };
+  for (const concurrency of CONCURRENCIES) {
+    results['raw SQL floor'][concurrency] = await rawFloor(url, concurrency);
+    results['minimal lock-and-complete SQL'][concurrency] = await minimalSql(url, concurrency);
+    results['DTM worker'][concurrency] = await dtmWorker(url, concurrency);
+    results['pg-boss'][concurrency] = await pgBoss(url, concurrency);
+    results['graphile-worker'][concurrency] = await graphileWorker(url, concurrency);
+    console.log(
+      `throughput at ${concurrency}:`,
+      Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v[concurrency]])),
+    );
+  }
+  return results;
+}
+
+export async function dtmWorker(url: string, concurrency: number): Promise<number> {
+  const tm = await freshManager(url, concurrency + 4);
+  const name = 'noop';
+  await createPastSlots(tm, name, SLOTS);
+  const started = performance.now();
+  let completed = 0;
+  const worker = tm.work({
+    name,
+    interval: 'PT1M',
+    backlog: backlogFor(SLOTS),
+    concurrency,
+    logger: quiet,
+    handler: async () => {},
+  });
+  // Counted in-process: polling the table would load the server that is being measured.
+  worker.on('completed', () => {
+    completed += 1;
+  });
+  await until('DTM to drain', async () => completed >= SLOTS + 1);
+  const seconds = (performance.now() - started) / 1000;
+  await worker.stop();
+  await tm.pool.query(`DROP SCHEMA "${tm.schema}" CASCADE`);
+  await tm.close();
+  return (SLOTS + 1) / seconds; // and the current slot, which the worker creates
+}
+
+/**
+ * The floor: DTM's own statements for one slot (BEGIN; the acquiring statement; SAVEPOINT; the completing
+ * statement; COMMIT), driven straight through `pg` on one dedicated connection per lane, with no library
+ * around them. What DTM's worker loses against it is the cost of the worker itself.
+ */
+export async function rawFloor(url: string, concurrency: number): Promise<number> {
+  const tm = await freshManager(url, 2);
+  const name = 'noop';
+  await createPastSlots(tm, name, SLOTS);
+  const schema = `"${tm.schema}"`;
+  const clients = await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const client = new pg.Client(url);
+      await client.connect();
+      return client;
+    }),
+  );
+  const from = new Date(Date.now() - (SLOTS + 200) * MINUTE);
+  const to = new Date();
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (client) => {
+      for (;;) {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ slot: Date }>(
+          `WITH next AS (
+             SELECT name, slot FROM ${schema}.tasks
+             WHERE name = $1 AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+               AND slot >= $4 AND slot < $5
+             ORDER BY slot ASC LIMIT 1 FOR UPDATE SKIP LOCKED
+           ), held AS (
+             UPDATE ${schema}.tasks t SET state = 'ACQUIRED', acquired_by = $2, acquired_at = now()
+             FROM next WHERE t.name = next.name AND t.slot = next.slot RETURNING t.*
+           ), history AS (
+             INSERT INTO ${schema}.task_history (name, slot, from_state, to_state, actor)
+             SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $2 FROM held
+           )
+           SELECT held.*, n.interval_ms, true AS is_held, set_config('application_name', $3, true) AS holder_worker,
+                  held.acquired_at AS holder_since,
+                  pg_advisory_xact_lock_shared(${schema}.slot_lock_key(held.name, held.slot))::text AS visible
+           FROM held JOIN ${schema}.task_names n ON n.name = held.name`,
+          [name, 'raw', 'raw', from, to],
+        );
+        const slot = rows[0]?.slot;
+        if (!slot) {
+          await client.query('ROLLBACK');
+          return;
+        }
+        await client.query('SAVEPOINT dtm_work');
+        await client.query(
+          `WITH done AS (
+             UPDATE ${schema}.tasks SET state = $3, completed_at = now(), message = $4, next_attempt_at = NULL
+             WHERE name = $1 AND slot = $2 RETURNING name, slot
+           )
+           INSERT INTO ${schema}.task_history (name, slot, from_state, to_state, actor, message)
+           SELECT name, slot, 'ACQUIRED', $3, $5, $4 FROM done`,
+          [name, slot, 'COMPLETE', null, 'raw'],
+        );
+        await client.query('COMMIT');
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((client) => client.end()));
+  await tm.pool.query(`DROP SCHEMA ${schema} CASCADE`);
+  await tm.close();
+  return SLOTS / seconds;
+}
+
+/**
+ * For reference, below the floor: the least any row-lock slot queue must do per slot, on one dedicated
+ * connection per lane: BEGIN; SELECT … FOR UPDATE SKIP LOCKED; UPDATE to COMPLETE with a history row; COMMIT.
+ * DTM does more by design (ACQUIRED recorded with its holder and made visible, a savepoint for fail()).
+ */
+export async function minimalSql(url: string, concurrency: number): Promise<number> {
+  const tm = await freshManager(url, 2);
+  const name = 'noop';
+  await createPastSlots(tm, name, SLOTS);
+  const schema = `"${tm.schema}"`;
+  const clients = await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const client = new pg.Client(url);
+      await client.connect();
+      return client;
+    }),
+  );
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (client) => {
+      for (;;) {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ slot: Date }>(
+          `SELECT slot FROM ${schema}.tasks
+           WHERE name = $1 AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+           ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          [name],
+        );
+        const slot = rows[0]?.slot;
+        if (!slot) {
+          await client.query('COMMIT');
+          return;
+        }
+        await client.query(
+          `WITH done AS (
+             UPDATE ${schema}.tasks SET state = 'COMPLETE', completed_at = now(), next_attempt_at = NULL
+             WHERE name = $1 AND slot = $2 RETURNING name, slot
+           )
+           INSERT INTO ${schema}.task_history (name, slot, from_state, to_state, actor)
+           SELECT name, slot, 'AVAILABLE', 'COMPLETE', $3 FROM done`,
+          [name, slot, 'raw'],
+        );
+        await client.query('COMMIT');
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((client) => client.end()));
+  await tm.pool.query(`DROP SCHEMA ${schema} CASCADE`);
+  await tm.close();
+  return SLOTS / seconds;
+}
+
+/** pg-boss 10: one job per slot with the slot as singleton key; `concurrency` workers, each fetching batches. */
+async function pgBoss(url: string, concurrency: number): Promise<number> {
+  const schema = `boss_${randomBytes(4).toString('hex')}`;
+  const boss = new PgBoss({
+    connectionString: url,
+    schema,
+    max: concurrency + 4,
+    supervise: false,
+    schedule: false,
+  });
+  boss.on('error', () => {});
+  await boss.start();
+  const queue = 'noop';
+  await boss.createQueue(queue);
+  const first = Math.floor(Date.now() / MINUTE) * MINUTE;
+  for (let done = 0; done < SLOTS; done += 1_000) {
+    await boss.insert(
+      Array.from({ length: Math.min(1_000, SLOTS - done) }, (_, i) => ({
+        name: queue,
+        data: {},
+        singletonKey: new Date(first - (done + i) * MINUTE).toISOString(),
+      })),
+    );
+  }
+  const watcher = new pg.Pool({ connectionString: url, max: 1 });
+  const pending = async () => {
+    const { rows } = await watcher.query<{ n: string }>(
+      `SELECT count(*) AS n FROM "${schema}".job WHERE name = $1 AND state < 'completed'`,
+      [queue],
+    );
+    return Number(rows[0]?.n);
+  };
+  const started = performance.now();
+  // A pg-boss worker waits out its polling interval after every fetch, found jobs or not (v10), so one job per
+  // fetch would measure the interval: each of the `concurrency` workers fetches a batch instead.
+  for (let i = 0; i < concurrency; i++) {
+    await boss.work(queue, { batchSize: PG_BOSS_BATCH, pollingIntervalSeconds: 0.5 }, async () => {});
+  }
+  await until('pg-boss to drain', async () => (await pending()) === 0, 100);
+  const seconds = (performance.now() - started) / 1000;
+  await boss.stop({ graceful: false, wait: true });
+  await watcher.query(`DROP SCHEMA "${schema}" CASCADE`);
+  await watcher.end();
+  return SLOTS / seconds;
+}
+
+/** graphile-worker 0.16: one job per slot with the slot as job key; a runner with `concurrency`. */
+async function graphileWorker(url: string, concurrency: number): Promise<number> {
+  const schema = `gw_${randomBytes(4).toString('hex')}`;
+  const watcher = new pg.Pool({ connectionString: url, max: 1 });
+  // Install the schema (and let it settle) before any job exists, so that only the drain is timed.
+  const installing = await runGraphile({
+    connectionString: url,
+    schema,
+    concurrency: 1,
+    noHandleSignals: true,
+    taskList: { noop: async () => {} },
+    logger: silent,
+  });
+  await installing.stop();
+  await watcher.query(
+    `SELECT "${schema}".add_job('noop', '{}'::json, job_key := 'slot-' || g)
+     FROM generate_series(1, $1::int) g`,
+    [SLOTS],
+  );
+  const pending = async () => {
+    const { rows } = await watcher.query<{ n: string }>(
+      `SELECT count(*) AS n FROM "${schema}"._private_jobs`,
+    );
+    return Number(rows[0]?.n);
+  };
+  const started = performance.now();
+  const runner = await runGraphile({
+    connectionString: url,
+    schema,
+    concurrency,
+    pollInterval: 500,
+    noHandleSignals: true,
+    taskList: { noop: async () => {} },
+    logger: silent,
+  });
+  await until('graphile-worker to drain', async () => (await pending()) === 0, 100);
+  const seconds = (performance.now() - started) / 1000;
+  await runner.stop();
+  await watcher.query(`DROP SCHEMA "${schema}" CASCADE`);
+  await watcher.end();
+  return SLOTS / seconds;
+}
