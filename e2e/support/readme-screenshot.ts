@@ -12,7 +12,7 @@ const url = process.argv[2] ?? 'http://127.0.0.1:8080';
 const out = join(import.meta.dirname, '..', '..', 'docs', 'dashboard.png');
 const browser = await chromium.launch(config.use?.launchOptions);
 try {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 820 }, timezoneId: 'UTC' });
+  const page = await browser.newPage({ viewport: { width: 1440, height: 430 }, timezoneId: 'UTC' });
   await page.goto(url);
   await page.getByTestId('live-status').and(page.locator('[data-status="live"]')).waitFor();
   const grid = page.getByTestId('grid');

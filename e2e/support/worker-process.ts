@@ -36,6 +36,9 @@ const workers = names.map((name) =>
     interval: E2E_INTERVAL,
     backlog: 'P7D',
     concurrency: 2,
+    // Look for due slots often: a slot freed by a crashed holder emits no notification.
+    pollInterval: 500,
+    shutdownGraceMs: 2_000,
     handler: async (task) => {
       while (await isHeldBack(task)) {
         if (task.signal.aborted) throw new Error('lock lost');
