@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { quietLogger, type RunningServer, startServer } from '@dtm/api';
 import { TaskManager } from '@dtm/core';
 import { openDatabase } from '@dtm/dev-db';
 import pg from 'pg';
@@ -23,36 +24,43 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   });
   const schema = `e2e_${randomBytes(5).toString('hex')}`;
   const token = randomBytes(18).toString('base64url');
-  const tm = new TaskManager({ connectionString: db.url, schema });
-  await tm.migrate();
-  await tm.pool.query(harnessSql(schema));
-  await tm.close();
-
-  const { quietLogger, startServer } = await import('@dtm/api');
-  const server = await startServer({
-    databaseUrl: db.url,
-    schema,
-    auth: { token },
-    host: '127.0.0.1',
-    port: 0,
-    logger: quietLogger,
-  });
   const workers: WorkerProcess[] = [];
-  for (const name of ['e2e-worker-a', 'e2e-worker-b']) {
-    workers.push(await startWorker({ name, names: Object.values(FLEET_NAMES), databaseUrl: db.url, schema }));
-  }
-  exportStackEnv({ baseUrl: server.url, token, databaseUrl: db.url, schema });
-  console.log(`[e2e] stack up: ${server.url} (schema ${schema})`);
-
-  return async () => {
+  let server: RunningServer | null = null;
+  const stop = async () => {
     await Promise.all(workers.map((worker) => worker.stop()));
-    await server.close();
+    await server?.close();
     const client = new pg.Client(db.url);
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await client.end();
     await db.stop();
   };
+  try {
+    const tm = new TaskManager({ connectionString: db.url, schema });
+    await tm.migrate();
+    await tm.pool.query(harnessSql(schema));
+    await tm.close();
+    server = await startServer({
+      databaseUrl: db.url,
+      schema,
+      auth: { token },
+      host: '127.0.0.1',
+      port: 0,
+      logger: quietLogger,
+    });
+    for (const name of ['e2e-worker-a', 'e2e-worker-b']) {
+      workers.push(
+        await startWorker({ name, names: Object.values(FLEET_NAMES), databaseUrl: db.url, schema }),
+      );
+    }
+  } catch (error) {
+    // Leave nothing running when the stack cannot come up.
+    await stop().catch(() => {});
+    throw error;
+  }
+  exportStackEnv({ baseUrl: server.url, token, databaseUrl: db.url, schema });
+  console.log(`[e2e] stack up: ${server.url} (schema ${schema})`);
+  return stop;
 }
 
 /** Builds the dashboard when packages/dashboard/dist is missing or older than any of its sources. */
