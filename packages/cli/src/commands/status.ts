@@ -22,7 +22,9 @@ Shows each task name (or just <name>) over a window as one line of cells, oldest
   # complete   > running   . pending   ! failing   - skipped   ? missing (a gap)
 then the counts per state, the gaps, the failing slots with their last message, and who runs what.
 A cell holds several slots when the window has more slots than --width; it then shows the worst of them
-(failing, missing, pending, running, skipped, complete). Colored on a terminal unless NO_COLOR is set.
+(failing, missing, pending, running, skipped, complete). A gap is a slot with no row between the name's
+first slot and now; slots before a name's first slot are not shown. Colored on a terminal unless NO_COLOR
+is set (FORCE_COLOR=1 colors a pipe).
 
 Options:
   --from <time>     Window start, ISO-8601 (2026-11-28T00:00Z), now, or now-24h (default: now-24h)
