@@ -76,7 +76,14 @@ describe('faults of the server and the network', () => {
     const { tm, start } = await scenario();
     const name = 'black-hole';
     await createSlots(tm, name, 1);
-    const holder = start({ name, concurrency: 1, workMs: 60_000, pollInterval: 60_000, ...QUICK });
+    const holder = start({
+      name,
+      concurrency: 1,
+      workMs: 10,
+      firstWorkMs: 60_000,
+      pollInterval: 60_000,
+      ...QUICK,
+    });
     const held = await holder.waitForLine(
       'the holder to hold the oldest slot',
       (line) => line.event === 'acquired',
@@ -100,7 +107,8 @@ describe('faults of the server and the network', () => {
       `black hole: holder aborted after ${aborted.at - darkAt} ms, other took the slot after ${taken.at - darkAt} ms`,
     );
     expect(aborted.at).toBeLessThan(taken.at);
-    expect(aborted.at - darkAt).toBeLessThanOrEqual(QUICK.holderAbortMs + 500);
+    // (timers may run late on a loaded machine; the order above is what matters)
+    expect(aborted.at - darkAt).toBeLessThanOrEqual(QUICK.holderAbortMs + 1_500);
     expect(taken.at - darkAt).toBeGreaterThan(QUICK.holderAbortMs);
 
     await waitForAllComplete(tm, name);
@@ -126,7 +134,8 @@ describe('faults of the server and the network', () => {
       name,
       concurrency: 1,
       mode: 'pg-sleep',
-      workMs: 1_500,
+      workMs: 10,
+      firstWorkMs: 1_500,
       pollInterval: 60_000,
       ...QUICK,
     });
