@@ -14,7 +14,7 @@ import { eventsRoutes } from './routes/events.ts';
 import { gridRoutes } from './routes/grid.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
-import { namesRoutes } from './routes/names.ts';
+import { NameTotals, namesRoutes } from './routes/names.ts';
 import { tasksRoutes } from './routes/tasks.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 
@@ -59,6 +59,7 @@ export function createApp(deps: AppDeps) {
   };
   const { limits } = routeDeps;
   const requests = new RequestMetrics();
+  const nameTotals = new NameTotals();
   const openApi = JSON.stringify(buildOpenApi(limits));
 
   const app = new Hono<AppEnv>();
@@ -105,13 +106,13 @@ export function createApp(deps: AppDeps) {
   const routes = app
     .route('/api/health', healthRoutes(routeDeps))
     .route('/api/whoami', whoamiRoutes(routeDeps))
-    .route('/api/names', namesRoutes(routeDeps))
+    .route('/api/names', namesRoutes(routeDeps, nameTotals))
     .route('/api/tasks', tasksRoutes(routeDeps))
     .route('/api/grid', gridRoutes(routeDeps))
     .route('/api/events', eventsRoutes(routeDeps))
     .route('/api', actionRoutes(routeDeps))
     .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
-    .route('/metrics', metricsRoutes(routeDeps, requests))
+    .route('/metrics', metricsRoutes(routeDeps, requests, nameTotals))
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
   return routes;
 }

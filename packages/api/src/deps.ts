@@ -30,6 +30,11 @@ export interface Limits {
   heartbeatMs: number;
   /** Look-back window of the `dtm_missing_slots` metric, in ms. Default one day. */
   metricsLookbackMs: number;
+  /**
+   * How long the per-name row totals (the one figure of `/api/names` that counts every row) are reused;
+   * COMPLETE counts may lag by this much. 0 counts on every request. Default 5,000 ms.
+   */
+  namesTotalsTtlMs: number;
 }
 
 /** The defaults of {@link Limits}. */
@@ -41,6 +46,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxEventClients: 200,
   heartbeatMs: 15_000,
   metricsLookbackMs: 86_400_000,
+  namesTotalsTtlMs: 5_000,
 };
 
 /** Where the app reports what operators need to know; `console` fits. */

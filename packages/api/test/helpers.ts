@@ -48,9 +48,10 @@ export async function createTestApp(
     tm: database.tm,
     auth: { token: TOKEN, tokenName: 'tests', ...options.auth },
     events,
-    logger: silentLogger,
+    logger: process.env.DEBUG_API ? errorLogger : silentLogger,
     dashboardDir: options.dashboardDir ?? null,
-    ...(options.limits ? { limits: options.limits } : {}),
+    // Fresh COMPLETE counts: tests read what they just wrote.
+    limits: { namesTotalsTtlMs: 0, ...options.limits },
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.now ? { now: options.now } : {}),
   };

@@ -34,6 +34,19 @@ describe('the live overlay', () => {
     expect(grid.rows[0]?.cells.map((c) => c.state)).toEqual(['COMPLETE', 'ACQUIRED']);
     expect(grid.rows[0]?.cells[1]?.holder).toEqual({ worker: 'reporter-7', since: expect.any(String) });
     expect(grid.rows[0]?.summary.running).toBe(1);
+    const bucketed = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${q}&from=${pastSlot(3).toISOString()}&to=${pastSlot(1).toISOString()}&columns=1`,
+      ),
+    );
+    expect(bucketed.rows[0]?.cells).toEqual([
+      expect.objectContaining({
+        state: 'ACQUIRED',
+        counts: { COMPLETE: 1, ACQUIRED: 1 },
+        holder: { worker: 'reporter-7', since: expect.any(String) },
+      }),
+    ]);
 
     const names = namesResponse.parse(await getJson(app, '/api/names'));
     expect(names.names.find((n) => n.name === name)?.counts).toEqual({

@@ -4,7 +4,7 @@ import type { RouteDeps } from '../deps.ts';
 import { readOnly } from '../read-only.ts';
 import { escapeLabel, type RequestMetrics } from '../request-metrics.ts';
 import { isDatabaseUp } from './health.ts';
-import { type NameSummary, readNameSummaries } from './names.ts';
+import { type NameSummary, type NameTotals, readNameSummaries } from './names.ts';
 
 interface PresentRow {
   name: string;
@@ -52,7 +52,7 @@ function gauge(lines: string[], name: string, help: string): void {
 }
 
 /** `GET /metrics`: Prometheus text format. */
-export function metricsRoutes(deps: RouteDeps, requests: RequestMetrics) {
+export function metricsRoutes(deps: RouteDeps, requests: RequestMetrics, totals: NameTotals) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const lines: string[] = [];
     const isUp = await isDatabaseUp(deps);
@@ -60,7 +60,7 @@ export function metricsRoutes(deps: RouteDeps, requests: RequestMetrics) {
     lines.push(`dtm_database_up ${isUp ? 1 : 0}`);
     if (isUp) {
       const now = deps.now();
-      const summaries = await readNameSummaries(deps);
+      const summaries = await readNameSummaries(deps, totals);
       const missing = await readMissing(deps, summaries, now);
       gauge(lines, 'dtm_slots', 'Slots by task name and live state (ACQUIRED: held by a worker right now).');
       for (const s of summaries) {

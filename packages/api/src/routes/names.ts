@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
-import { readOnly } from '../read-only.ts';
+import { heldRowsSql, readOnly } from '../read-only.ts';
 import type { namesResponse } from '../schemas.ts';
 import { isoOrNull } from '../wire.ts';
 
@@ -25,74 +25,111 @@ interface SummaryRow {
   origin: Date;
   first_slot: Date | null;
   last_slot: Date | null;
-  complete: string | null;
-  skip: string | null;
-  available: string | null;
-  acquired: string | null;
-  failing: string | null;
+  available_all: string;
+  skip: string;
+  failing_all: string;
+  acquired: string;
+  held_failing: string;
   oldest_due: Date | null;
 }
 
 /**
- * Every name with its counts by live state. AVAILABLE rows are read through their partial index and given
- * the live overlay (held ones count as ACQUIRED, and are neither failing nor due); COMPLETE and SKIP are
- * counted per name over the primary key. Committed rows are never ACQUIRED (that state is only ever
- * written inside the holder's open transaction).
+ * Every name's summary except its row total, each figure read from a small index: first and last slot from
+ * the primary key, AVAILABLE, SKIP and failing counts from their partial indexes (sql/000001.sql and
+ * 000002.sql), the oldest due slot as the first of `tasks_available_idx` that is due and not held, and the
+ * live overlay from the few holders. Committed rows are never ACQUIRED (that state is only written inside
+ * the holder's open transaction), so COMPLETE is the total minus the others.
  */
-export async function readNameSummaries(deps: RouteDeps): Promise<NameSummary[]> {
-  const s = deps.schemaSql;
-  const rows = await readOnly<SummaryRow>(
-    deps,
-    `WITH held AS MATERIALIZED (
-         SELECT lock_key FROM ${s}.holders
-       ), available AS (
-         SELECT t.name,
-                count(*) FILTER (WHERE h.lock_key IS NULL) AS available,
-                count(*) FILTER (WHERE h.lock_key IS NOT NULL) AS acquired,
-                count(*) FILTER (WHERE h.lock_key IS NULL AND t.failed_attempts > 0) AS failing,
-                min(t.slot) FILTER (WHERE h.lock_key IS NULL
-                                      AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())) AS oldest_due
-         FROM ${s}.tasks t
-         LEFT JOIN held h ON h.lock_key = ${s}.slot_lock_key(t.name, t.slot)
-         WHERE t.state = 'AVAILABLE'
-         GROUP BY t.name
-       ), totals AS (
-         SELECT name,
-                min(slot) AS first_slot,
-                max(slot) AS last_slot,
-                count(*) FILTER (WHERE state = 'COMPLETE') AS complete,
-                count(*) FILTER (WHERE state = 'SKIP') AS skip
-         FROM ${s}.tasks
-         GROUP BY name
-       )
-       SELECT n.name, n.interval_ms, n.origin, t.first_slot, t.last_slot, t.complete, t.skip,
-              a.available, a.acquired, a.failing, a.oldest_due
-       FROM ${s}.task_names n
-       LEFT JOIN totals t ON t.name = n.name
-       LEFT JOIN available a ON a.name = n.name
-       ORDER BY n.name`,
-  );
-  return rows.map((row) => ({
-    name: row.name,
-    intervalMs: Number(row.interval_ms),
-    origin: row.origin,
-    firstSlot: row.first_slot,
-    lastSlot: row.last_slot,
-    counts: {
-      AVAILABLE: Number(row.available ?? 0),
-      ACQUIRED: Number(row.acquired ?? 0),
-      COMPLETE: Number(row.complete ?? 0),
-      SKIP: Number(row.skip ?? 0),
-    },
-    failing: Number(row.failing ?? 0),
-    oldestDueSlot: row.oldest_due,
-  }));
+export function namesSql(s: string): string {
+  return `WITH held AS MATERIALIZED (
+       ${heldRowsSql(s)}
+     ), held_counts AS (
+       SELECT name, count(*) AS acquired, count(*) FILTER (WHERE failed_attempts > 0) AS held_failing
+       FROM held GROUP BY name
+     )
+     SELECT n.name, n.interval_ms, n.origin,
+            (SELECT min(t.slot) FROM ${s}.tasks t WHERE t.name = n.name) AS first_slot,
+            (SELECT max(t.slot) FROM ${s}.tasks t WHERE t.name = n.name) AS last_slot,
+            (SELECT count(*) FROM ${s}.tasks t WHERE t.name = n.name AND t.state = 'AVAILABLE') AS available_all,
+            (SELECT count(*) FROM ${s}.tasks t WHERE t.name = n.name AND t.state = 'SKIP') AS skip,
+            (SELECT count(*) FROM ${s}.tasks t
+             WHERE t.name = n.name AND t.failed_attempts > 0 AND t.state = 'AVAILABLE') AS failing_all,
+            coalesce(hc.acquired, 0) AS acquired,
+            coalesce(hc.held_failing, 0) AS held_failing,
+            (SELECT t.slot FROM ${s}.tasks t
+             WHERE t.name = n.name AND t.state = 'AVAILABLE'
+               AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
+               AND NOT EXISTS (SELECT 1 FROM held h WHERE h.name = t.name AND h.slot = t.slot)
+             ORDER BY t.slot
+             LIMIT 1) AS oldest_due
+     FROM ${s}.task_names n
+     LEFT JOIN held_counts hc ON hc.name = n.name
+     ORDER BY n.name`;
+}
+
+/** Rows per name: the one figure that needs every row (an index-only count of the primary key). */
+export function nameTotalsSql(s: string): string {
+  return `SELECT name, count(*) AS total FROM ${s}.tasks GROUP BY name`;
+}
+
+/**
+ * Row totals per name, shared by concurrent requests and kept for `limits.namesTotalsTtlMs`: counting a
+ * million rows takes a few hundred milliseconds, every other figure of the summary is read live.
+ */
+export class NameTotals {
+  #value: Promise<Map<string, number>> | null = null;
+  #readAt = 0;
+
+  async read(deps: RouteDeps): Promise<Map<string, number>> {
+    const ttl = deps.limits.namesTotalsTtlMs;
+    if (this.#value === null || ttl === 0 || Date.now() - this.#readAt > ttl) {
+      this.#readAt = Date.now();
+      const reading = readOnly<{ name: string; total: string }>(deps, nameTotalsSql(deps.schemaSql)).then(
+        (rows) => new Map(rows.map((row) => [row.name, Number(row.total)])),
+      );
+      this.#value = reading;
+      reading.catch(() => {
+        if (this.#value === reading) this.#value = null;
+      });
+    }
+    return this.#value;
+  }
+}
+
+/** Every name with its counts by live state (see `namesSql`). */
+export async function readNameSummaries(deps: RouteDeps, totals: NameTotals): Promise<NameSummary[]> {
+  const [rows, totalByName] = await Promise.all([
+    readOnly<SummaryRow>(deps, namesSql(deps.schemaSql)),
+    totals.read(deps),
+  ]);
+  return rows.map((row) => {
+    const acquired = Number(row.acquired);
+    const availableAll = Number(row.available_all);
+    const skip = Number(row.skip);
+    const total = totalByName.get(row.name) ?? availableAll + skip;
+    return {
+      name: row.name,
+      intervalMs: Number(row.interval_ms),
+      origin: row.origin,
+      firstSlot: row.first_slot,
+      lastSlot: row.last_slot,
+      counts: {
+        AVAILABLE: Math.max(0, availableAll - acquired),
+        ACQUIRED: acquired,
+        // The total may be up to namesTotalsTtlMs old; never show a negative count for it.
+        COMPLETE: Math.max(0, total - availableAll - skip),
+        SKIP: skip,
+      },
+      failing: Math.max(0, Number(row.failing_all) - Number(row.held_failing)),
+      oldestDueSlot: row.oldest_due,
+    };
+  });
 }
 
 /** `GET /api/names`. */
-export function namesRoutes(deps: RouteDeps) {
+export function namesRoutes(deps: RouteDeps, totals: NameTotals) {
   return new Hono<AppEnv>().get('/', async (c) => {
-    const summaries = await readNameSummaries(deps);
+    const summaries = await readNameSummaries(deps, totals);
     const body: z.output<typeof namesResponse> = {
       names: summaries.map((s) => ({
         name: s.name,
