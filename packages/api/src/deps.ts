@@ -35,6 +35,12 @@ export interface Limits {
    * COMPLETE counts may lag by this much. 0 counts on every request. Default 5,000 ms.
    */
   namesTotalsTtlMs: number;
+  /**
+   * How long a computed grid is served again to identical requests (same names, window and columns);
+   * concurrent identical requests share one computation. 0 disables. Default 1,000 ms: the dashboard
+   * refetches at most once a second on events, so many open dashboards cost one query a second.
+   */
+  gridCacheMs: number;
 }
 
 /** The defaults of {@link Limits}. */
@@ -47,6 +53,7 @@ export const DEFAULT_LIMITS: Limits = {
   heartbeatMs: 15_000,
   metricsLookbackMs: 86_400_000,
   namesTotalsTtlMs: 5_000,
+  gridCacheMs: 1_000,
 };
 
 /** Where the app reports what operators need to know; `console` fits. */

@@ -30,6 +30,9 @@ const corsOrigins = (env.DTM_CORS_ORIGINS ?? '')
   .map((origin) => origin.trim())
   .filter((origin) => origin !== '');
 
+const gridCacheMs = Number(env.DTM_GRID_CACHE_MS ?? '1000');
+if (!Number.isInteger(gridCacheMs) || gridCacheMs < 0) fail('DTM_GRID_CACHE_MS must be a whole number of ms');
+
 const database = await openDatabase({
   dataDir: join(REPO_ROOT, '.data', 'pg'),
   onLog: () => {},
@@ -43,6 +46,7 @@ try {
     port,
     auth,
     corsOrigins,
+    limits: { gridCacheMs },
     dashboardDir: env.DTM_DASHBOARD_DIR || join(REPO_ROOT, 'packages', 'dashboard', 'dist'),
   });
 } catch (error) {

@@ -263,6 +263,25 @@ describe('GET /api/grid', () => {
   });
 });
 
+describe('the grid cache', () => {
+  it('serves identical requests within gridCacheMs from one computation, and a different window afresh', async () => {
+    const cached = await createTestApp({ limits: { gridCacheMs: 60_000 } });
+    const name = uniqueName();
+    const slot = pastSlot(2);
+    await cached.worker.createTask({ name, slot, interval: 'PT5M' });
+    const path = (to: Date) =>
+      `/api/grid?names=${encodeURIComponent(name)}&from=${slot.toISOString()}&to=${to.toISOString()}`;
+    const to = new Date(slot.getTime() + FIVE_MIN);
+    const [a, b] = await Promise.all([getJson(cached.app, path(to)), getJson(cached.app, path(to))]);
+    expect(a).toEqual(b);
+    await (await cached.worker.acquire(name, slot)).complete();
+    const again = gridResponse.parse(await getJson(cached.app, path(to)));
+    expect(again.rows[0]?.cells[0]?.state).toBe('AVAILABLE');
+    const other = gridResponse.parse(await getJson(cached.app, path(new Date(to.getTime() + FIVE_MIN))));
+    expect(other.rows[0]?.cells[0]?.state).toBe('COMPLETE');
+  });
+});
+
 describe('GET /api/openapi.json', () => {
   it('is an OpenAPI 3.1 document covering every route of docs/http-api.md', async () => {
     const doc = await getJson<{

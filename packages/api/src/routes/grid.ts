@@ -416,8 +416,35 @@ function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
   return names.length === 0 ? null : [...new Set(names)];
 }
 
+const MAX_CACHED_GRIDS = 20;
+
+/**
+ * Identical grid requests within `gridCacheMs` share one computation and its JSON (single flight, then a
+ * short reuse). Keyed by the parsed request, so spelling differences of the same window share too.
+ */
+class GridCache {
+  readonly #entries = new Map<string, { at: number; json: Promise<string> }>();
+
+  get(key: string, ttlMs: number, compute: () => Promise<string>): Promise<string> {
+    if (ttlMs <= 0) return compute();
+    const now = Date.now();
+    const hit = this.#entries.get(key);
+    if (hit && now - hit.at <= ttlMs) return hit.json;
+    const json = compute();
+    this.#entries.delete(key);
+    this.#entries.set(key, { at: now, json });
+    json.catch(() => this.#entries.delete(key));
+    for (const [old, entry] of this.#entries) {
+      if (this.#entries.size <= MAX_CACHED_GRIDS && now - entry.at <= ttlMs) break;
+      this.#entries.delete(old);
+    }
+    return json;
+  }
+}
+
 /** `GET /api/grid`. */
 export function gridRoutes(deps: RouteDeps) {
+  const cache = new GridCache();
   return new Hono<AppEnv>().get('/', async (c) => {
     const query = gridQuery.parse(queryInput(c, ['names', 'name']));
     const names = requestedNames(query);
@@ -427,12 +454,11 @@ export function gridRoutes(deps: RouteDeps) {
       if ([...name].length > 200 || name.includes('\u0000'))
         throw badInput('a task name must be 1–200 characters without NUL');
     }
-    const body = await readGrid(deps, {
-      names,
-      from: query.from,
-      to: query.to,
-      columns: query.columns ?? 200,
-    });
-    return c.json(body);
+    const request = { names, from: query.from, to: query.to, columns: query.columns ?? 200 };
+    const key = JSON.stringify([names, query.from.getTime(), query.to.getTime(), request.columns]);
+    const json = await cache.get(key, deps.limits.gridCacheMs, async () =>
+      JSON.stringify(await readGrid(deps, request)),
+    );
+    return c.body(json, 200, { 'Content-Type': 'application/json' });
   });
 }
