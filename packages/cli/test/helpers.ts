@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TaskManager } from '@dtm/core';
+import { testDatabaseUrl } from '@dtm/dev-db/test-database';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
-import type {} from './provided.ts';
+import { afterAll } from 'vitest';
 
-export const databaseUrl = inject('databaseUrl');
+export const databaseUrl = testDatabaseUrl();
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'dtm.js');
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type {} from '@dtm/dev-db/vitest-setup';
+import { testDatabaseUrl } from '@dtm/dev-db/test-database';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { afterAll } from 'vitest';
 import { TaskManager, type TaskManagerOptions } from '../src/index.ts';
 
-export const databaseUrl = inject('databaseUrl');
+export const databaseUrl = testDatabaseUrl();
 
 /**
  * A migrated TaskManager in a schema of its own (so test files run in parallel and in any order); the

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { TaskManager } from '@dtm/core';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { testDatabaseUrl } from '@dtm/dev-db/test-database';
+import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../src/seed.ts';
 import { DEMO_TASKS } from '../src/tasks.ts';
-import type {} from './provided.ts';
 
-const databaseUrl = inject('databaseUrl');
+const databaseUrl = testDatabaseUrl();
 const schema = `demo_${randomBytes(5).toString('hex')}`;
 const tm = new TaskManager({ connectionString: databaseUrl, schema, workerName: 'demo-test' });
 await tm.migrate();

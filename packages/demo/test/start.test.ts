@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { testDatabaseUrl } from '@dtm/dev-db/test-database';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import type {} from './provided.ts';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const databaseUrl = inject('databaseUrl');
+const databaseUrl = testDatabaseUrl();
 const schema = `demo_${randomBytes(5).toString('hex')}`;
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 

@@ -2,12 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { openDatabase } from './index.ts';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    databaseUrl: string;
-  }
-}
-
 interface SetupProject {
   provide(key: 'databaseUrl', value: string): void;
 }
