@@ -28,7 +28,9 @@ test('a worker killed mid-slot: the slot leaves it at once and is processed agai
     await expect.poll(() => harness.holderOf(CRASH_NAME, slot), { timeout: 20_000 }).toBe('crash-worker-2');
     console.log(`[crash] slot taken over by crash-worker-2 ${Date.now() - killedAt} ms after the SIGKILL`);
 
-    // Opening the slot shows its new holder; then the work may finish and the cell turns COMPLETE live.
+    // The cell leaves the killed worker by itself (the API tells of changed holders; no reload), and
+    // opening the slot shows its new holder; then the work may finish and the cell turns COMPLETE live.
+    await dashboard.expectCell(slot, ['Running', 'Held by crash-worker-2']);
     const panel = await dashboard.openPanel(slot);
     await expect(panel).toContainText('crash-worker-2 since');
     await harness.letGo(CRASH_NAME, slot);

@@ -1,10 +1,16 @@
 import type { Subscription, TaskEvent, TaskManager } from '@dtm/core';
 import type { Logger } from './deps.ts';
+import { heldRowsSql } from './read-only.ts';
 
 /** What a client of the hub receives. `resync`: events may have been missed; reload what you show. */
 export type HubMessage =
   | { kind: 'event'; event: TaskEvent }
   | { kind: 'resync' }
+  /**
+   * Slots of these names were taken or let go without a committed transition (a worker acquired one, or a
+   * holder's transaction ended without a change: a crash, a release, a lost connection).
+   */
+  | { kind: 'holders'; names: string[] }
   | { kind: 'ready' }
   /** The server is shutting down: end the stream (the browser reconnects to whoever serves next). */
   | { kind: 'closing' };
@@ -13,12 +19,19 @@ export type HubListener = (message: HubMessage) => void;
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
+/** Time between two looks at the live holders while clients are attached. */
+const HOLDERS_POLL_MS = 1_000;
 
 /**
  * One LISTEN subscription shared by every `/api/events` client. It listens while at least one client is
  * attached (the first attach opens it, the last detach closes it), so an idle server holds no extra
  * connection. The core's subscription reconnects by itself once up; the hub also retries the first
  * connection, so a client that attaches while the database is down gets `ready` once it is back.
+ *
+ * Taking a slot and losing it without a change commit nothing, so no NOTIFY tells of them. While clients
+ * are attached the hub therefore also reads the live holders every second (one query on the few
+ * granted advisory locks, whatever the number of clients) and sends `holders` with the names whose
+ * holders changed, so a grid stops showing a crashed worker's slot as running within about that time.
  */
 export class EventHub {
   readonly #tm: TaskManager;
@@ -29,6 +42,10 @@ export class EventHub {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryMs = RETRY_MIN_MS;
   #isClosed = false;
+  #holdersTimer: NodeJS.Timeout | undefined;
+  /** `name` → its held slots as `slot|worker|since` keys, from the last look; null before the first. */
+  #holders: Map<string, Set<string>> | null = null;
+  #isHoldersFailing = false;
 
   constructor(tm: TaskManager, logger: Logger) {
     this.#tm = tm;
@@ -74,6 +91,57 @@ export class EventHub {
     }
   }
 
+  #watchHolders(): void {
+    if (this.#holdersTimer || this.#isClosed || this.#listeners.size === 0) return;
+    const timer = setTimeout(async () => {
+      const holders = await this.#readHolders();
+      if (this.#holdersTimer !== timer) return; // stopped meanwhile: this look is stale
+      this.#holdersTimer = undefined;
+      if (holders) this.#compareHolders(holders);
+      this.#watchHolders();
+    }, HOLDERS_POLL_MS);
+    timer.unref();
+    this.#holdersTimer = timer;
+  }
+
+  /** The held slots by name, as `slot|worker|since` keys; null when the database cannot be read. */
+  async #readHolders(): Promise<Map<string, Set<string>> | null> {
+    try {
+      const sql = heldRowsSql(`"${this.#tm.schema}"`);
+      const { rows } = await this.#tm.pool.query<{ name: string; slot: Date; worker: string; since: Date }>(
+        sql,
+      );
+      const holders = new Map<string, Set<string>>();
+      for (const row of rows) {
+        const keys = holders.get(row.name) ?? new Set<string>();
+        keys.add(`${row.slot.getTime()}|${row.worker}|${row.since.getTime()}`);
+        holders.set(row.name, keys);
+      }
+      this.#isHoldersFailing = false;
+      return holders;
+    } catch (error) {
+      // The event subscription reports the outage and sends resync; keep looking until the database is back.
+      if (!this.#isHoldersFailing) {
+        this.#logger.warn(`cannot read the live holders: ${error instanceof Error ? error.message : error}`);
+      }
+      this.#isHoldersFailing = true;
+      return null;
+    }
+  }
+
+  #compareHolders(current: Map<string, Set<string>>): void {
+    // The first look compares with nothing held, so a client that attached while a slot was being taken
+    // hears of it too.
+    const previous = this.#holders ?? new Map<string, Set<string>>();
+    this.#holders = current;
+    const changed = [...new Set([...previous.keys(), ...current.keys()])].filter((name) => {
+      const before = previous.get(name) ?? new Set<string>();
+      const now = current.get(name) ?? new Set<string>();
+      return before.size !== now.size || [...before].some((key) => !now.has(key));
+    });
+    if (changed.length > 0) this.#broadcast({ kind: 'holders', names: changed });
+  }
+
   #open(): void {
     if (this.#isClosed || this.#subscription || this.#opening || this.#retryTimer) return;
     this.#opening = this.#tm
@@ -95,6 +163,7 @@ export class EventHub {
           this.#subscription = subscription;
           this.#retryMs = RETRY_MIN_MS;
           this.#broadcast({ kind: 'ready' });
+          this.#watchHolders();
         },
         (error: unknown) => {
           this.#opening = null;
@@ -114,11 +183,17 @@ export class EventHub {
   async #stop(): Promise<void> {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#holdersTimer);
+    this.#holdersTimer = undefined;
+    this.#holders = null;
     if (this.#opening) await this.#opening;
     const subscription = this.#subscription;
     this.#subscription = null;
     // A client may have attached while we waited: keep listening for it.
     if (subscription && (this.#isClosed || this.#listeners.size === 0)) await subscription.close();
-    else if (subscription) this.#subscription = subscription;
+    else if (subscription) {
+      this.#subscription = subscription;
+      this.#watchHolders();
+    }
   }
 }

@@ -29,6 +29,25 @@ describe('GET /api/events', () => {
     }
   });
 
+  it('sends holders when a worker takes a slot and when its transaction ends without a change', async () => {
+    const stream = await openEvents(app);
+    try {
+      await stream.next((e) => e.event === 'ready');
+      const name = uniqueName();
+      const slot = pastSlot();
+      await worker.createTask({ name, slot, interval: 'PT5M' });
+      const task = await worker.acquire(name, slot, { worker: 'holder-1' });
+      const taken = await stream.next((e) => e.event === 'holders' && e.data.includes(`"${name}"`));
+      expect(JSON.parse(taken.data).names).toContain(name);
+      // A rollback commits nothing and notifies nothing, exactly like a crashed holder.
+      await task.release();
+      const letGo = await stream.next((e) => e.event === 'holders' && e.data.includes(`"${name}"`));
+      expect(JSON.parse(letGo.data).names).toContain(name);
+    } finally {
+      await stream.close();
+    }
+  });
+
   it('fans one subscription out to every client, and sends a bulk event for a statement that changed many slots', async () => {
     const a = await openEvents(app);
     const b = await openEvents(app);

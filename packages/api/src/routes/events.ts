@@ -34,6 +34,8 @@ async function send(stream: SSEStreamingApi, message: HubMessage | 'heartbeat'):
     await stream.writeSSE({ event: 'ready', data: '{}', retry: RETRY_MS });
   } else if (message.kind === 'closing') {
     return;
+  } else if (message.kind === 'holders') {
+    await stream.writeSSE({ event: 'holders', data: JSON.stringify({ names: message.names }) });
   } else if (message.kind === 'resync') {
     await stream.writeSSE({ event: 'resync', data: JSON.stringify({ reason: 'reconnected' }) });
   } else {

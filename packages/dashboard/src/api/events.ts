@@ -49,3 +49,15 @@ export function parseBulk(data: string): BulkEvent | null {
     return null;
   }
 }
+
+/** Parses a `holders` event's data (the names whose live holders changed); null when malformed. */
+export function parseHolders(data: string): string[] | null {
+  try {
+    const wire = JSON.parse(data) as { names?: unknown };
+    return Array.isArray(wire.names) && wire.names.every((name) => typeof name === 'string')
+      ? wire.names
+      : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
-import { EVENTS_URL, parseBulk, parseTransition } from '../api/events.ts';
+import { EVENTS_URL, parseBulk, parseHolders, parseTransition } from '../api/events.ts';
 import { gridKey } from '../api/grid.ts';
 import { failuresKey, taskKey } from '../api/tasks.ts';
 
@@ -14,7 +14,7 @@ const RECONNECT_MS = 15_000;
 
 /**
  * Subscribes to `GET /api/events` and refetches the grid, the failures and the changed slot when slots
- * change, at most once per {@link EVENT_THROTTLE_MS}. Reports `polling` while the stream is down, so that
+ * change or are taken or let go, at most once per {@link EVENT_THROTTLE_MS}, and everything on `resync`. Reports `polling` while the stream is down, so that
  * queries poll instead; reconnects by itself.
  */
 export function useEventStream(): { status: LiveStatus; lastEventAt: Date | null } {
@@ -66,6 +66,18 @@ export function useEventStream(): { status: LiveStatus; lastEventAt: Date | null
         const bulk = parseBulk(event.data);
         if (bulk) void queryClient.invalidateQueries({ queryKey: [...taskKey, bulk.name] });
         scheduleRefresh();
+      });
+      // Slots taken or let go without a committed change (an acquisition, a crashed holder).
+      source.addEventListener('holders', (event) => {
+        for (const name of parseHolders(event.data) ?? []) {
+          void queryClient.invalidateQueries({ queryKey: [...taskKey, name] });
+        }
+        scheduleRefresh();
+      });
+      // The server missed events (its database connection came back): everything shown may be stale.
+      source.addEventListener('resync', () => {
+        setLastEventAt(new Date());
+        void queryClient.invalidateQueries();
       });
       source.addEventListener('error', () => {
         setStatus('polling');
