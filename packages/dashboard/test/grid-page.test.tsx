@@ -172,6 +172,24 @@ describe('grid page', () => {
     expect(status).toHaveTextContent('polling every 10 s');
   });
 
+  it('refetches the grid when holders change without a transition, and everything on resync', async () => {
+    stubEventSource();
+    const seen = stubFetch(whoamiHandler(), gridHandler());
+    renderApp();
+    await drawnGrid();
+    const source = FakeEventSource.latest();
+    act(() => source.emit('ready'));
+    const grids = () => seen.filter((r) => r.url.pathname === '/api/grid').length;
+    const before = grids();
+    act(() => source.emit('holders', { names: ['alpha'] }));
+    await waitFor(() => expect(grids()).toBe(before + 1), { timeout: 3000 });
+    const whoamis = () => seen.filter((r) => r.url.pathname === '/api/whoami').length;
+    const whoamisBefore = whoamis();
+    act(() => source.emit('resync', { reason: 'reconnected' }));
+    await waitFor(() => expect(grids()).toBe(before + 2), { timeout: 3000 });
+    await waitFor(() => expect(whoamis()).toBe(whoamisBefore + 1), { timeout: 3000 });
+  });
+
   it('remembers the UTC or local choice', async () => {
     stubFetch(whoamiHandler(), gridHandler());
     renderApp();
