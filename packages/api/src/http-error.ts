@@ -48,7 +48,6 @@ export function badInput(message: string): ApiError {
 // SQLSTATE classes meaning "the database is not there right now" rather than "this request is wrong".
 const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|57014)/;
 const QUERY_CANCELED = '57014';
-const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 /** Maps anything thrown by a route to the wire error; the one place where errors become statuses. */
 export function toApiError(error: unknown): ApiError {
@@ -64,8 +63,8 @@ export function toApiError(error: unknown): ApiError {
     const state = error.sqlState;
     if (state === QUERY_CANCELED)
       return new ApiError(503, 'UNAVAILABLE', 'the database did not answer in time; try a smaller range');
-    // No SQLSTATE (or a Node error code such as ECONNREFUSED): the connection itself failed.
-    if (state === undefined || !SQLSTATE.test(state) || UNAVAILABLE_STATES.test(state))
+    // No SQLSTATE: the connection itself failed (ECONNREFUSED, a reset, a timeout).
+    if (state === undefined || UNAVAILABLE_STATES.test(state))
       return new ApiError(503, 'UNAVAILABLE', 'the database is unreachable right now');
     // 22xxx: a value PostgreSQL refuses (a date out of its range, …); validation should have caught it.
     if (state.startsWith('22')) return badInput('a value is out of range');

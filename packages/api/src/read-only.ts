@@ -1,4 +1,4 @@
-import { DatabaseError } from '@dtm/core';
+import { DatabaseError, sqlStateOf } from '@dtm/core';
 import type pg from 'pg';
 import type { RouteDeps } from './deps.ts';
 
@@ -16,12 +16,8 @@ export async function readOnly<R extends pg.QueryResultRow>(
     const result = await deps.tm.pool.query<R>(text, values);
     return result.rows;
   } catch (error) {
-    const code =
-      typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-        ? error.code
-        : undefined;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new DatabaseError(`reading: ${reason}`, { cause: error, sqlState: code });
+    throw new DatabaseError(`reading: ${reason}`, { cause: error, sqlState: sqlStateOf(error) });
   }
 }
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { destroyConnection } from './connection.ts';
-import { DtmError, LockLostError, translatePgError } from './errors.ts';
+import { DtmError, LockLostError, sqlStateOf, translatePgError } from './errors.ts';
 import type { Schema } from './schema.ts';
 import type { Task } from './types.ts';
 
@@ -277,8 +277,9 @@ function ignore(): void {}
 /** Errors after which the transaction's outcome is the server's, not ours: the connection is gone. */
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  const state = sqlStateOf(error);
   // 57P01-57P05: admin shutdown, crash shutdown, cannot connect now, database dropped, idle session timeout;
-  // 25P03: idle-in-transaction timeout; class 08: connection exceptions; no code: the socket itself failed.
-  return code === undefined || code.startsWith('57P') || code === '25P03' || code.startsWith('08');
+  // 25P03: idle-in-transaction timeout; class 08: connection exceptions; no SQLSTATE: the socket itself
+  // failed (ECONNRESET, EPIPE, a destroyed connection).
+  return state === undefined || state.startsWith('57P') || state === '25P03' || state.startsWith('08');
 }

@@ -82,8 +82,19 @@ export class DatabaseError extends DtmError {
 const LOCK_NOT_AVAILABLE = '55P03';
 const UNIQUE_VIOLATION = '23505';
 
-function sqlStateOf(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
+/**
+ * The SQLSTATE of an error that the server sent; undefined for anything else, such as a Node socket error
+ * (`ECONNREFUSED`, `EPIPE`) that also has a `code`. Recognised by shape (a server error has a `severity`), not
+ * by class, so that errors from a user's own copy of `pg` are read the same way.
+ */
+export function sqlStateOf(error: unknown): string | undefined {
+  if (
+    typeof error === 'object' &&
+    error !== null &&
+    'severity' in error &&
+    'code' in error &&
+    typeof error.code === 'string'
+  ) {
     return error.code;
   }
   return undefined;

@@ -8,6 +8,7 @@ export {
   DuplicateTaskError,
   IntervalMismatchError,
   LockLostError,
+  sqlStateOf,
   TaskBusyError,
   TaskNotAvailableError,
   TaskNotFoundError,

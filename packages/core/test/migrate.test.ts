@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BadInputError, TaskManager } from '../src/index.ts';
+import { BadInputError, DatabaseError, TaskManager } from '../src/index.ts';
 import { databaseUrl, dropSchema } from './helpers.ts';
 import { exited, startFixture } from './processes.ts';
 
@@ -40,5 +40,26 @@ describe('migrate', () => {
     for (const bad of ['', 'Public', 'a-b', 'x"; DROP SCHEMA public; --', '1abc', 'a'.repeat(51)]) {
       expect(() => new TaskManager({ connectionString: databaseUrl, schema: bad })).toThrow(BadInputError);
     }
+  });
+});
+
+describe('database errors', () => {
+  it('carry the server’s SQLSTATE, and none for a connection that failed at the socket', async () => {
+    const unmigrated = new TaskManager({
+      connectionString: databaseUrl,
+      schema: `none_${randomBytes(6).toString('hex')}`,
+    });
+    const undefinedTable = await unmigrated.getTask('a', new Date(0)).catch((error: unknown) => error);
+    await unmigrated.close();
+    expect(undefinedTable).toBeInstanceOf(DatabaseError);
+    expect((undefinedTable as DatabaseError).sqlState).toBe('42P01');
+
+    // Port 1 on loopback: nothing listens, so the connection is refused (a Node error with code ECONNREFUSED).
+    const unreachable = new TaskManager({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+    const refused = await unreachable.getTask('a', new Date(0)).catch((error: unknown) => error);
+    await unreachable.close();
+    expect(refused).toBeInstanceOf(DatabaseError);
+    expect((refused as DatabaseError).message).toContain('ECONNREFUSED');
+    expect((refused as DatabaseError).sqlState).toBeUndefined();
   });
 });
