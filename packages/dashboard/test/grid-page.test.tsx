@@ -1,4 +1,4 @@
-import { act, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_STORAGE_KEY } from '../src/hooks/use-auth.ts';
@@ -13,6 +13,19 @@ async function drawnGrid() {
   const grid = await screen.findByTestId('grid');
   await waitFor(() => expect(grid).toHaveAttribute('data-cells', '12'));
   return grid;
+}
+
+/** Every element laid out before `element` in the page (its ancestors excluded): what could push it down. */
+function elementsBefore(element: Element): Element[] {
+  return Array.from(document.body.querySelectorAll('*')).filter(
+    (other) =>
+      !other.contains(element) && other.compareDocumentPosition(element) & Node.DOCUMENT_POSITION_FOLLOWING,
+  );
+}
+
+/** Client coordinates of a cell of {@link smallGrid} (jsdom: the canvas sits at 0,0 and is 800 px wide). */
+function cellPoint(rowIndex: number, cellIndex: number) {
+  return { clientX: (cellIndex + 0.5) * (800 / 6), clientY: rowIndex * 24 + 12 };
 }
 
 function description() {
@@ -103,6 +116,43 @@ describe('grid page', () => {
     await user.click(within(bar).getByRole('button', { name: 'Confirm backfill' }));
     expect(await within(bar).findByText(/Created 1 slot/)).toBeInTheDocument();
     expect(seen.filter((r) => r.method === 'POST')[1]?.body).toMatchObject({ dryRun: false });
+  });
+
+  it('shows the selection bar below the grid, so a selection made mid-drag never moves the canvas', async () => {
+    stubFetch(whoamiHandler(), gridHandler());
+    renderApp();
+    const grid = await drawnGrid();
+    const before = elementsBefore(grid);
+    fireEvent.mouseDown(grid, { button: 0, ...cellPoint(0, 0) });
+    fireEvent.mouseMove(grid, cellPoint(0, 2));
+    const bar = await screen.findByTestId('selection-bar');
+    expect(bar).toHaveTextContent('Selected: alpha, 2026-11-28 00:00 – 00:15 UTC');
+    expect(grid.compareDocumentPosition(bar) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    expect(elementsBefore(grid)).toEqual(before);
+    fireEvent.mouseMove(grid, cellPoint(1, 3));
+    fireEvent.mouseUp(grid, cellPoint(1, 3));
+    expect(bar).toHaveTextContent('Selected: 2 names, 2026-11-28 00:00 – 00:20 UTC');
+    expect(screen.queryByTestId('side-panel')).not.toBeInTheDocument();
+  });
+
+  it('hides the hover tooltip while the side panel is open, and when the pointer leaves the grid', async () => {
+    stubFetch(whoamiHandler(), gridHandler(), detailHandler());
+    renderApp();
+    const grid = await drawnGrid();
+    fireEvent.mouseMove(grid, cellPoint(0, 1));
+    expect(await screen.findByTestId('tooltip')).toHaveTextContent('alpha');
+    fireEvent.mouseDown(grid, { button: 0, ...cellPoint(0, 1) });
+    fireEvent.mouseUp(grid, cellPoint(0, 1));
+    expect(await screen.findByTestId('side-panel')).toBeInTheDocument();
+    expect(screen.queryByTestId('tooltip')).not.toBeInTheDocument();
+    // Moving over the grid's uncovered part must not bring it back under the panel.
+    fireEvent.mouseMove(grid, cellPoint(1, 0));
+    await act(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    expect(screen.queryByTestId('tooltip')).not.toBeInTheDocument();
+    await userEvent.setup().keyboard('{Escape}');
+    expect(await screen.findByTestId('tooltip')).toHaveTextContent('beta');
+    fireEvent.mouseLeave(grid);
+    expect(screen.queryByTestId('tooltip')).not.toBeInTheDocument();
   });
 
   it('selects a whole column across rows with C', async () => {

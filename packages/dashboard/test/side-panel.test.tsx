@@ -187,6 +187,65 @@ describe('side panel', () => {
     });
   });
 
+  it('moves focus to the outcome after a confirmed re-queue, so Tab and Escape still work in the panel', async () => {
+    stubFetch(
+      whoami,
+      detail({ state: 'COMPLETE' }),
+      route('POST', '/api/requeue', () =>
+        json({
+          outcomes: [{ slot: SLOT, outcome: 'requeued' }],
+          counts: { requeued: 1, busy: 0, notFound: 0, unchanged: 0 },
+        }),
+      ),
+    );
+    const onClose = renderPanel();
+    const user = userEvent.setup();
+    const panel = await screen.findByTestId('side-panel');
+    await user.click(await screen.findByRole('button', { name: 'Re-queue…' }));
+    expect(screen.getByRole('textbox', { name: /Reason/ })).toHaveFocus();
+    await user.keyboard('late data');
+    await user.click(screen.getByRole('button', { name: 'Preview re-queue' }));
+    expect(await screen.findByText(/1 slot will be re-queued/)).toHaveFocus();
+    await user.click(screen.getByRole('button', { name: 'Confirm re-queue' }));
+    const outcome = await screen.findByText('Outcome: requeued.');
+    await waitFor(() => expect(outcome.closest('p')).toHaveFocus());
+    await user.tab();
+    expect(screen.getByRole('button', { name: 'Done' })).toHaveFocus();
+    await user.keyboard('{Enter}');
+    expect(screen.getByRole('button', { name: 'Re-queue…' })).toHaveFocus();
+    expect(panel).toContainElement(document.activeElement as HTMLElement);
+    await user.keyboard('{Escape}');
+    expect(onClose).toHaveBeenCalled();
+  });
+
+  it('keeps the backfill outcome and the focus on it when the refetch finds the new row', async () => {
+    let isBackfilled = false;
+    stubFetch(
+      whoami,
+      route('GET', /^\/api\/tasks\//, () =>
+        isBackfilled
+          ? json({ task: wireTask({ state: 'AVAILABLE' }), history: [] })
+          : apiError(404, 'NOT_FOUND', 'no such slot'),
+      ),
+      route('POST', '/api/backfill', (r) => {
+        if (!r.body?.dryRun) isBackfilled = true;
+        return json({ created: 1, slots: [SLOT] });
+      }),
+    );
+    const onClose = renderPanel();
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('button', { name: 'Backfill…' }));
+    await user.click(screen.getByRole('button', { name: 'Preview backfill' }));
+    await user.click(await screen.findByRole('button', { name: 'Confirm backfill' }));
+    const outcome = await screen.findByText(/Created 1 slot/);
+    // The refetched row brings the re-queue action; the backfill outcome stays where it was.
+    expect(await screen.findByRole('button', { name: 'Re-queue…' })).toBeInTheDocument();
+    expect(outcome).toBeInTheDocument();
+    expect(outcome.closest('p')).toHaveFocus();
+    await user.keyboard('{Escape}');
+    expect(onClose).toHaveBeenCalled();
+  });
+
   it('closes on Escape and keeps Tab inside the panel', async () => {
     stubFetch(whoami, detail({ state: 'COMPLETE' }));
     const onClose = renderPanel();

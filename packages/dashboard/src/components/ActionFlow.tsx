@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useCallback, useId, useRef, useState } from 'react';
 import { describeError } from '../api/client.ts';
 import type { ActionSummary } from '../lib/outcomes.ts';
 
@@ -41,16 +41,30 @@ export function ActionFlow(props: ActionFlowProps) {
   const [reason, setReason] = useState('');
   const id = useId();
   const verb = label.toLowerCase();
+  // Every step replaces the element that had focus (the button just pressed). Left alone, focus falls to
+  // <body>, out of the side panel's focus trap, so Escape and Tab stop working there. So each step marks
+  // one element to take focus: the field to fill in, or the message that says what happened.
+  const isMovingFocus = useRef(false);
+  const takeFocusOnStep = useCallback((element: HTMLElement | null) => {
+    if (!element || !isMovingFocus.current) return;
+    isMovingFocus.current = false;
+    element.focus();
+  }, []);
+  // Only steps the user takes move focus: mounting the flows (three per panel) must not steal it.
+  const goTo = (next: Step) => {
+    isMovingFocus.current = true;
+    setStep(next);
+  };
 
   const run = async (kind: 'previewing' | 'running') => {
-    setStep({ kind });
+    goTo({ kind });
     try {
       const summary = await (kind === 'previewing'
         ? props.onPreview(reason.trim())
         : props.onConfirm(reason.trim()));
-      setStep(kind === 'previewing' ? { kind: 'preview', summary } : { kind: 'done', summary });
+      goTo(kind === 'previewing' ? { kind: 'preview', summary } : { kind: 'done', summary });
     } catch (error) {
-      setStep({ kind: 'error', message: describeError(error) });
+      goTo({ kind: 'error', message: describeError(error) });
     }
   };
 
@@ -58,11 +72,12 @@ export function ActionFlow(props: ActionFlowProps) {
     return (
       <div className="action">
         <button
+          ref={takeFocusOnStep}
           type="button"
           disabled={props.disabledReason !== null}
           aria-describedby={props.disabledReason ? `${id}-why` : undefined}
           onClick={async () => {
-            if (await props.onBegin()) setStep({ kind: 'form' });
+            if (await props.onBegin()) goTo({ kind: 'form' });
           }}
         >
           {label}…
@@ -91,6 +106,7 @@ export function ActionFlow(props: ActionFlowProps) {
             <label className="block">
               Reason (kept in the history)
               <textarea
+                ref={takeFocusOnStep}
                 value={reason}
                 required
                 maxLength={500}
@@ -110,19 +126,27 @@ export function ActionFlow(props: ActionFlowProps) {
             </label>
           ) : null}
           <div className="buttons">
-            <button type="submit" disabled={needsReason && reason.trim() === ''}>
+            <button
+              ref={needsReason ? undefined : takeFocusOnStep}
+              type="submit"
+              disabled={needsReason && reason.trim() === ''}
+            >
               Preview {verb}
             </button>
-            <button type="button" onClick={() => setStep({ kind: 'idle' })}>
+            <button type="button" onClick={() => goTo({ kind: 'idle' })}>
               Cancel
             </button>
           </div>
         </form>
       ) : null}
-      {step.kind === 'previewing' ? <p aria-live="polite">Checking what would change…</p> : null}
+      {step.kind === 'previewing' ? (
+        <p ref={takeFocusOnStep} tabIndex={-1} aria-live="polite">
+          Checking what would change…
+        </p>
+      ) : null}
       {step.kind === 'preview' ? (
         <div>
-          <p className="preview" role="status">
+          <p ref={takeFocusOnStep} tabIndex={-1} className="preview" role="status">
             <strong>Preview:</strong> {step.summary.text}
           </p>
           <p>Nothing has changed yet. Confirm to do it.</p>
@@ -135,16 +159,20 @@ export function ActionFlow(props: ActionFlowProps) {
             >
               Confirm {verb}
             </button>
-            <button type="button" onClick={() => setStep({ kind: 'form' })}>
+            <button type="button" onClick={() => goTo({ kind: 'form' })}>
               Back
             </button>
           </div>
         </div>
       ) : null}
-      {step.kind === 'running' ? <p aria-live="polite">Working…</p> : null}
+      {step.kind === 'running' ? (
+        <p ref={takeFocusOnStep} tabIndex={-1} aria-live="polite">
+          Working…
+        </p>
+      ) : null}
       {step.kind === 'done' ? (
         <div>
-          <p className="outcome" role="status">
+          <p ref={takeFocusOnStep} tabIndex={-1} className="outcome" role="status">
             {step.summary.outcome ? (
               <>
                 <strong>Outcome: {step.summary.outcome}.</strong>{' '}
@@ -156,7 +184,7 @@ export function ActionFlow(props: ActionFlowProps) {
             type="button"
             onClick={() => {
               setReason('');
-              setStep({ kind: 'idle' });
+              goTo({ kind: 'idle' });
             }}
           >
             Done
@@ -165,10 +193,10 @@ export function ActionFlow(props: ActionFlowProps) {
       ) : null}
       {step.kind === 'error' ? (
         <div>
-          <p className="error" role="alert">
+          <p ref={takeFocusOnStep} tabIndex={-1} className="error" role="alert">
             {step.message}
           </p>
-          <button type="button" onClick={() => setStep({ kind: 'form' })}>
+          <button type="button" onClick={() => goTo({ kind: 'form' })}>
             Back
           </button>
         </div>

@@ -38,6 +38,8 @@ export interface GridViewProps {
   highlight: ReadonlySet<CellState>;
   selection: Selection | null;
   focus: CellRef | null;
+  /** The side panel is open over the page: the hover tooltip is hidden, as it would show under the panel. */
+  isCoveredByPanel: boolean;
   onWidthChange: (width: number) => void;
   onFocusChange: (ref: CellRef) => void;
   onOpen: (ref: CellRef) => void;
@@ -361,7 +363,7 @@ export function GridView(props: GridViewProps) {
           onBlur={() => setHasFocus(false)}
         />
         <canvas ref={overlayRef} className="grid-overlay" />
-        {hover && hoverRow && hoverCell ? (
+        {hover && hoverRow && hoverCell && !props.isCoveredByPanel ? (
           <Tooltip row={hoverRow} cell={hoverCell} zone={zone} x={tooltipX} y={hover.y + 16} />
         ) : null}
       </div>

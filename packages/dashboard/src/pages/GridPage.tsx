@@ -201,15 +201,6 @@ export function GridPage({
           No names match the filters. Clear the name filter or the state filter to see all rows.
         </p>
       ) : null}
-      {selection ? (
-        <SelectionActions
-          rows={rows}
-          selection={selection}
-          zone={zone}
-          onClear={() => setSelection(null)}
-          onZoom={() => onZoom(selection.from.getTime(), selection.to.getTime())}
-        />
-      ) : null}
       <div hidden={isEmpty}>
         <GridView
           rows={rows}
@@ -220,6 +211,7 @@ export function GridPage({
           selection={selection}
           focus={focus}
           onWidthChange={setWidth}
+          isCoveredByPanel={panel !== null}
           onFocusChange={onFocusChange}
           onOpen={onOpen}
           onSelectionChange={setSelection}
@@ -232,6 +224,16 @@ export function GridPage({
           </p>
         ) : null}
       </div>
+      {/* After the grid, never above it: a bar appearing mid-drag must not push the canvas under the pointer. */}
+      {selection ? (
+        <SelectionActions
+          rows={rows}
+          selection={selection}
+          zone={zone}
+          onClear={() => setSelection(null)}
+          onZoom={() => onZoom(selection.from.getTime(), selection.to.getTime())}
+        />
+      ) : null}
       {panel ? (
         <SlotPanel
           key={`${panel.name}@${panel.start.getTime()}`}

@@ -67,7 +67,11 @@ export function SlotPanel({
   const begin = async () => (await auth.ensureToken()) !== null;
   const skipsComplete = isBucket ? includeComplete : state === 'COMPLETE';
   const hasRow = isBucket || task !== undefined;
-  const canBackfill = isBucket || isNotFound;
+  // A confirmed backfill turns the gap into a row, and the refetch stops answering 404. The flow stays, or
+  // its outcome (and the focus on it) would vanish the moment it is shown.
+  const [hasShownGap, setHasShownGap] = useState(false);
+  if (isNotFound && !hasShownGap) setHasShownGap(true);
+  const canBackfill = isBucket || isNotFound || hasShownGap;
 
   return (
     <SidePanel
