@@ -46,10 +46,19 @@ export class EventHub {
   /** `name` → its held slots as `slot|worker|since` keys, from the last look; null before the first. */
   #holders: Map<string, Set<string>> | null = null;
   #isHoldersFailing = false;
+  #changes = 0;
 
   constructor(tm: TaskManager, logger: Logger) {
     this.#tm = tm;
     this.#logger = logger;
+  }
+
+  /**
+   * Counts the changes heard so far (transitions, holders, resyncs). A cached read taken at an older count
+   * may predate a change that clients were told of, so it must not be served again.
+   */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** Clients attached right now. */
@@ -82,6 +91,8 @@ export class EventHub {
   }
 
   #broadcast(message: HubMessage): void {
+    if (message.kind === 'event' || message.kind === 'holders' || message.kind === 'resync')
+      this.#changes += 1;
     for (const listener of this.#listeners) {
       try {
         listener(message);

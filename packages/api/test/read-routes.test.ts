@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
-import { createTestApp, getJson, pastSlot, uniqueName } from './helpers.ts';
+import { createTestApp, getJson, openEvents, pastSlot, uniqueName } from './helpers.ts';
 
 const FIVE_MIN = 300_000;
 const { app, worker } = await createTestApp({ limits: { maxGridSlotsPerName: 100_000 } });
@@ -279,6 +279,25 @@ describe('the grid cache', () => {
     expect(again.rows[0]?.cells[0]?.state).toBe('AVAILABLE');
     const other = gridResponse.parse(await getJson(cached.app, path(new Date(to.getTime() + FIVE_MIN))));
     expect(other.rows[0]?.cells[0]?.state).toBe('COMPLETE');
+  });
+
+  it('never serves a grid computed before a change that the event stream told of', async () => {
+    const cached = await createTestApp({ limits: { gridCacheMs: 60_000 } });
+    const stream = await openEvents(cached.app);
+    try {
+      await stream.next((e) => e.event === 'ready');
+      const name = uniqueName();
+      const slot = pastSlot(2);
+      await cached.worker.createTask({ name, slot, interval: 'PT5M' });
+      await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+      const path = `/api/grid?names=${encodeURIComponent(name)}&from=${slot.toISOString()}&to=${new Date(slot.getTime() + FIVE_MIN).toISOString()}`;
+      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.cells[0]?.state).toBe('AVAILABLE');
+      await (await cached.worker.acquire(name, slot)).complete();
+      await stream.next((e) => e.event === 'transition' && e.data.includes('"COMPLETE"'));
+      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.cells[0]?.state).toBe('COMPLETE');
+    } finally {
+      await stream.close();
+    }
   });
 });
 

@@ -455,7 +455,15 @@ export function gridRoutes(deps: RouteDeps) {
         throw badInput('a task name must be 1–200 characters without NUL');
     }
     const request = { names, from: query.from, to: query.to, columns: query.columns ?? 200 };
-    const key = JSON.stringify([names, query.from.getTime(), query.to.getTime(), request.columns]);
+    // Keyed by the hub's change count too: a client that refetches because of an event never gets a grid
+    // computed before that event.
+    const key = JSON.stringify([
+      deps.events.changes,
+      names,
+      query.from.getTime(),
+      query.to.getTime(),
+      request.columns,
+    ]);
     const json = await cache.get(key, deps.limits.gridCacheMs, async () =>
       JSON.stringify(await readGrid(deps, request)),
     );
