@@ -12,7 +12,7 @@ import { openDatabase } from '@dtm/dev-db';
 import pg from 'pg';
 import { DEFAULT_LIMITS, type RouteDeps } from '../src/deps.ts';
 import { EventHub } from '../src/event-hub.ts';
-import { gridTotalsSql, readGrid } from '../src/routes/grid.ts';
+import { gridSql, readGridJson } from '../src/routes/grid.ts';
 import { namesSql, nameTotalsSql } from '../src/routes/names.ts';
 
 const PACKAGE_DIR = join(import.meta.dirname, '..');
@@ -245,7 +245,7 @@ try {
     schemaSql: `"${SCHEMA}"`,
   };
   let gridQuery: { text: string; values: unknown[] } | null = null;
-  await readGrid(
+  await readGridJson(
     deps,
     { names: gridNames.split(','), from: gridFrom, to: gridTo, columns: 200 },
     { onQuery: (text, values) => (gridQuery = { text, values }) },
@@ -256,7 +256,7 @@ try {
       .join('\n');
   const captured = gridQuery as { text: string; values: unknown[] } | null;
   const gridExplain = captured
-    ? `-- details (rows that are not plainly COMPLETE, per cell)\n${await explain(captured.text, captured.values)}\n\n-- totals (rows per name in the window)\n${await explain(gridTotalsSql(`"${SCHEMA}"`), captured.values.slice(0, 6))}`
+    ? `-- the grid query (${gridSql.name}): totals, details and overlay per name, as JSON\n${await explain(captured.text, captured.values)}`
     : 'not captured';
   const namesExplain = `-- live figures\n${await explain(namesSql(`"${SCHEMA}"`), [])}\n\n-- row totals (cached for namesTotalsTtlMs)\n${await explain(nameTotalsSql(`"${SCHEMA}"`), [])}`;
   log('\nEXPLAIN ANALYZE of the grid queries (50 names × 2,016 slots, columns=200):');

@@ -17,6 +17,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { NameTotals, namesRoutes } from './routes/names.ts';
 import { tasksRoutes } from './routes/tasks.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
+import { VersionedSingleFlight } from './single-flight.ts';
 
 /** Reports warnings and errors to the console; routine information is dropped. */
 export const quietLogger: Logger = {
@@ -60,6 +61,10 @@ export function createApp(deps: AppDeps) {
   const { limits } = routeDeps;
   const requests = new RequestMetrics();
   const nameTotals = new NameTotals();
+  const gridFlights = new VersionedSingleFlight<string>({
+    version: () => routeDeps.events.changes,
+    reuseMs: () => limits.gridCacheMs,
+  });
   const openApi = JSON.stringify(buildOpenApi(limits));
 
   const app = new Hono<AppEnv>();
@@ -108,11 +113,11 @@ export function createApp(deps: AppDeps) {
     .route('/api/whoami', whoamiRoutes(routeDeps))
     .route('/api/names', namesRoutes(routeDeps, nameTotals))
     .route('/api/tasks', tasksRoutes(routeDeps))
-    .route('/api/grid', gridRoutes(routeDeps))
+    .route('/api/grid', gridRoutes(routeDeps, gridFlights))
     .route('/api/events', eventsRoutes(routeDeps))
     .route('/api', actionRoutes(routeDeps))
     .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
-    .route('/metrics', metricsRoutes(routeDeps, requests, nameTotals))
+    .route('/metrics', metricsRoutes(routeDeps, requests, nameTotals, gridFlights.stats))
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
   return routes;
 }

@@ -36,9 +36,9 @@ export interface Limits {
    */
   namesTotalsTtlMs: number;
   /**
-   * How long a computed grid is served again to identical requests (same names, window and columns);
-   * concurrent identical requests share one computation. 0 disables. Default 1,000 ms: the dashboard
-   * refetches at most once a second on events, so many open dashboards cost one query a second.
+   * How long a computed grid (from its start) is served again to identical requests (same names, window and
+   * columns) while no change was announced since it started; concurrent identical requests share one
+   * computation whatever this is. 0: no reuse. Default 1,000 ms.
    */
   gridCacheMs: number;
 }

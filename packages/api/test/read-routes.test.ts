@@ -281,6 +281,25 @@ describe('the grid cache', () => {
     expect(other.rows[0]?.cells[0]?.state).toBe('COMPLETE');
   });
 
+  it('computes identical concurrent requests once, even with reuse off', async () => {
+    const name = uniqueName();
+    const slot = pastSlot(2);
+    await worker.createTask({ name, slot, interval: 'PT5M' });
+    const path = `/api/grid?names=${encodeURIComponent(name)}&from=${slot.toISOString()}&to=${new Date(slot.getTime() + FIVE_MIN).toISOString()}`;
+    const computations = async () => {
+      const text = await (await app.request('/metrics')).text();
+      return Number(/^dtm_api_grid_computations_total (\d+)$/m.exec(text)?.[1]);
+    };
+    const before = await computations();
+    const bodies = await Promise.all([getJson(app, path), getJson(app, path), getJson(app, path)]);
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[2]).toEqual(bodies[0]);
+    expect(await computations()).toBe(before + 1);
+    // gridCacheMs is 0 here: a later request computes afresh.
+    await getJson(app, path);
+    expect(await computations()).toBe(before + 2);
+  });
+
   it('never serves a grid computed before a change that the event stream told of', async () => {
     const cached = await createTestApp({ limits: { gridCacheMs: 60_000 } });
     const stream = await openEvents(cached.app);

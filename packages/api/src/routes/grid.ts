@@ -6,11 +6,8 @@ import type { RouteDeps } from '../deps.ts';
 import { badInput } from '../http-error.ts';
 import { queryInput } from '../query.ts';
 import { heldRowsSql, readOnly } from '../read-only.ts';
-import { CELL_STATES_WORST_FIRST, type CellState, gridQuery, type gridResponse } from '../schemas.ts';
-
-type GridBody = z.output<typeof gridResponse>;
-type GridRow = GridBody['rows'][number];
-type GridCell = GridRow['cells'][number];
+import { CELL_STATES_WORST_FIRST, type CellState, gridQuery } from '../schemas.ts';
+import type { VersionedSingleFlight } from '../single-flight.ts';
 
 /** What one grid request asks for. */
 export interface GridRequest {
@@ -39,47 +36,39 @@ interface RowPlan {
   cellCount: number;
 }
 
-/** Per cell, the rows that are not plain COMPLETE (or every row, for one-slot cells), by committed state. */
-interface DetailRow {
-  i: number;
-  cell: string;
-  failing: string;
-  available: string;
-  skip: string;
-  complete: string;
-  rows_past: string;
-  failed_attempts: number;
-  ranked_message: string | null;
-}
+/**
+ * One cell with rows that are not plain COMPLETE (or with any row, for one-slot cells), as the query's JSON
+ * sends it: `[cell, failing, available, skip, complete, rowsPast, maxFailedAttempts, rankedMessage]`.
+ */
+type DetailCell = [number, number, number, number, number, number, number, string | null];
+/** Rows per cell, for names whose rows have gaps between them: `[cell, rows, rowsStartedByNow]`. */
+type BucketCell = [number, number, number];
+/** A live holder: `[slotMs, failedAttempts, worker, sinceMs]`. */
+type HeldSlot = [number, number, string | null, number | null];
 
-/** Per name: how many rows the window holds, and the first and last. */
-interface TotalRow {
-  i: number;
+/** What the grid query returns per planned name (`i` counts from 1). */
+interface GridFactsRow {
+  i: string;
+  /** Rows in the window, and the first and last of them (epoch ms). */
   n: string;
-  first_slot: Date | null;
-  last_slot: Date | null;
+  first_ms: string | null;
+  last_ms: string | null;
+  details: DetailCell[] | null;
+  /** Set only for names whose rows have gaps between them (so that counts are not arithmetic). */
+  buckets: BucketCell[] | null;
+  held: HeldSlot[] | null;
 }
 
-/** Per cell of a name with gaps inside its rows: rows, and rows that have started by now. */
-interface BucketRow {
-  i: number;
-  cell: string;
-  n: string;
-  n_past: string;
-}
+const NO_FACTS: GridFactsRow = {
+  i: '0',
+  n: '0',
+  first_ms: null,
+  last_ms: null,
+  details: null,
+  buckets: null,
+  held: null,
+};
 
-interface HeldRow {
-  name: string;
-  slot: Date;
-  failed_attempts: number;
-  worker: string | null;
-  since: Date | null;
-}
-
-const RANK = Object.fromEntries(CELL_STATES_WORST_FIRST.map((state, i) => [state, i])) as Record<
-  CellState,
-  number
->;
 const MESSAGE_LENGTH = 200;
 
 /** Plans the rows: per name, the aligned expected slots in [from, to) and the bucket size. */
@@ -108,94 +97,84 @@ function planRows(names: NameRow[], request: GridRequest, maxSlotsPerName: numbe
   });
 }
 
-/** `p`: one row per planned name, with its index `i`, slot range and bucket size (`$1…$6`). */
-const PLAN_ROWS = `p AS (
-     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::boolean[])
-       WITH ORDINALITY AS p (name, first_slot, end_slot, first_ms, bucket_ms, is_detailed, i)
-   )`;
+/** A slot's epoch milliseconds, in SQL. */
+const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::bigint`;
+/** The cell of a slot of plan row `p`, in SQL. */
+const cellOf = (column: string) => `(${epochMs(column)} - p.first_ms) / p.bucket_ms`;
 
 /**
- * The rows worth a look, per cell: AVAILABLE and SKIP ones, COMPLETE ones that needed retries, and (for
- * one-slot cells, `is_detailed`) every row. Each branch is a range scan of a partial index (sql/000002.sql),
- * so a window of COMPLETE slots costs next to nothing here; their count comes from `gridTotalsSql`.
+ * The grid in one statement, one row per planned name (`p`, from `$1…$7`; `$8` is now), each part a JSON
+ * array so that the driver parses it natively instead of thousands of rows:
+ *
+ * - `n`, `first_ms`, `last_ms`: the rows in the window, and the first and last (an index-only scan of the
+ *   primary key). When they have no gaps between them, rows per cell are arithmetic.
+ * - `details`: per cell, the rows worth a look: AVAILABLE and SKIP ones, COMPLETE ones that needed retries,
+ *   and (for one-slot cells, `is_detailed`) every row. Each branch is a range scan of a partial index
+ *   (sql/000002.sql), so the COMPLETE slots that fill most windows cost nothing here.
+ * - `buckets`: rows per cell, only for names whose rows have gaps between them (else a one-time filter
+ *   skips the scan).
+ * - `held`: the live overlay, from the few holders (`heldRowsSql`), read once for every name.
  */
-export function gridDetailsSql(s: string): string {
+export function gridSql(s: string): string {
   const range = 't.name = p.name AND t.slot >= p.first_slot AND t.slot < p.end_slot';
   const columns = 't.slot, t.state, t.failed_attempts, t.message';
-  return `WITH ${PLAN_ROWS}
-   SELECT p.i, c.*
+  return `WITH p AS (
+     SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::bigint[],
+                          $6::boolean[], $7::bigint[])
+       WITH ORDINALITY AS p (name, first_slot, end_slot, first_ms, bucket_ms, is_detailed, interval_ms, i)
+   ), held AS MATERIALIZED (
+     SELECT * FROM (${heldRowsSql(s)}) h WHERE h.name = ANY($1)
+   )
+   SELECT p.i, tot.n, tot.first_ms, tot.last_ms, det.details, b.buckets, hd.held
    FROM p
    CROSS JOIN LATERAL (
-     SELECT (round(date_part('epoch', r.slot) * 1000)::bigint - p.first_ms) / p.bucket_ms AS cell,
-            count(*) FILTER (WHERE r.state = 'AVAILABLE' AND r.failed_attempts > 0) AS failing,
-            count(*) FILTER (WHERE r.state = 'AVAILABLE' AND r.failed_attempts = 0) AS available,
-            count(*) FILTER (WHERE r.state = 'SKIP') AS skip,
-            count(*) FILTER (WHERE r.state NOT IN ('AVAILABLE', 'SKIP')) AS complete,
-            count(*) FILTER (WHERE r.slot <= $7) AS rows_past,
-            max(r.failed_attempts) AS failed_attempts,
-            -- the message of the worst slot that has one, prefixed by its state's rank
-            min(CASE WHEN r.state = 'AVAILABLE' AND r.failed_attempts > 0 THEN '0' WHEN r.state = 'AVAILABLE' THEN '2'
-                     WHEN r.state = 'SKIP' THEN '4' ELSE '5' END
-                || left(r.message, ${MESSAGE_LENGTH}) COLLATE "C") AS ranked_message
+     SELECT count(*) AS n, ${epochMs('min(t.slot)')} AS first_ms, ${epochMs('max(t.slot)')} AS last_ms
+     FROM ${s}.tasks t WHERE ${range}
+   ) tot
+   CROSS JOIN LATERAL (
+     SELECT json_agg(json_build_array(c.cell, c.failing, c.available, c.skip, c.complete, c.rows_past,
+                                      c.failed_attempts, c.ranked_message) ORDER BY c.cell) AS details
      FROM (
-       SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'AVAILABLE'
-       UNION ALL
-       SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'SKIP'
-       UNION ALL
-       SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'COMPLETE' AND t.failed_attempts > 0
-       UNION ALL
-       SELECT ${columns} FROM ${s}.tasks t
-       WHERE p.is_detailed AND ${range} AND t.state NOT IN ('AVAILABLE', 'SKIP') AND t.failed_attempts = 0
-     ) r
-     GROUP BY 1
-   ) c`;
-}
-
-/** Per name, the rows in the window and the first and last of them: an index-only scan of the primary key. */
-export function gridTotalsSql(s: string): string {
-  return `WITH ${PLAN_ROWS}
-   SELECT p.i, c.*
-   FROM p
+       SELECT ${cellOf('r.slot')} AS cell,
+              count(*) FILTER (WHERE r.state = 'AVAILABLE' AND r.failed_attempts > 0) AS failing,
+              count(*) FILTER (WHERE r.state = 'AVAILABLE' AND r.failed_attempts = 0) AS available,
+              count(*) FILTER (WHERE r.state = 'SKIP') AS skip,
+              count(*) FILTER (WHERE r.state NOT IN ('AVAILABLE', 'SKIP')) AS complete,
+              count(*) FILTER (WHERE r.slot <= $8) AS rows_past,
+              max(r.failed_attempts) AS failed_attempts,
+              -- the message of the worst slot that has one, prefixed by its state's rank
+              min(CASE WHEN r.state = 'AVAILABLE' AND r.failed_attempts > 0 THEN '0' WHEN r.state = 'AVAILABLE' THEN '2'
+                       WHEN r.state = 'SKIP' THEN '4' ELSE '5' END
+                  || left(r.message, ${MESSAGE_LENGTH}) COLLATE "C") AS ranked_message
+       FROM (
+         SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'AVAILABLE'
+         UNION ALL
+         SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'SKIP'
+         UNION ALL
+         SELECT ${columns} FROM ${s}.tasks t WHERE ${range} AND t.state = 'COMPLETE' AND t.failed_attempts > 0
+         UNION ALL
+         SELECT ${columns} FROM ${s}.tasks t
+         WHERE p.is_detailed AND ${range} AND t.state NOT IN ('AVAILABLE', 'SKIP') AND t.failed_attempts = 0
+       ) r
+       GROUP BY 1
+     ) c
+   ) det
    CROSS JOIN LATERAL (
-     SELECT count(*) AS n, min(t.slot) AS first_slot, max(t.slot) AS last_slot
-     FROM ${s}.tasks t
-     WHERE t.name = p.name AND t.slot >= p.first_slot AND t.slot < p.end_slot
-   ) c`;
-}
-
-/** Rows per cell, for the names whose rows have gaps between them (so that counts are not arithmetic). */
-export function gridBucketsSql(s: string): string {
-  return `WITH ${PLAN_ROWS}
-   SELECT p.i, c.*
-   FROM p
+     SELECT json_agg(json_build_array(c.cell, c.n, c.n_past) ORDER BY c.cell) AS buckets
+     FROM (
+       SELECT ${cellOf('t.slot')} AS cell, count(*) AS n, count(*) FILTER (WHERE t.slot <= $8) AS n_past
+       FROM ${s}.tasks t
+       WHERE NOT p.is_detailed AND tot.n > 0 AND (tot.last_ms - tot.first_ms) / p.interval_ms + 1 <> tot.n
+         AND ${range}
+       GROUP BY 1
+     ) c
+   ) b
    CROSS JOIN LATERAL (
-     SELECT (round(date_part('epoch', t.slot) * 1000)::bigint - p.first_ms) / p.bucket_ms AS cell,
-            count(*) AS n,
-            count(*) FILTER (WHERE t.slot <= $7) AS n_past
-     FROM ${s}.tasks t
-     WHERE t.name = p.name AND t.slot >= p.first_slot AND t.slot < p.end_slot
-     GROUP BY 1
-   ) c`;
-}
-
-/** What the queries found about one name. */
-interface NameFacts {
-  details: Map<number, DetailRow>;
-  total: TotalRow | null;
-  /** Rows per cell; set only for names whose rows have gaps between them. */
-  buckets: Map<number, BucketRow> | null;
-  held: HeldRow[];
-}
-
-function emptyFacts(): NameFacts {
-  return { details: new Map(), total: null, buckets: null, held: [] };
-}
-
-/** Whether the name's rows in the window have no gaps between the first and the last. */
-function isContiguous(plan: RowPlan, total: TotalRow | null | undefined): boolean {
-  const n = Number(total?.n ?? 0);
-  if (n === 0 || !total?.first_slot || !total.last_slot) return true;
-  return (total.last_slot.getTime() - total.first_slot.getTime()) / plan.intervalMs + 1 === n;
+     SELECT json_agg(json_build_array(${epochMs('h.slot')}, h.failed_attempts, h.worker, ${epochMs('h.since')}))
+              AS held
+     FROM held h WHERE h.name = p.name
+   ) hd
+   ORDER BY p.i`;
 }
 
 function planValues(plans: RowPlan[], now: Date): unknown[] {
@@ -206,6 +185,7 @@ function planValues(plans: RowPlan[], now: Date): unknown[] {
     plans.map((plan) => plan.firstMs),
     plans.map((plan) => plan.intervalMs * plan.slotsPerCell),
     plans.map((plan) => plan.slotsPerCell === 1),
+    plans.map((plan) => plan.intervalMs),
     now,
   ];
 }
@@ -216,19 +196,18 @@ function overlap(a0: number, a1: number, b0: number, b1: number): number {
 }
 
 /**
- * The grid: for each name, every expected slot of the window by its live state, MISSING where no row exists
- * (FUTURE when the slot has not started), bucketed to at most `columns` cells.
+ * The grid as the JSON text of `gridResponse`: for each name, every expected slot of the window by its live
+ * state, MISSING where no row exists (FUTURE when the slot has not started), bucketed to at most `columns`
+ * cells.
  *
- * The work in SQL grows with the rows that are not plainly COMPLETE, not with the window: COMPLETE slots
- * are counted by arithmetic when a name's rows have no gaps between them (an index-only count, first and
- * last), and grouped per cell only for names that have such gaps. The live overlay comes from the few
- * holders (`heldRowsSql`). The queries run side by side on the API's pool.
+ * The work in SQL grows with the rows that are not plainly COMPLETE, not with the window (see `gridSql`),
+ * and the JSON is written directly, cell by cell, without an object per cell.
  */
-export async function readGrid(
+export async function readGridJson(
   deps: RouteDeps,
   request: GridRequest,
   options: { onQuery?: (text: string, values: unknown[]) => void } = {},
-): Promise<GridBody> {
+): Promise<string> {
   const s = deps.schemaSql;
   if (request.from > request.to) {
     throw badInput(
@@ -256,155 +235,162 @@ export async function readGrid(
   }
   const plans = planRows(names, request, deps.limits.maxGridSlotsPerName);
   const queried = plans.filter((plan) => plan.slotCount > 0);
-  if (queried.length === 0) {
-    return {
-      from: request.from.toISOString(),
-      to: request.to.toISOString(),
-      now: now.toISOString(),
-      rows: plans.map((plan) => buildRow(plan, emptyFacts(), now.getTime())),
-    };
+  const facts = new Map<string, GridFactsRow>();
+  if (queried.length > 0) {
+    const values = planValues(queried, now);
+    const text = gridSql(s);
+    options.onQuery?.(text, values);
+    for (const row of await readOnly<GridFactsRow>(deps, text, values)) {
+      const plan = queried[Number(row.i) - 1];
+      if (plan) facts.set(plan.name, row);
+    }
   }
-  const values = planValues(queried, now);
-  const detailsText = gridDetailsSql(s);
-  options.onQuery?.(detailsText, values);
-  const [details, totals, held] = await Promise.all([
-    readOnly<DetailRow>(deps, detailsText, values),
-    readOnly<TotalRow>(deps, gridTotalsSql(s), values.slice(0, 6)),
-    readOnly<HeldRow>(deps, `SELECT * FROM (${heldRowsSql(s)}) h WHERE h.name = ANY($1)`, [
-      queried.map((plan) => plan.name),
-    ]),
-  ]);
-  const facts = queried.map(() => emptyFacts());
-  for (const row of details) facts[Number(row.i) - 1]?.details.set(Number(row.cell), row);
-  for (const row of totals) {
-    const fact = facts[Number(row.i) - 1];
-    if (fact) fact.total = row;
-  }
-  // Names whose rows have gaps between them need their rows counted per cell.
-  const gapped = queried
-    .map((plan, index) => ({ plan, index }))
-    .filter(({ plan, index }) => plan.slotsPerCell > 1 && !isContiguous(plan, facts[index]?.total));
-  if (gapped.length > 0) {
-    const buckets = await readOnly<BucketRow>(
-      deps,
-      gridBucketsSql(s),
-      planValues(
-        gapped.map((g) => g.plan),
-        now,
-      ),
-    );
-    const bucketMaps = gapped.map(({ index }) => {
-      const map = new Map<number, BucketRow>();
-      const fact = facts[index];
-      if (fact) fact.buckets = map;
-      return map;
-    });
-    for (const row of buckets) bucketMaps[Number(row.i) - 1]?.set(Number(row.cell), row);
-  }
-  const byName = new Map(queried.map((plan, index) => [plan.name, facts[index] ?? emptyFacts()]));
-  for (const row of held) byName.get(row.name)?.held.push(row);
-  return {
-    from: request.from.toISOString(),
-    to: request.to.toISOString(),
-    now: now.toISOString(),
-    rows: plans.map((plan) => buildRow(plan, byName.get(plan.name) ?? emptyFacts(), now.getTime())),
-  };
+  const nowMs = now.getTime();
+  const strings: JsonStrings = { boundaries: new Map(), messages: new Map() };
+  const rows = plans.map((plan) => rowJson(plan, facts.get(plan.name) ?? NO_FACTS, nowMs, strings));
+  return `{"from":"${request.from.toISOString()}","to":"${request.to.toISOString()}","now":"${now.toISOString()}","rows":[${rows.join(',')}]}`;
 }
 
-function buildRow(plan: RowPlan, facts: NameFacts, nowMs: number): GridRow {
-  const cells: GridCell[] = [];
-  const summary = { missing: 0, failing: 0, running: 0 };
+const STATE_COUNT = CELL_STATES_WORST_FIRST.length;
+const INDEX_OF = Object.fromEntries(CELL_STATES_WORST_FIRST.map((state, i) => [state, i])) as Record<
+  CellState,
+  number
+>;
+/** The order in which a cell's counts are written (as before: the committed states, then the rest). */
+const COUNT_ORDER: CellState[] = [
+  'FAILING',
+  'AVAILABLE',
+  'ACQUIRED',
+  'SKIP',
+  'COMPLETE',
+  'MISSING',
+  'FUTURE',
+];
+/** A message's rank prefix (see `gridSql`) → the state whose message it is. */
+const RANKED_STATE: Record<string, CellState> = {
+  '0': 'FAILING',
+  '2': 'AVAILABLE',
+  '4': 'SKIP',
+  '5': 'COMPLETE',
+};
+
+/** JSON texts that repeat across the rows of one response, made once. */
+interface JsonStrings {
+  /** Per row geometry (first slot, interval, slots per cell, cells): each cell boundary as a JSON string. */
+  boundaries: Map<string, string[]>;
+  /** Message → its JSON string. */
+  messages: Map<string, string>;
+}
+
+/** The cell boundaries of a row as quoted ISO strings: `cellCount + 1` of them (names often share them). */
+function boundariesOf(plan: RowPlan, strings: JsonStrings): string[] {
+  const key = `${plan.firstMs}/${plan.intervalMs}/${plan.slotsPerCell}/${plan.slotCount}`;
+  let boundaries = strings.boundaries.get(key);
+  if (!boundaries) {
+    boundaries = new Array<string>(plan.cellCount + 1);
+    for (let cell = 0; cell <= plan.cellCount; cell++) {
+      const index = Math.min(plan.slotCount, cell * plan.slotsPerCell);
+      boundaries[cell] = `"${new Date(plan.firstMs + index * plan.intervalMs).toISOString()}"`;
+    }
+    strings.boundaries.set(key, boundaries);
+  }
+  return boundaries;
+}
+
+/** One grid row as JSON text. */
+function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, strings: JsonStrings): string {
   const isDetailed = plan.slotsPerCell === 1;
   // Index of the last slot that has started (slot start <= now); slots after it are in the future.
   const lastPastIndex = Math.floor((nowMs - plan.firstMs) / plan.intervalMs);
-  const total = facts.total;
-  const hasRows =
-    total !== null && Number(total.n) > 0 && total.first_slot !== null && total.last_slot !== null;
-  const firstRow =
-    hasRows && total.first_slot ? (total.first_slot.getTime() - plan.firstMs) / plan.intervalMs : 0;
-  const lastRow =
-    hasRows && total.last_slot ? (total.last_slot.getTime() - plan.firstMs) / plan.intervalMs : -1;
-  const heldByCell = new Map<number, HeldRow[]>();
-  for (const row of facts.held) {
-    const index = (row.slot.getTime() - plan.firstMs) / plan.intervalMs;
+  const hasRows = Number(facts.n) > 0 && facts.first_ms !== null && facts.last_ms !== null;
+  const firstRow = hasRows ? (Number(facts.first_ms) - plan.firstMs) / plan.intervalMs : 0;
+  const lastRow = hasRows ? (Number(facts.last_ms) - plan.firstMs) / plan.intervalMs : -1;
+  const heldByCell = new Map<number, HeldSlot[]>();
+  for (const held of facts.held ?? []) {
+    const index = (held[0] - plan.firstMs) / plan.intervalMs;
     if (index < 0 || index >= plan.slotCount || !Number.isInteger(index)) continue;
     const cell = Math.floor(index / plan.slotsPerCell);
-    heldByCell.set(cell, [...(heldByCell.get(cell) ?? []), row]);
+    const list = heldByCell.get(cell);
+    if (list) list.push(held);
+    else heldByCell.set(cell, [held]);
   }
+  const details = facts.details ?? [];
+  const buckets = facts.buckets;
+  let detailAt = 0;
+  let bucketAt = 0;
+  let missingTotal = 0;
+  let failingTotal = 0;
+  let runningTotal = 0;
+  const counts = new Array<number>(STATE_COUNT).fill(0);
+  const cells = new Array<string>(plan.cellCount);
+  const boundaries = boundariesOf(plan, strings);
   for (let cell = 0; cell < plan.cellCount; cell++) {
     const firstIndex = cell * plan.slotsPerCell;
     const slotsInCell = Math.min(plan.slotsPerCell, plan.slotCount - firstIndex);
     const lastIndex = firstIndex + slotsInCell - 1;
     const pastExpected = Math.min(slotsInCell, Math.max(0, lastPastIndex - firstIndex + 1));
-    const detail = facts.details.get(cell);
-    let failing = Number(detail?.failing ?? 0);
-    let available = Number(detail?.available ?? 0);
-    const skip = Number(detail?.skip ?? 0);
+    while (detailAt < details.length && (details[detailAt] as DetailCell)[0] < cell) detailAt++;
+    const detail = details[detailAt]?.[0] === cell ? details[detailAt] : undefined;
+    let failing = detail?.[1] ?? 0;
+    let available = detail?.[2] ?? 0;
+    const skip = detail?.[3] ?? 0;
     let rows: number;
     let rowsPast: number;
     if (isDetailed) {
-      rows = failing + available + skip + Number(detail?.complete ?? 0);
-      rowsPast = Number(detail?.rows_past ?? 0);
-    } else if (facts.buckets) {
-      const bucket = facts.buckets.get(cell);
-      rows = Number(bucket?.n ?? 0);
-      rowsPast = Number(bucket?.n_past ?? 0);
+      rows = failing + available + skip + (detail?.[4] ?? 0);
+      rowsPast = detail?.[5] ?? 0;
+    } else if (buckets) {
+      while (bucketAt < buckets.length && (buckets[bucketAt] as BucketCell)[0] < cell) bucketAt++;
+      const bucket = buckets[bucketAt]?.[0] === cell ? buckets[bucketAt] : undefined;
+      rows = bucket?.[1] ?? 0;
+      rowsPast = bucket?.[2] ?? 0;
     } else {
       rows = overlap(firstRow, lastRow, firstIndex, lastIndex);
       rowsPast = overlap(firstRow, Math.min(lastRow, lastPastIndex), firstIndex, lastIndex);
     }
     const complete = rows - failing - available - skip;
     // The live overlay: a held slot's committed row is AVAILABLE (failing or not); it reads ACQUIRED.
-    const holders = heldByCell.get(cell) ?? [];
-    for (const held of holders) {
-      if (held.failed_attempts > 0) failing = Math.max(0, failing - 1);
+    const holders = heldByCell.get(cell);
+    for (const held of holders ?? []) {
+      if (held[1] > 0) failing = Math.max(0, failing - 1);
       else available = Math.max(0, available - 1);
     }
-    const counts: Partial<Record<CellState, number>> = {};
-    const add = (state: CellState, count: number) => {
-      if (count > 0) counts[state] = count;
-    };
-    add('FAILING', failing);
-    add('AVAILABLE', available);
-    add('ACQUIRED', holders.length);
-    add('SKIP', skip);
-    add('COMPLETE', complete);
-    add('MISSING', pastExpected - rowsPast);
-    add('FUTURE', slotsInCell - pastExpected - (rows - rowsPast));
+    counts[INDEX_OF.FAILING] = failing;
+    counts[INDEX_OF.AVAILABLE] = available;
+    counts[INDEX_OF.ACQUIRED] = holders?.length ?? 0;
+    counts[INDEX_OF.SKIP] = skip;
+    counts[INDEX_OF.COMPLETE] = complete;
+    counts[INDEX_OF.MISSING] = pastExpected - rowsPast;
+    counts[INDEX_OF.FUTURE] = slotsInCell - pastExpected - (rows - rowsPast);
     let state: CellState = 'FUTURE';
-    for (const candidate of CELL_STATES_WORST_FIRST) {
-      if (counts[candidate]) {
-        state = candidate;
+    for (let i = 0; i < STATE_COUNT; i++) {
+      if ((counts[i] as number) > 0) {
+        state = CELL_STATES_WORST_FIRST[i] as CellState;
         break;
       }
     }
-    summary.missing += counts.MISSING ?? 0;
-    summary.failing += counts.FAILING ?? 0;
-    summary.running += counts.ACQUIRED ?? 0;
-    const ranked = detail?.ranked_message ?? null;
-    const message = ranked !== null && Number(ranked[0]) === RANK[state] ? ranked.slice(1) : null;
-    const startMs = plan.firstMs + firstIndex * plan.intervalMs;
-    const holder = holders[0];
-    cells.push({
-      start: new Date(startMs).toISOString(),
-      end: new Date(startMs + slotsInCell * plan.intervalMs).toISOString(),
-      state,
-      counts,
-      failedAttempts: detail?.failed_attempts ?? 0,
-      message,
-      holder: holder
-        ? { worker: holder.worker, since: holder.since ? holder.since.toISOString() : null }
-        : null,
-    });
+    missingTotal += Math.max(0, counts[INDEX_OF.MISSING] as number);
+    failingTotal += Math.max(0, failing);
+    runningTotal += holders?.length ?? 0;
+    let countsJson = '';
+    for (const countState of COUNT_ORDER) {
+      const count = counts[INDEX_OF[countState]] as number;
+      if (count > 0) countsJson += `${countsJson === '' ? '' : ','}"${countState}":${count}`;
+    }
+    const ranked = detail?.[7] ?? null;
+    let messageJson = 'null';
+    if (ranked !== null && RANKED_STATE[ranked[0] as string] === state) {
+      messageJson = strings.messages.get(ranked) ?? JSON.stringify(ranked.slice(1));
+      strings.messages.set(ranked, messageJson);
+    }
+    const holder = holders?.[0];
+    const holderJson = holder
+      ? `{"worker":${JSON.stringify(holder[2])},"since":${holder[3] === null ? 'null' : `"${new Date(holder[3]).toISOString()}"`}}`
+      : 'null';
+    cells[cell] =
+      `{"start":${boundaries[cell]},"end":${boundaries[cell + 1]},"state":"${state}","counts":{${countsJson}},"failedAttempts":${detail?.[6] ?? 0},"message":${messageJson},"holder":${holderJson}}`;
   }
-  return {
-    name: plan.name,
-    interval: formatInterval(plan.intervalMs),
-    intervalMs: plan.intervalMs,
-    slotsPerCell: plan.slotsPerCell,
-    summary,
-    cells,
-  };
+  return `{"name":${JSON.stringify(plan.name)},"interval":"${formatInterval(plan.intervalMs)}","intervalMs":${plan.intervalMs},"slotsPerCell":${plan.slotsPerCell},"summary":{"missing":${missingTotal},"failing":${failingTotal},"running":${runningTotal}},"cells":[${cells.join(',')}]}`;
 }
 
 /** Splits `names=a,b` (and takes `name=` verbatim, for names that contain commas). */
@@ -416,35 +402,12 @@ function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
   return names.length === 0 ? null : [...new Set(names)];
 }
 
-const MAX_CACHED_GRIDS = 20;
-
 /**
- * Identical grid requests within `gridCacheMs` share one computation and its JSON (single flight, then a
- * short reuse). Keyed by the parsed request, so spelling differences of the same window share too.
+ * `GET /api/grid`. Identical requests (same names, window and columns, however spelled) share computations
+ * through `flights`: concurrent ones share one, and one within `gridCacheMs` reuses the last, but never
+ * one that started before a change that the event stream announced (see `VersionedSingleFlight`).
  */
-class GridCache {
-  readonly #entries = new Map<string, { at: number; json: Promise<string> }>();
-
-  get(key: string, ttlMs: number, compute: () => Promise<string>): Promise<string> {
-    if (ttlMs <= 0) return compute();
-    const now = Date.now();
-    const hit = this.#entries.get(key);
-    if (hit && now - hit.at <= ttlMs) return hit.json;
-    const json = compute();
-    this.#entries.delete(key);
-    this.#entries.set(key, { at: now, json });
-    json.catch(() => this.#entries.delete(key));
-    for (const [old, entry] of this.#entries) {
-      if (this.#entries.size <= MAX_CACHED_GRIDS && now - entry.at <= ttlMs) break;
-      this.#entries.delete(old);
-    }
-    return json;
-  }
-}
-
-/** `GET /api/grid`. */
-export function gridRoutes(deps: RouteDeps) {
-  const cache = new GridCache();
+export function gridRoutes(deps: RouteDeps, flights: VersionedSingleFlight<string>) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const query = gridQuery.parse(queryInput(c, ['names', 'name']));
     const names = requestedNames(query);
@@ -455,18 +418,8 @@ export function gridRoutes(deps: RouteDeps) {
         throw badInput('a task name must be 1–200 characters without NUL');
     }
     const request = { names, from: query.from, to: query.to, columns: query.columns ?? 200 };
-    // Keyed by the hub's change count too: a client that refetches because of an event never gets a grid
-    // computed before that event.
-    const key = JSON.stringify([
-      deps.events.changes,
-      names,
-      query.from.getTime(),
-      query.to.getTime(),
-      request.columns,
-    ]);
-    const json = await cache.get(key, deps.limits.gridCacheMs, async () =>
-      JSON.stringify(await readGrid(deps, request)),
-    );
+    const key = JSON.stringify([names, query.from.getTime(), query.to.getTime(), request.columns]);
+    const json = await flights.run(key, () => readGridJson(deps, request));
     return c.body(json, 200, { 'Content-Type': 'application/json' });
   });
 }

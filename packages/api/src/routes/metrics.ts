@@ -3,6 +3,7 @@ import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { readOnly } from '../read-only.ts';
 import { escapeLabel, type RequestMetrics } from '../request-metrics.ts';
+import type { SingleFlightStats } from '../single-flight.ts';
 import { isDatabaseUp } from './health.ts';
 import { type NameSummary, type NameTotals, readNameSummaries } from './names.ts';
 
@@ -52,7 +53,12 @@ function gauge(lines: string[], name: string, help: string): void {
 }
 
 /** `GET /metrics`: Prometheus text format. */
-export function metricsRoutes(deps: RouteDeps, requests: RequestMetrics, totals: NameTotals) {
+export function metricsRoutes(
+  deps: RouteDeps,
+  requests: RequestMetrics,
+  totals: NameTotals,
+  grid: SingleFlightStats,
+) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const lines: string[] = [];
     const isUp = await isDatabaseUp(deps);
@@ -90,6 +96,14 @@ export function metricsRoutes(deps: RouteDeps, requests: RequestMetrics, totals:
     }
     gauge(lines, 'dtm_event_stream_clients', 'Open /api/events streams.');
     lines.push(`dtm_event_stream_clients ${deps.events.size}`);
+    lines.push(
+      '# HELP dtm_api_grid_computations_total Grids computed (identical concurrent requests share one).',
+      '# TYPE dtm_api_grid_computations_total counter',
+      `dtm_api_grid_computations_total ${grid.computations}`,
+      '# HELP dtm_api_grid_shared_total Grid requests answered by a computation shared with other requests.',
+      '# TYPE dtm_api_grid_shared_total counter',
+      `dtm_api_grid_shared_total ${grid.shared}`,
+    );
     gauge(lines, 'process_resident_memory_bytes', 'Resident memory of the API process.');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     const text = `${lines.join('\n')}\n${requests.render()}`;
