@@ -8,8 +8,9 @@ CREATE TABLE task_names (
   created_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per (name, slot). ACQUIRED is only ever written inside the holder's open transaction, so it is
--- never committed: other readers learn of live holders from the `holders` view below.
+-- One row per (name, slot). ACQUIRED is never stored: a holder locks its row (FOR UPDATE) in a transaction
+-- that stays open for the work and writes the row only when the slot ends; other readers learn of live
+-- holders from the `holders` view below. (Comment revised after this file first shipped; SQL unchanged.)
 CREATE TABLE tasks (
   name            text NOT NULL REFERENCES task_names (name),
   slot            timestamptz NOT NULL,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { destroyConnection } from './connection.ts';
 import { DtmError, LockLostError, sqlStateOf, translatePgError } from './errors.ts';
-import type { Schema } from './schema.ts';
+import { execute, type HolderStatements } from './holder-statements.ts';
 import type { Task } from './types.ts';
 
 /** How long a failed slot waits before its next attempt: exponential, capped, with jitter. */
@@ -45,7 +45,7 @@ export class AcquiredTask {
   /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
   readonly signal: AbortSignal;
 
-  readonly #schema: Schema;
+  readonly #statements: HolderStatements;
   readonly #worker: string;
   readonly #retry: RetryPolicy;
   readonly #abort = new AbortController();
@@ -53,18 +53,19 @@ export class AcquiredTask {
   #outcome: HandleOutcome | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
   #isBeating = false;
+  #isWorkUndone = false;
   readonly #onConnectionLost = (error?: Error) => this.#lose(error);
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
   constructor(
     client: pg.PoolClient,
     task: Task,
-    options: { schema: Schema; worker: string; retry: RetryPolicy; heartbeat?: Heartbeat },
+    options: { statements: HolderStatements; worker: string; retry: RetryPolicy; heartbeat?: Heartbeat },
   ) {
     this.client = client;
     this.task = task;
     this.signal = this.#abort.signal;
-    this.#schema = options.schema;
+    this.#statements = options.statements;
     this.#worker = options.worker;
     this.#retry = options.retry;
     // A checked-out pg client with no 'error' listener would crash the process when its connection dies.
@@ -105,27 +106,19 @@ export class AcquiredTask {
   /**
    * ACQUIRED → AVAILABLE with `message`, failed attempts + 1 and a next-attempt time from the retry policy.
    * The work's own writes are rolled back (to the savepoint taken before the work), even if its SQL failed.
+   * If recording the failure fails, the transaction is rolled back whole: the slot is AVAILABLE again,
+   * unchanged, and the error is thrown.
    */
   async fail(message: string): Promise<void> {
     this.#assertHeld('fail');
     const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
-    await this.#end(async () => {
-      await this.client.query('ROLLBACK TO SAVEPOINT dtm_work');
-      await this.client.query(
-        `WITH failed AS (
-           UPDATE ${this.#schema.sql}.tasks
-           SET state = 'AVAILABLE',
-               failed_attempts = failed_attempts + 1,
-               message = $3,
-               next_attempt_at = now() + $4 * interval '1 millisecond'
-           WHERE name = $1 AND slot = $2
-           RETURNING name, slot
-         )
-         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
-         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3 FROM failed`,
-        [this.task.name, this.task.slot, message, delayMs, this.#worker],
-      );
-    }, 'fail');
+    const { name, slot } = this.task;
+    await this.#end(
+      `ROLLBACK TO SAVEPOINT dtm_work; RELEASE SAVEPOINT dtm_work;
+       ${execute(this.client, this.#statements.fail, [name, slot, message, delayMs, this.#worker])};
+       COMMIT`,
+      'fail',
+    );
   }
 
   /** Gives the slot back unchanged (rolls back everything, the acquisition included). No-op once ended. */
@@ -144,51 +137,58 @@ export class AcquiredTask {
   }
 
   async #finish(state: 'COMPLETE' | 'SKIP', message: string | null): Promise<void> {
-    this.#assertHeld(state === 'COMPLETE' ? 'complete' : 'skip');
+    const outcome = state === 'COMPLETE' ? 'complete' : 'skip';
+    this.#assertHeld(outcome);
+    if (this.#isWorkUndone) {
+      throw new DtmError(
+        'NOT_AVAILABLE',
+        `cannot ${outcome} ${this.#describe()}: the work's writes were rolled back when ending it failed; fail or release it`,
+      );
+    }
+    const { name, slot } = this.task;
+    // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
+    // locked the row (see holder-statements.ts).
     await this.#end(
-      async () => {
-        await this.client.query(
-          `WITH done AS (
-           UPDATE ${this.#schema.sql}.tasks
-           SET state = $3, completed_at = now(), message = $4, next_attempt_at = NULL
-           WHERE name = $1 AND slot = $2
-           RETURNING name, slot
-         )
-         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
-         SELECT name, slot, 'ACQUIRED', $3, $5, $4 FROM done`,
-          [this.task.name, this.task.slot, state, message, this.#worker],
-        );
-      },
-      state === 'COMPLETE' ? 'complete' : 'skip',
+      `RELEASE SAVEPOINT dtm_work;
+       ${execute(this.client, this.#statements.finish, [name, slot, state, message, this.#worker])};
+       COMMIT`,
+      outcome,
     );
   }
 
   /**
-   * Runs the transition's statements, then COMMIT, then returns the connection. If the statements fail on a
-   * live connection the transaction stays open (aborted), so `fail` can still roll back to the savepoint and
-   * record why. If COMMIT fails the transaction is over either way: the connection is destroyed.
+   * Runs the batch that ends the slot (its statements and COMMIT, in one round trip), then returns the
+   * connection. If the batch fails on a live connection, what is left depends on where it failed. Before
+   * the savepoint was released (the work had left the transaction aborted), the transaction is still ours:
+   * it is rolled back to the savepoint, so that `fail` can record why and `complete` can no longer commit
+   * the undone work. After it, the transaction is aborted or over: rolled back whole, the slot AVAILABLE
+   * again, unchanged.
    */
-  async #end(statements: () => Promise<void>, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
+  async #end(statements: string, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
     const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
     const context = () => `${doing} ${this.#describe()}`;
     try {
-      await statements();
+      await this.client.query(statements);
     } catch (error) {
       if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, context());
-      throw translatePgError(error, context());
-    }
-    try {
-      await this.client.query('COMMIT');
-    } catch (error) {
-      const wasLost = this.#state === 'lost' || isConnectionError(error);
+      if (outcome !== 'fail' && (await this.#undoWork())) throw translatePgError(error, context());
       this.#lose(error instanceof Error ? error : undefined);
-      if (wasLost) this.#lockLost(error, context());
-      throw translatePgError(error, `${context()}: COMMIT failed, the slot is AVAILABLE again`);
+      throw translatePgError(error, `${context()}: rolled back, the slot is AVAILABLE again, unchanged`);
     }
     this.#state = 'finished';
     this.#outcome = outcome;
     this.#detach();
     this.client.release();
+  }
+
+  /** Rolls back to the work's savepoint; false if that is no longer possible. */
+  async #undoWork(): Promise<boolean> {
+    const isUndone = await this.client.query('ROLLBACK TO SAVEPOINT dtm_work').then(
+      () => true,
+      () => false,
+    );
+    this.#isWorkUndone ||= isUndone;
+    return isUndone;
   }
 
   /**

@@ -19,6 +19,15 @@ import {
   translatePgError,
 } from './errors.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from './events.ts';
+import {
+  type Argument,
+  batch,
+  execute,
+  type HolderStatements,
+  holderStatements,
+  type Prepared,
+  prepare,
+} from './holder-statements.ts';
 import { migrate } from './migrate.ts';
 import { type Schema, toSchema } from './schema.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, slotsBetween, toDate } from './time.ts';
@@ -109,6 +118,7 @@ export class TaskManager {
   readonly #retry: RetryPolicy;
   readonly #heartbeat: Heartbeat;
   readonly #sessionSettings: string;
+  readonly #statements: HolderStatements;
 
   constructor(options: TaskManagerOptions) {
     this.#schema = toSchema(options.schema ?? 'dtm');
@@ -118,6 +128,7 @@ export class TaskManager {
     const timings = resolveConnectionLoss(options.connectionLoss);
     this.#heartbeat = { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs };
     this.#sessionSettings = sessionSettings(timings);
+    this.#statements = holderStatements(this.#schema);
     if (options.pool) {
       this.pool = options.pool;
       this.#ownsPool = false;
@@ -307,21 +318,14 @@ export class TaskManager {
     const checkedName = checkName(name);
     const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
     const slotText = `${JSON.stringify(checkedName)} @ ${at.toISOString()}`;
-    return this.#hold(worker, `acquiring ${slotText}`, async (client) => {
-      // NOWAIT: a slot another worker holds fails at once (55P03 → TaskBusyError) instead of queueing.
-      const { rows } = await client.query<{ state: TaskState; is_due: boolean }>(
-        `SELECT state, (next_attempt_at IS NULL OR next_attempt_at <= now()) AS is_due
-         FROM ${this.#schema.sql}.tasks
-         WHERE name = $1 AND slot = $2
-         FOR UPDATE NOWAIT`,
-        [checkedName, at],
-      );
-      const [row] = rows;
+    // NOWAIT: a slot another worker holds fails at once (55P03 → TaskBusyError) instead of queueing.
+    const lock = { statement: this.#statements.lockSlot, args: [checkedName, at, truncateBytes(worker, 63)] };
+    return this.#hold(worker, `acquiring ${slotText}`, lock, (row) => {
       if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
       if (row.state !== 'AVAILABLE')
         throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
-      if (!row.is_due) throw new TaskNotAvailableError(`slot ${slotText} is waiting out its retry backoff`);
-      return this.#markHeld(client, checkedName, at, worker);
+      if (!row.is_held) throw new TaskNotAvailableError(`slot ${slotText} is waiting out its retry backoff`);
+      return row;
     });
   }
 
@@ -347,12 +351,16 @@ export class TaskManager {
     if (order !== 'oldest' && order !== 'newest')
       throw new BadInputError(`order must be 'oldest' or 'newest'`);
     const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
+    const lock = {
+      statement: order === 'oldest' ? this.#statements.lockOldest : this.#statements.lockNewest,
+      args: [name, from, to, truncateBytes(worker, 63)],
+    };
     try {
       return await this.#hold(
         worker,
         `acquiring the next slot of ${JSON.stringify(name)}`,
-        async (client) => {
-          const row = await this.#markNextHeld(client, name, from, to, order, worker);
+        lock,
+        (row) => {
           if (!row) throw new NothingToAcquire();
           return row;
         },
@@ -678,26 +686,33 @@ export class TaskManager {
   }
 
   /**
-   * Opens the holding transaction on a connection of its own and runs `lock` in it; on success the work's
-   * savepoint is taken and the connection belongs to the returned handle. On any failure it is rolled back
-   * and returned to the pool (destroyed if broken).
+   * Opens the holding transaction on a connection of its own, locks a slot with `lock` and takes the work's
+   * savepoint, in one round trip; `check` returns the row, or throws if it is not held. On success the connection
+   * belongs to the returned handle; on any failure the transaction is rolled back and the connection returned
+   * to the pool (destroyed if broken).
    */
   async #hold(
     worker: string,
     doing: string,
-    lock: (client: pg.PoolClient) => Promise<TaskRow>,
+    lock: { statement: Prepared; args: Argument[] },
+    check: (row: TaskRow | undefined) => TaskRow,
     retry: RetryPolicy = this.#retry,
   ): Promise<AcquiredTask> {
     const client = await this.#connect(doing);
+    const statements = this.#statements;
     try {
       await prepareHolder(client, this.#sessionSettings);
-      await client.query('BEGIN');
-      const row = await lock(client);
-      // The work runs after this savepoint, so fail() can undo the work's writes (even failed SQL) and still
+      await prepare(client, [lock.statement, statements.finish, statements.fail]);
+      // The work runs after the savepoint, so fail() can undo the work's writes (even failed SQL) and still
       // record the failure in the same transaction.
-      await client.query('SAVEPOINT dtm_work');
-      return new AcquiredTask(client, toTask(row), {
-        schema: this.#schema,
+      const [, locked] = await batch(
+        client,
+        `BEGIN; ${execute(client, lock.statement, lock.args)}; SAVEPOINT dtm_work`,
+      );
+      const row = check(locked?.rows[0]);
+      const task = toTask({ ...row, acquired_by: worker, acquired_at: row.holder_since });
+      return new AcquiredTask(client, task, {
+        statements,
         worker,
         retry,
         heartbeat: this.#heartbeat,
@@ -711,85 +726,6 @@ export class TaskManager {
       if (error instanceof NothingToAcquire) throw error;
       throw translatePgError(error, doing);
     }
-  }
-
-  /**
-   * Marks the row this transaction has locked as ACQUIRED, records the transition, and takes the shared
-   * advisory lock that makes the holder visible to other sessions (see the `holders` view).
-   */
-  async #markHeld(client: pg.PoolClient, name: string, slot: Date, worker: string): Promise<TaskRow> {
-    const { rows } = await client.query<TaskRow>(
-      `WITH held AS (
-         UPDATE ${this.#schema.sql}.tasks
-         SET state = 'ACQUIRED', acquired_by = $3, acquired_at = now()
-         WHERE name = $1 AND slot = $2
-         RETURNING *
-       ), history AS (
-         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
-         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $3 FROM held
-       )
-       SELECT held.*, n.interval_ms,
-              true AS is_held,
-              set_config('application_name', $4, true) AS holder_worker, -- reverts when the transaction ends
-              held.acquired_at AS holder_since,
-              pg_advisory_xact_lock_shared(${this.#schema.sql}.slot_lock_key(held.name, held.slot))::text AS visible
-       FROM held JOIN ${this.#schema.sql}.task_names n ON n.name = held.name`,
-      [name, slot, worker, truncateBytes(worker, 63)],
-    );
-    const [row] = rows;
-    if (!row) throw new TaskNotFoundError(`slot ${JSON.stringify(name)} @ ${slot.toISOString()} vanished`);
-    return row;
-  }
-
-  /**
-   * acquireNext's hot path in one statement (one round trip fewer than choosing, then marking): the oldest
-   * (or newest) due AVAILABLE slot, skipping those other workers hold (`SKIP LOCKED`, so this never waits),
-   * marked held like #markHeld. The range conditions are only written when given, so that they bound the
-   * index scan instead of filtering it. Null when there is nothing to take.
-   */
-  async #markNextHeld(
-    client: pg.PoolClient,
-    name: string,
-    from: Date | null,
-    to: Date | null,
-    order: 'oldest' | 'newest',
-    worker: string,
-  ): Promise<TaskRow | null> {
-    const values: unknown[] = [name, worker, truncateBytes(worker, 63)];
-    const range = [
-      from ? `AND slot >= $${values.push(from)}` : '',
-      to ? `AND slot < $${values.push(to)}` : '',
-    ].join(' ');
-    const { rows } = await client.query<TaskRow>(
-      `WITH next AS (
-         SELECT name, slot
-         FROM ${this.#schema.sql}.tasks
-         WHERE name = $1
-           AND state = 'AVAILABLE'
-           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-           ${range}
-         ORDER BY slot ${order === 'oldest' ? 'ASC' : 'DESC'}
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED
-       ), held AS (
-         UPDATE ${this.#schema.sql}.tasks t
-         SET state = 'ACQUIRED', acquired_by = $2, acquired_at = now()
-         FROM next
-         WHERE t.name = next.name AND t.slot = next.slot
-         RETURNING t.*
-       ), history AS (
-         INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
-         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $2 FROM held
-       )
-       SELECT held.*, n.interval_ms,
-              true AS is_held,
-              set_config('application_name', $3, true) AS holder_worker, -- reverts when the transaction ends
-              held.acquired_at AS holder_since,
-              pg_advisory_xact_lock_shared(${this.#schema.sql}.slot_lock_key(held.name, held.slot))::text AS visible
-       FROM held JOIN ${this.#schema.sql}.task_names n ON n.name = held.name`,
-      values,
-    );
-    return rows[0] ?? null;
   }
 
   async #connect(doing: string): Promise<pg.PoolClient> {

@@ -179,6 +179,73 @@ describe('acquire and the handle', () => {
     expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
   });
 
+  it('complete after the work left its transaction aborted throws and undoes the work for good; fail records why', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'undone')`, [name, slot]);
+    await expect(held.client.query('SELECT 1/0')).rejects.toThrow(/division by zero/);
+    await expect(held.complete()).rejects.toThrow(/current transaction is aborted/);
+    expect(held.isHeld).toBe(true);
+    // the work was rolled back to its savepoint: completing now would commit COMPLETE without it
+    await expect(held.complete()).rejects.toThrow(/rolled back when ending it failed/);
+    await held.fail('division by zero');
+    expect(await tm.getTask(name, slot)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'division by zero',
+    });
+    expect(await resultCount(name)).toBe(0);
+  });
+
+  it('a completing statement that fails rolls everything back: the slot is AVAILABLE again, unchanged', async () => {
+    const { name, slot } = await newSlot();
+    const schema = `"${tm.schema}"`;
+    await tm.pool.query(
+      `CREATE FUNCTION ${schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'refused by a trigger'; END $$`,
+    );
+    await tm.pool.query(
+      `CREATE TRIGGER refuse BEFORE UPDATE ON ${schema}.tasks
+       FOR EACH ROW WHEN (NEW.message = 'refuse me') EXECUTE FUNCTION ${schema}.refuse()`,
+    );
+    try {
+      const held = await tm.acquire(name, slot);
+      await held.client.query(`INSERT INTO ${schema}.results VALUES ($1, $2, 'doomed')`, [name, slot]);
+      await expect(held.complete('refuse me')).rejects.toThrow(/refused by a trigger/);
+      expect(held.outcome).toBe('lost');
+      expect(held.signal.aborted).toBe(true);
+      expect(await resultCount(name)).toBe(0);
+      expect(await tm.getTask(name, slot)).toMatchObject({
+        state: 'AVAILABLE',
+        failedAttempts: 0,
+        message: null,
+        holder: null,
+      });
+      expect((await tm.history(name, slot)).map((h) => h.toState)).toEqual(['AVAILABLE']);
+      const again = await tm.acquire(name, slot);
+      await again.complete();
+      expect((await tm.getTask(name, slot))?.state).toBe('COMPLETE');
+    } finally {
+      await tm.pool.query(`DROP FUNCTION ${schema}.refuse() CASCADE`);
+    }
+  });
+
+  it('records when the work started and when it ended: acquired and completed times, and both transitions', async () => {
+    const { name, slot } = await newSlot();
+    const held = await tm.acquire(name, slot);
+    await held.client.query('SELECT pg_sleep(0.3)');
+    await held.complete();
+    const task = await tm.getTask(name, slot);
+    const acquiredAt = task?.acquiredAt?.getTime() ?? Number.NaN;
+    const completedAt = task?.completedAt?.getTime() ?? Number.NaN;
+    expect(completedAt - acquiredAt).toBeGreaterThanOrEqual(300);
+    const [, acquired, completed] = await tm.history(name, slot);
+    expect(acquired).toMatchObject({ toState: 'ACQUIRED' });
+    expect(acquired?.at.getTime()).toBe(acquiredAt);
+    expect(completed).toMatchObject({ toState: 'COMPLETE' });
+    expect(completed?.at.getTime()).toBe(completedAt);
+  });
+
   it('after pg_terminate_backend on the holder, its signal fires, complete throws LockLostError, nothing survives', async () => {
     const { name, slot } = await newSlot();
     const held = await tm.acquire(name, slot);

@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { Schema } from './schema.ts';
+
+/**
+ * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
+ * multi-statement batch: one round trip opens the transaction, locks the slot and takes the work's savepoint
+ * (`BEGIN; EXECUTE lock…; SAVEPOINT dtm_work`), one more ends it (`RELEASE SAVEPOINT dtm_work; EXECUTE
+ * finish…; COMMIT`), and the server does not plan them again for every slot. A batch cannot carry
+ * parameters, so EXECUTE's arguments are literals, escaped by `execute`.
+ *
+ * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
+ * sessions learn of the holder from its shared advisory lock (the `holders` view), the holder from its
+ * handle, and the statement that ends the slot records both transitions (AVAILABLE → ACQUIRED at the
+ * transaction's start, then ACQUIRED → its end). That spares a row version and a history statement per slot,
+ * and lets the ending UPDATE run in the top-level transaction, after RELEASE SAVEPOINT: a row locked by a
+ * transaction and then updated by one of its subtransactions gets a MultiXact for its xmax, slow to create
+ * and slow for every other worker scanning past it.
+ */
+export interface Prepared {
+  name: string;
+  declaration: string;
+}
+
+export interface HolderStatements {
+  /** $1 name, $2 from (NULL: unbounded), $3 to (NULL: unbounded), $4 application_name: the oldest due slot. */
+  lockOldest: Prepared;
+  /** Same as lockOldest, newest first. */
+  lockNewest: Prepared;
+  /** $1 name, $2 slot, $3 application_name: this exact slot, or 55P03 at once if another worker holds it. */
+  lockSlot: Prepared;
+  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker. */
+  finish: Prepared;
+  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker. */
+  fail: Prepared;
+}
+
+export function holderStatements(schema: Schema): HolderStatements {
+  const s = schema.sql;
+  // What the locking statements return: the committed row, and whether this transaction now holds it. The
+  // shared advisory lock never blocks anyone: it only makes the holder visible (pg_locks), and
+  // application_name (reverted at the transaction's end) names it there.
+  const held = (isHeld: string, app: string) =>
+    `t.*, n.interval_ms, now() AS holder_since, ${isHeld} AS is_held,
+     CASE WHEN ${isHeld} THEN set_config('application_name', ${app}, true) END AS holder_worker,
+     CASE WHEN ${isHeld} THEN pg_advisory_xact_lock_shared(${s}.slot_lock_key(t.name, t.slot))::text END AS visible`;
+  const lockNext = (order: 'ASC' | 'DESC') =>
+    prepared(
+      ['text', 'timestamptz', 'timestamptz', 'text'],
+      `SELECT ${held('true', '$4')}
+       FROM (
+         SELECT *
+         FROM ${s}.tasks
+         WHERE name = $1
+           AND state = 'AVAILABLE'
+           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+           AND slot >= coalesce($2, '-infinity')
+           AND slot < coalesce($3, 'infinity')
+         ORDER BY slot ${order}
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       ) t
+       JOIN ${s}.task_names n ON n.name = t.name`,
+    );
+  const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
+  return {
+    lockOldest: lockNext('ASC'),
+    lockNewest: lockNext('DESC'),
+    lockSlot: prepared(
+      ['text', 'timestamptz', 'text'],
+      `SELECT ${held(isTakeable, '$3')}
+       FROM (
+         SELECT *
+         FROM ${s}.tasks
+         WHERE name = $1 AND slot = $2
+         FOR UPDATE NOWAIT
+       ) t
+       JOIN ${s}.task_names n ON n.name = t.name`,
+    ),
+    finish: prepared(
+      ['text', 'timestamptz', 'text', 'text', 'text'],
+      `WITH done AS (
+         UPDATE ${s}.tasks
+         SET state = $3, message = $4, next_attempt_at = NULL,
+             acquired_by = $5, acquired_at = now(), completed_at = clock_timestamp()
+         WHERE name = $1 AND slot = $2
+         RETURNING name, slot, acquired_at, completed_at
+       )
+       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
+       SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
+       UNION ALL
+       SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done`,
+    ),
+    fail: prepared(
+      ['text', 'timestamptz', 'text', 'bigint', 'text'],
+      `WITH failed AS (
+         UPDATE ${s}.tasks
+         SET state = 'AVAILABLE', message = $3, failed_attempts = failed_attempts + 1,
+             next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
+             acquired_by = $5, acquired_at = now()
+         WHERE name = $1 AND slot = $2
+         RETURNING name, slot, acquired_at
+       )
+       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
+       SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
+       UNION ALL
+       SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, clock_timestamp() FROM failed`,
+    ),
+  };
+}
+
+function prepared(types: string[], body: string): Prepared {
+  const signature = `(${types.join(', ')}) AS\n${body}`;
+  const name = `dtm_${createHash('sha256').update(signature).digest('hex').slice(0, 24)}`;
+  return { name, declaration: `PREPARE ${name}${signature}` };
+}
+
+const preparedOn = new WeakMap<pg.ClientBase, Set<string>>();
+
+/** Prepares on `client` those of `statements` it does not have yet, one statement at a time. */
+export async function prepare(client: pg.ClientBase, statements: readonly Prepared[]): Promise<void> {
+  let names = preparedOn.get(client);
+  if (!names) {
+    names = new Set();
+    preparedOn.set(client, names);
+  }
+  for (const statement of statements) {
+    if (names.has(statement.name)) continue;
+    await client.query(statement.declaration);
+    names.add(statement.name);
+  }
+}
+
+export type Argument = string | Date | number | null;
+
+/** `EXECUTE name(…)` with the arguments as literals, for a batch. */
+export function execute(client: pg.ClientBase, statement: Prepared, args: readonly Argument[]): string {
+  return `EXECUTE ${statement.name}(${args.map((arg) => literal(client, arg)).join(', ')})`;
+}
+
+/** Runs a multi-statement batch in one round trip; one result per statement. */
+export async function batch(client: pg.ClientBase, text: string): Promise<pg.QueryResult[]> {
+  const result: pg.QueryResult | pg.QueryResult[] = await client.query(text);
+  return Array.isArray(result) ? result : [result];
+}
+
+function literal(client: pg.ClientBase, value: Argument): string {
+  if (value === null) return 'NULL';
+  if (value instanceof Date) return `'${value.toISOString()}'`;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new RangeError(`not an integer: ${value}`);
+    return String(value);
+  }
+  return client.escapeLiteral(value);
+}
