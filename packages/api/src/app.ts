@@ -11,7 +11,7 @@ import { RequestMetrics } from './request-metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { eventsRoutes } from './routes/events.ts';
-import { gridRoutes } from './routes/grid.ts';
+import { type EncodedGrid, gridRoutes } from './routes/grid.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { NameTotals, namesRoutes } from './routes/names.ts';
@@ -61,7 +61,7 @@ export function createApp(deps: AppDeps) {
   const { limits } = routeDeps;
   const requests = new RequestMetrics();
   const nameTotals = new NameTotals();
-  const gridFlights = new VersionedSingleFlight<string>({
+  const gridFlights = new VersionedSingleFlight<EncodedGrid>({
     version: () => routeDeps.events.changes,
     reuseMs: () => limits.gridCacheMs,
   });

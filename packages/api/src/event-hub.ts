@@ -119,13 +119,16 @@ export class EventHub {
   async #readHolders(): Promise<Map<string, Set<string>> | null> {
     try {
       const sql = heldRowsSql(`"${this.#tm.schema}"`);
-      const { rows } = await this.#tm.pool.query<{ name: string; slot: Date; worker: string; since: Date }>(
-        sql,
-      );
+      const { rows } = await this.#tm.pool.query<{
+        name: string;
+        slot: Date;
+        worker: string | null;
+        since: Date | null;
+      }>(sql);
       const holders = new Map<string, Set<string>>();
       for (const row of rows) {
         const keys = holders.get(row.name) ?? new Set<string>();
-        keys.add(`${row.slot.getTime()}|${row.worker}|${row.since.getTime()}`);
+        keys.add(`${row.slot.getTime()}|${row.worker}|${row.since?.getTime()}`);
         holders.set(row.name, keys);
       }
       this.#isHoldersFailing = false;

@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
 import { createTestApp, getJson, openEvents, pastSlot, uniqueName } from './helpers.ts';
@@ -298,6 +299,17 @@ describe('the grid cache', () => {
     // gridCacheMs is 0 here: a later request computes afresh.
     await getJson(app, path);
     expect(await computations()).toBe(before + 2);
+  });
+
+  it('sends the same grid gzipped to a client that accepts gzip', async () => {
+    const s = await sixSlots();
+    const path = `/api/grid?names=${encodeURIComponent(s.name)}&from=${s.from.toISOString()}&to=${new Date(s.last.getTime() + FIVE_MIN).toISOString()}`;
+    const plain = await getJson(app, path);
+    const response = await app.request(path, { headers: { 'accept-encoding': 'gzip, br' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    const body = JSON.parse(gunzipSync(Buffer.from(await response.arrayBuffer())).toString());
+    expect({ ...body, now: null }).toEqual({ ...plain, now: null });
   });
 
   it('never serves a grid computed before a change that the event stream told of', async () => {
