@@ -37,11 +37,14 @@ export interface HolderStatements {
 
 export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
-  // What the locking statements return: the committed row, and whether this transaction now holds it. The
+  // What the locking statements return: the committed row, and whether this transaction now holds it. Its
+  // columns are listed, so that a column added to the table later does not change a prepared statement's
+  // result type (which the server refuses to re-plan: 0A000). The
   // shared advisory lock never blocks anyone: it only makes the holder visible (pg_locks), and
   // application_name (reverted at the transaction's end) names it there.
   const held = (isHeld: string, app: string) =>
-    `t.*, n.interval_ms, now() AS holder_since, ${isHeld} AS is_held,
+    `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at, t.completed_at,
+     t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, now() AS holder_since, ${isHeld} AS is_held,
      CASE WHEN ${isHeld} THEN set_config('application_name', ${app}, true) END AS holder_worker,
      CASE WHEN ${isHeld} THEN pg_advisory_xact_lock_shared(${s}.slot_lock_key(t.name, t.slot))::text END AS visible`;
   const lockNext = (order: 'ASC' | 'DESC') =>

@@ -14,6 +14,7 @@ import {
   DtmError,
   DuplicateTaskError,
   IntervalMismatchError,
+  sqlStateOf,
   TaskNotAvailableError,
   TaskNotFoundError,
   translatePgError,
@@ -102,6 +103,8 @@ export interface ListTasksOptions {
 /** Largest number of slots one call may create, re-queue or skip. */
 export const MAX_SLOTS_PER_CALL = 10_000;
 const MAX_NAME_LENGTH = 200;
+/** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
+const STALE_PREPARED = ['26000', '0A000'];
 const MAX_TEXT_LENGTH = 10_000;
 
 /**
@@ -722,7 +725,13 @@ export class TaskManager {
         () => true,
         () => false,
       );
-      client.release(rolledBack ? undefined : new Error('rollback failed'));
+      // A connection whose prepared statements are gone (DISCARD ALL) or stale (0A000) is not reused.
+      const isStale = STALE_PREPARED.includes(sqlStateOf(error) ?? '');
+      client.release(
+        rolledBack && !isStale
+          ? undefined
+          : new Error(isStale ? 'stale prepared statements' : 'rollback failed'),
+      );
       if (error instanceof NothingToAcquire) throw error;
       throw translatePgError(error, doing);
     }

@@ -4,6 +4,7 @@ import {
   DtmError,
   LockLostError,
   TaskBusyError,
+  type TaskManager,
   TaskNotAvailableError,
   TaskNotFoundError,
 } from '../src/index.ts';
@@ -13,9 +14,13 @@ const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
 await tm.pool.query(`CREATE TABLE "${tm.schema}".results (name text, slot timestamptz, note text)`);
 
 async function newSlot(slotsAgo = 100) {
+  return newSlotOf(tm, slotsAgo);
+}
+
+async function newSlotOf(manager: TaskManager, slotsAgo = 100) {
   const name = uniqueName();
   const slot = pastSlot(slotsAgo);
-  await tm.createTask({ name, slot, interval: 'PT5M' });
+  await manager.createTask({ name, slot, interval: 'PT5M' });
   return { name, slot };
 }
 
@@ -244,6 +249,18 @@ describe('acquire and the handle', () => {
     expect(acquired?.at.getTime()).toBe(acquiredAt);
     expect(completed).toMatchObject({ toState: 'COMPLETE' });
     expect(completed?.at.getTime()).toBe(completedAt);
+  });
+
+  it('a connection whose prepared statements were discarded is replaced: the next acquire works', async () => {
+    const single = await createManager({ poolSize: 1 });
+    const { name, slot } = await newSlotOf(single);
+    const first = await single.acquire(name, slot);
+    await first.release();
+    await single.pool.query('DISCARD ALL'); // the pool's only connection: its prepared statements are gone
+    await expect(single.acquire(name, slot)).rejects.toThrow(/prepared statement .* does not exist/);
+    const held = await single.acquire(name, slot);
+    await held.complete();
+    expect((await single.getTask(name, slot))?.state).toBe('COMPLETE');
   });
 
   it('after pg_terminate_backend on the holder, its signal fires, complete throws LockLostError, nothing survives', async () => {
