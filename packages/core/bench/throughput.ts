@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger, run as runGraphile } from 'graphile-worker';
 import PgBoss from 'pg-boss';
-import { batch, execute, holderStatements, prepare } from '../src/holder-statements.ts';
+import { batch, execute, holderStatements, setUp } from '../src/holder-statements.ts';
 import { toSchema } from '../src/schema.ts';
 import { backlogFor, createPastSlots, freshManager, MINUTE, pg, quiet, until } from './common.ts';
 
@@ -82,7 +82,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
     Array.from({ length: concurrency }, async () => {
       const client = new pg.Client(url);
       await client.connect();
-      await prepare(client, [statements.lockOldest, statements.finish]);
+      await setUp(client, [statements.lockOldest, statements.finish]);
       return client;
     }),
   );

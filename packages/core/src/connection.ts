@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { BadInputError } from './errors.ts';
+import type { SetUpStatement } from './holder-statements.ts';
 
 /**
  * How a lost connection is noticed. The holder must stop strictly before the server frees its lock, or another
@@ -98,12 +99,15 @@ export function poolSettings(timings: ConnectionTimings): pg.PoolConfig {
 }
 
 /**
- * The statement that gives a session server-side detection. One statement; settings a server may not know
+ * The statement that gives a holder's session server-side detection, run once per connection before it
+ * holds a slot (see `setUp`): only holders keep locks, so only they need it. Done there rather than in the
+ * pool's 'connect' event (which would queue a statement ahead of the pool's own, deprecated in pg 8) or in
+ * startup options (which pgbouncer refuses). One statement; settings a server may not know
  * (client_connection_check_interval before PostgreSQL 14) are tried in blocks of their own, so that their
  * failure cannot undo the keepalives.
  */
-export function sessionSettings(timings: ConnectionTimings): string {
-  return `DO $dtm$ BEGIN
+export function sessionSettings(timings: ConnectionTimings): SetUpStatement {
+  const declaration = `DO $dtm$ BEGIN
     PERFORM set_config('tcp_keepalives_idle', '${timings.keepalivesIdleS}', false);
     PERFORM set_config('tcp_keepalives_interval', '${timings.keepalivesIntervalS}', false);
     PERFORM set_config('tcp_keepalives_count', '${timings.keepalivesCount}', false);
@@ -114,19 +118,7 @@ export function sessionSettings(timings: ConnectionTimings): string {
     EXCEPTION WHEN OTHERS THEN NULL;
     END;
   END $dtm$`;
-}
-
-const prepared = new WeakSet<pg.ClientBase>();
-
-/**
- * Applies `settings` to a connection about to hold a slot, once per connection: only holders keep locks, so
- * only they need them. Done here rather than in the pool's 'connect' event (which would queue a statement
- * ahead of the pool's own, deprecated in pg 8) or in startup options (which pgbouncer refuses).
- */
-export async function prepareHolder(client: pg.ClientBase, settings: string): Promise<void> {
-  if (prepared.has(client)) return;
-  await client.query(settings);
-  prepared.add(client);
+  return { name: 'dtm_session_settings', declaration };
 }
 
 /**

@@ -17,7 +17,10 @@ import type { Schema } from './schema.ts';
  * transaction and then updated by one of its subtransactions gets a MultiXact for its xmax, slow to create
  * and slow for every other worker scanning past it.
  */
-export interface Prepared {
+export interface Prepared extends SetUpStatement {}
+
+/** A statement that a holder's connection runs once, known by its name (a PREPARE, the session settings). */
+export interface SetUpStatement {
   name: string;
   declaration: string;
 }
@@ -39,9 +42,9 @@ export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
   // What the locking statements return: the committed row, and whether this transaction now holds it. Its
   // columns are listed, so that a column added to the table later does not change a prepared statement's
-  // result type (which the server refuses to re-plan: 0A000). The
-  // shared advisory lock never blocks anyone: it only makes the holder visible (pg_locks), and
-  // application_name (reverted at the transaction's end) names it there.
+  // result type (which the server refuses to re-plan: 0A000). The shared advisory lock never blocks anyone:
+  // it only makes the holder visible (pg_locks), and application_name (reverted at the transaction's end)
+  // names it there.
   const held = (isHeld: string, app: string) =>
     `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at, t.completed_at,
      t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, now() AS holder_since, ${isHeld} AS is_held,
@@ -118,14 +121,17 @@ function prepared(types: string[], body: string): Prepared {
   return { name, declaration: `PREPARE ${name}${signature}` };
 }
 
-const preparedOn = new WeakMap<pg.ClientBase, Set<string>>();
+const setUpOn = new WeakMap<pg.ClientBase, Set<string>>();
 
-/** Prepares on `client` those of `statements` it does not have yet, one statement at a time. */
-export async function prepare(client: pg.ClientBase, statements: readonly Prepared[]): Promise<void> {
-  let names = preparedOn.get(client);
+/**
+ * Runs on `client` those of `statements` it has not run yet, one at a time (each is recorded only once it
+ * succeeded). A connection that loses them (DISCARD ALL) must be destroyed, not reused.
+ */
+export async function setUp(client: pg.ClientBase, statements: readonly SetUpStatement[]): Promise<void> {
+  let names = setUpOn.get(client);
   if (!names) {
     names = new Set();
-    preparedOn.set(client, names);
+    setUpOn.set(client, names);
   }
   for (const statement of statements) {
     if (names.has(statement.name)) continue;

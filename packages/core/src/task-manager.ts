@@ -4,7 +4,6 @@ import { AcquiredTask, type Heartbeat, type RetryPolicy } from './acquired-task.
 import {
   type ConnectionLossOptions,
   poolSettings,
-  prepareHolder,
   resolveConnectionLoss,
   sessionSettings,
   watchPool,
@@ -27,7 +26,8 @@ import {
   type HolderStatements,
   holderStatements,
   type Prepared,
-  prepare,
+  type SetUpStatement,
+  setUp,
 } from './holder-statements.ts';
 import { migrate } from './migrate.ts';
 import { type Schema, toSchema } from './schema.ts';
@@ -103,9 +103,9 @@ export interface ListTasksOptions {
 /** Largest number of slots one call may create, re-queue or skip. */
 export const MAX_SLOTS_PER_CALL = 10_000;
 const MAX_NAME_LENGTH = 200;
+const MAX_TEXT_LENGTH = 10_000;
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
-const MAX_TEXT_LENGTH = 10_000;
 
 /**
  * The library that workers embed: creates slots, hands out exactly one holder per slot with row locks held
@@ -120,7 +120,7 @@ export class TaskManager {
   readonly #ownsPool: boolean;
   readonly #retry: RetryPolicy;
   readonly #heartbeat: Heartbeat;
-  readonly #sessionSettings: string;
+  readonly #sessionSettings: SetUpStatement;
   readonly #statements: HolderStatements;
 
   constructor(options: TaskManagerOptions) {
@@ -704,8 +704,7 @@ export class TaskManager {
     const client = await this.#connect(doing);
     const statements = this.#statements;
     try {
-      await prepareHolder(client, this.#sessionSettings);
-      await prepare(client, [lock.statement, statements.finish, statements.fail]);
+      await setUp(client, [this.#sessionSettings, lock.statement, statements.finish, statements.fail]);
       // The work runs after the savepoint, so fail() can undo the work's writes (even failed SQL) and still
       // record the failure in the same transaction.
       const [, locked] = await batch(
