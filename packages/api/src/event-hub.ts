@@ -29,8 +29,8 @@ const HOLDERS_POLL_MS = 1_000;
  * connection, so a client that attaches while the database is down gets `ready` once it is back.
  *
  * Taking a slot and losing it without a change commit nothing, so no NOTIFY tells of them. While clients
- * are attached the hub therefore also reads the live holders every second (one query on the few
- * granted advisory locks, whatever the number of clients) and sends `holders` with the names whose
+ * are attached the hub therefore also reads the live holders every second (one query over the AVAILABLE
+ * rows, whatever the number of clients) and sends `holders` with the names whose
  * holders changed, so a grid stops showing a crashed worker's slot as running within about that time.
  */
 export class EventHub {

@@ -22,13 +22,10 @@ export async function readOnly<R extends pg.QueryResultRow>(
 }
 
 /**
- * The live overlay as rows: the committed AVAILABLE rows whose advisory lock is granted right now (see the
- * core's `holders` view), with the holder's worker name and since when. Starts from the few holders and
- * finds each one's row through `tasks_lock_key_idx` (sql/000002.sql), so that no reader hashes the lock
- * key of every row it reads.
+ * The live overlay as rows: the committed AVAILABLE rows held by a running transaction right now (the
+ * core's `holders` view), with the holder's worker name and since when. It reads the AVAILABLE rows that
+ * the caller's filter on name (and slot) leaves, through `tasks_available_idx`: filter it.
  */
 export function heldRowsSql(s: string): string {
-  return `SELECT t.name, t.slot, t.failed_attempts, h.worker, h.since
-     FROM ${s}.holders h
-     JOIN ${s}.tasks t ON ${s}.slot_lock_key(t.name, t.slot) = h.lock_key AND t.state = 'AVAILABLE'`;
+  return `SELECT h.name, h.slot, h.failed_attempts, h.worker, h.since FROM ${s}.holders h`;
 }

@@ -92,7 +92,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
   await Promise.all(
     clients.map(async (client) => {
       for (;;) {
-        const lock = execute(client, statements.lockOldest, [name, from, to, 'raw']);
+        const lock = execute(client, statements.lockOldest, [name, from, to]);
         const [, locked] = await batch(client, `BEGIN; ${lock}; SAVEPOINT dtm_work`);
         const slot: Date | undefined = locked?.rows[0]?.slot;
         if (!slot) {
@@ -212,7 +212,7 @@ async function pgBoss(url: string, concurrency: number): Promise<number> {
 }
 
 /** graphile-worker 0.16: one job per slot with the slot as job key; a runner with `concurrency`. */
-async function graphileWorker(url: string, concurrency: number): Promise<number> {
+export async function graphileWorker(url: string, concurrency: number): Promise<number> {
   const schema = `gw_${randomBytes(4).toString('hex')}`;
   const watcher = new pg.Pool({ connectionString: url, max: 1 });
   // Install the schema (and let it settle) before any job exists, so that only the drain is timed.

@@ -42,13 +42,12 @@ export class AcquiredTask {
   readonly task: Task;
   /** The connection whose transaction holds the lock; write the work's results through it. */
   readonly client: pg.PoolClient;
-  /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
-  readonly signal: AbortSignal;
 
   readonly #statements: HolderStatements;
   readonly #worker: string;
   readonly #retry: RetryPolicy;
-  readonly #abort = new AbortController();
+  /** Made when `signal` is first read or fired: most work never reads it. */
+  #abort: AbortController | null = null;
   #state: HandleState = 'held';
   #outcome: HandleOutcome | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -64,7 +63,6 @@ export class AcquiredTask {
   ) {
     this.client = client;
     this.task = task;
-    this.signal = this.#abort.signal;
     this.#statements = options.statements;
     this.#worker = options.worker;
     this.#retry = options.retry;
@@ -72,6 +70,12 @@ export class AcquiredTask {
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
     if (options.heartbeat) this.#startHeartbeat(options.heartbeat);
+  }
+
+  /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
   }
 
   /** Whether the lock is still held. */
@@ -252,6 +256,7 @@ export class AcquiredTask {
     this.#detach();
     // The destroyed connection may still emit an error; with no listener that would crash the process.
     this.client.on('error', ignore);
+    this.#abort ??= new AbortController();
     this.#abort.abort(
       error instanceof LockLostError
         ? error

@@ -122,6 +122,28 @@ export function sessionSettings(timings: ConnectionTimings): SetUpStatement {
 }
 
 /**
+ * Names a holder's session after its worker (application_name, at most 63 bytes), which is how others see
+ * who holds a slot (the `holders` view). Session-wide, so it costs a round trip only when a connection
+ * changes hands between workers of different names, never one per slot.
+ */
+export function sessionName(client: pg.ClientBase, worker: string): SetUpStatement {
+  return {
+    name: 'dtm_session_name',
+    declaration: `SELECT set_config('application_name', ${client.escapeLiteral(truncateBytes(worker, 63))}, false)`,
+  };
+}
+
+/** The longest prefix of `text` (whole characters) that fits in `maxBytes` of UTF-8. */
+function truncateBytes(text: string, maxBytes: number): string {
+  let out = '';
+  for (const char of text) {
+    if (Buffer.byteLength(out + char) > maxBytes) break;
+    out += char;
+  }
+  return out;
+}
+
+/**
  * Keeps the process alive when connections die (a server restart): pg emits 'error' on a client whose
  * connection fails between two statements, and pg-pool re-emits an idle client's error on the pool; with no
  * listener either would crash the process. Nothing is lost by listening: the next statement on that client

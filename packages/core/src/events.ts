@@ -45,10 +45,33 @@ const RETRY_MAX_MS = 5_000;
  * LISTENs on the schema's channel over a connection of its own (never one that holds a slot), and keeps
  * reconnecting with backoff when it is lost.
  */
-export async function subscribe(
+export function subscribe(
   connection: pg.ClientConfig,
   schema: Schema,
   options: SubscribeOptions,
+): Promise<Subscription> {
+  return listen(connection, schema.channel, {
+    ...options,
+    onPayload: (payload) => {
+      const event = parseEvent(payload);
+      if (event) options.onEvent(event);
+    },
+  });
+}
+
+/** How `listen` reports: each notification's payload, reconnections and failures (see `SubscribeOptions`). */
+export interface ListenOptions extends Omit<SubscribeOptions, 'onEvent'> {
+  onPayload: (payload: string) => void;
+}
+
+/**
+ * LISTENs on `channel` over a connection of its own (never one that holds a slot), and keeps reconnecting
+ * with backoff when it is lost.
+ */
+export async function listen(
+  connection: pg.ClientConfig,
+  channel: string,
+  options: ListenOptions,
 ): Promise<Subscription> {
   let client: pg.Client | null = null;
   let isClosed = false;
@@ -57,9 +80,7 @@ export async function subscribe(
   let retryTimer: NodeJS.Timeout | undefined;
 
   const onNotification = (message: pg.Notification) => {
-    if (message.channel !== schema.channel || !message.payload) return;
-    const event = parseEvent(message.payload);
-    if (event) options.onEvent(event);
+    if (message.channel === channel && message.payload) options.onPayload(message.payload);
   };
 
   const connect = async (isReconnect: boolean): Promise<void> => {
@@ -69,7 +90,7 @@ export async function subscribe(
     next.on('notification', onNotification);
     client = next;
     await next.connect();
-    await next.query(`LISTEN "${schema.channel}"`);
+    await next.query(`LISTEN "${channel}"`);
     if (isClosed) {
       await next.end();
       return;

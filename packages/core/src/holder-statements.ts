@@ -10,8 +10,8 @@ import type { Schema } from './schema.ts';
  * parameters, so EXECUTE's arguments are literals, escaped by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
- * sessions learn of the holder from its shared advisory lock (the `holders` view), the holder from its
- * handle, and the statement that ends the slot records both transitions (AVAILABLE → ACQUIRED at the
+ * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
+ * `holders` view), the holder from its handle, and the statement that ends the slot records both transitions (AVAILABLE → ACQUIRED at the
  * transaction's start, then ACQUIRED → its end). That spares a row version and a history statement per slot,
  * and lets the ending UPDATE run in the top-level transaction, after RELEASE SAVEPOINT: a row locked by a
  * transaction and then updated by one of its subtransactions gets a MultiXact for its xmax, slow to create
@@ -19,18 +19,21 @@ import type { Schema } from './schema.ts';
  */
 export interface Prepared extends SetUpStatement {}
 
-/** A statement that a holder's connection runs once, known by its name (a PREPARE, the session settings). */
+/**
+ * A statement that a holder's connection runs before it holds a slot, known by its name: a PREPARE, the
+ * session settings, the session's name. It runs again only when its declaration changed.
+ */
 export interface SetUpStatement {
   name: string;
   declaration: string;
 }
 
 export interface HolderStatements {
-  /** $1 name, $2 from (NULL: unbounded), $3 to (NULL: unbounded), $4 application_name: the oldest due slot. */
+  /** $1 name, $2 from (NULL: unbounded), $3 to (NULL: unbounded): the oldest due slot. */
   lockOldest: Prepared;
   /** Same as lockOldest, newest first. */
   lockNewest: Prepared;
-  /** $1 name, $2 slot, $3 application_name: this exact slot, or 55P03 at once if another worker holds it. */
+  /** $1 name, $2 slot: this exact slot, or 55P03 at once if another worker holds it. */
   lockSlot: Prepared;
   /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker. */
   finish: Prepared;
@@ -42,18 +45,15 @@ export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
   // What the locking statements return: the committed row, and whether this transaction now holds it. Its
   // columns are listed, so that a column added to the table later does not change a prepared statement's
-  // result type (which the server refuses to re-plan: 0A000). The shared advisory lock never blocks anyone:
-  // it only makes the holder visible (pg_locks), and application_name (reverted at the transaction's end)
-  // names it there.
-  const held = (isHeld: string, app: string) =>
+  // result type (which the server refuses to re-plan: 0A000).
+  const held = (isHeld: string) =>
     `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at, t.completed_at,
-     t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, now() AS holder_since, ${isHeld} AS is_held,
-     CASE WHEN ${isHeld} THEN set_config('application_name', ${app}, true) END AS holder_worker,
-     CASE WHEN ${isHeld} THEN pg_advisory_xact_lock_shared(${s}.slot_lock_key(t.name, t.slot))::text END AS visible`;
+     t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, ${isHeld} AS is_held,
+     current_setting('application_name') AS holder_worker, now() AS holder_since`;
   const lockNext = (order: 'ASC' | 'DESC') =>
     prepared(
-      ['text', 'timestamptz', 'timestamptz', 'text'],
-      `SELECT ${held('true', '$4')}
+      ['text', 'timestamptz', 'timestamptz'],
+      `SELECT ${held('true')}
        FROM (
          SELECT *
          FROM ${s}.tasks
@@ -73,8 +73,8 @@ export function holderStatements(schema: Schema): HolderStatements {
     lockOldest: lockNext('ASC'),
     lockNewest: lockNext('DESC'),
     lockSlot: prepared(
-      ['text', 'timestamptz', 'text'],
-      `SELECT ${held(isTakeable, '$3')}
+      ['text', 'timestamptz'],
+      `SELECT ${held(isTakeable)}
        FROM (
          SELECT *
          FROM ${s}.tasks
@@ -121,22 +121,24 @@ function prepared(types: string[], body: string): Prepared {
   return { name, declaration: `PREPARE ${name}${signature}` };
 }
 
-const setUpOn = new WeakMap<pg.ClientBase, Set<string>>();
+/** Per connection: the declaration last run under each name. */
+const setUpOn = new WeakMap<pg.ClientBase, Map<string, string>>();
 
 /**
- * Runs on `client` those of `statements` it has not run yet, one at a time (each is recorded only once it
- * succeeded). A connection that loses them (DISCARD ALL) must be destroyed, not reused.
+ * Runs on `client` those of `statements` whose declaration it has not run under that name yet, one at a
+ * time (each is recorded only once it succeeded). Run outside a transaction, so that nothing undoes them.
+ * A connection that loses them (DISCARD ALL) must be destroyed, not reused.
  */
 export async function setUp(client: pg.ClientBase, statements: readonly SetUpStatement[]): Promise<void> {
-  let names = setUpOn.get(client);
-  if (!names) {
-    names = new Set();
-    setUpOn.set(client, names);
+  let declarations = setUpOn.get(client);
+  if (!declarations) {
+    declarations = new Map();
+    setUpOn.set(client, declarations);
   }
   for (const statement of statements) {
-    if (names.has(statement.name)) continue;
+    if (declarations.get(statement.name) === statement.declaration) continue;
     await client.query(statement.declaration);
-    names.add(statement.name);
+    declarations.set(statement.name, statement.declaration);
   }
 }
 

@@ -6,6 +6,8 @@ export interface Schema {
   sql: string;
   /** The LISTEN/NOTIFY channel on which committed transitions are announced. */
   channel: string;
+  /** The channel on which the names of slots that became AVAILABLE are announced: what wakes workers. */
+  workChannel: string;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,49}$/;
@@ -16,5 +18,5 @@ export function toSchema(name: string): Schema {
       `invalid schema name ${JSON.stringify(name)}: use 1–50 lowercase letters, digits or underscores, not starting with a digit`,
     );
   }
-  return { name, sql: `"${name}"`, channel: `${name}.events` };
+  return { name, sql: `"${name}"`, channel: `${name}.events`, workChannel: `${name}.work` };
 }

@@ -5,6 +5,7 @@ import {
   type ConnectionLossOptions,
   poolSettings,
   resolveConnectionLoss,
+  sessionName,
   sessionSettings,
   watchPool,
 } from './connection.ts';
@@ -322,7 +323,7 @@ export class TaskManager {
     const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
     const slotText = `${JSON.stringify(checkedName)} @ ${at.toISOString()}`;
     // NOWAIT: a slot another worker holds fails at once (55P03 → TaskBusyError) instead of queueing.
-    const lock = { statement: this.#statements.lockSlot, args: [checkedName, at, truncateBytes(worker, 63)] };
+    const lock = { statement: this.#statements.lockSlot, args: [checkedName, at] };
     return this.#hold(worker, `acquiring ${slotText}`, lock, (row) => {
       if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
       if (row.state !== 'AVAILABLE')
@@ -356,7 +357,7 @@ export class TaskManager {
     const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
     const lock = {
       statement: order === 'oldest' ? this.#statements.lockOldest : this.#statements.lockNewest,
-      args: [name, from, to, truncateBytes(worker, 63)],
+      args: [name, from, to],
     };
     try {
       return await this.#hold(
@@ -603,14 +604,12 @@ export class TaskManager {
   ): Promise<number> {
     const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
     await this.#registerName(name, intervalMs, originMs);
-    const client = await this.#connect(`creating slots of ${JSON.stringify(name)}`);
-    try {
-      return (await this.#insertSlots(client, name, slots, actor)).length;
-    } catch (error) {
-      throw translatePgError(error, `creating slots of ${JSON.stringify(name)}`);
-    } finally {
-      client.release();
-    }
+    const inserted = await this.#transaction(
+      false,
+      (client) => this.#insertSlots(client, name, slots, actor),
+      `creating slots of ${JSON.stringify(name)}`,
+    );
+    return inserted.length;
   }
 
   /**
@@ -664,19 +663,22 @@ export class TaskManager {
     }
   }
 
-  /** Reads task rows with the live overlay: a committed AVAILABLE row whose advisory lock is held is ACQUIRED. */
+  /**
+   * Reads task rows with the live overlay: a committed AVAILABLE row whose xmax is the id of a transaction
+   * running right now is held by that transaction's session (see the `holding_sessions` view), so it reads
+   * ACQUIRED.
+   */
   async #selectTasks(where: string, values: unknown[], liveWhere: string, limit: number): Promise<Task[]> {
     const { rows } = await this.#query<TaskRow>(
       `SELECT live.* FROM (
          SELECT t.*, n.interval_ms,
-                h.lock_key IS NOT NULL AS is_held,
+                h.xid IS NOT NULL AS is_held,
                 h.worker AS holder_worker,
                 h.since AS holder_since,
-                CASE WHEN h.lock_key IS NOT NULL THEN 'ACQUIRED' ELSE t.state END AS live_state
+                CASE WHEN h.xid IS NOT NULL THEN 'ACQUIRED' ELSE t.state END AS live_state
          FROM ${this.#schema.sql}.tasks t
          JOIN ${this.#schema.sql}.task_names n ON n.name = t.name
-         LEFT JOIN ${this.#schema.sql}.holders h
-           ON t.state = 'AVAILABLE' AND h.lock_key = ${this.#schema.sql}.slot_lock_key(t.name, t.slot)
+         LEFT JOIN ${this.#schema.sql}.holding_sessions h ON t.state = 'AVAILABLE' AND h.xid = t.xmax
          WHERE ${where}
        ) live
        ${liveWhere}
@@ -704,7 +706,13 @@ export class TaskManager {
     const client = await this.#connect(doing);
     const statements = this.#statements;
     try {
-      await setUp(client, [this.#sessionSettings, lock.statement, statements.finish, statements.fail]);
+      await setUp(client, [
+        this.#sessionSettings,
+        sessionName(client, worker),
+        lock.statement,
+        statements.finish,
+        statements.fail,
+      ]);
       // The work runs after the savepoint, so fail() can undo the work's writes (even failed SQL) and still
       // record the failure in the same transaction.
       const [, locked] = await batch(
@@ -756,12 +764,17 @@ export class TaskManager {
     }
   }
 
-  /** Runs `body` in a transaction; commits, or rolls back when `isDryRun`. */
-  async #transaction<T>(isDryRun: boolean, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#connect('opening a transaction');
+  /** Runs `body`, a write of many slots at once, in a transaction; commits, or rolls back when `isDryRun`. */
+  async #transaction<T>(
+    isDryRun: boolean,
+    body: (client: pg.PoolClient) => Promise<T>,
+    doing = 'running a guarded operation',
+  ): Promise<T> {
+    const client = await this.#connect(doing);
     let isBroken = false;
     try {
-      await client.query('BEGIN');
+      // The writes of many slots at once are announced in summary (see sql/000003.sql).
+      await client.query("BEGIN; SET LOCAL dtm.announce = 'summary'");
       const result = await body(client);
       await client.query(isDryRun ? 'ROLLBACK' : 'COMMIT');
       return result;
@@ -770,7 +783,7 @@ export class TaskManager {
         () => true,
         () => false,
       ));
-      throw translatePgError(error, 'running a guarded operation');
+      throw translatePgError(error, doing);
     } finally {
       client.release(isBroken ? new Error('rollback failed') : undefined);
     }
@@ -844,15 +857,6 @@ function checkState(state: unknown): TaskState {
   if (typeof state === 'string' && (TASK_STATES as readonly string[]).includes(state))
     return state as TaskState;
   throw new BadInputError(`unknown state ${JSON.stringify(state)}; use one of ${TASK_STATES.join(', ')}`);
-}
-
-function truncateBytes(text: string, maxBytes: number): string {
-  let out = '';
-  for (const char of text) {
-    if (Buffer.byteLength(out + char) > maxBytes) break;
-    out += char;
-  }
-  return out;
 }
 
 function messageOf(error: unknown): string {

@@ -8,7 +8,7 @@ export const TASK_STATES: readonly TaskState[] = ['AVAILABLE', 'ACQUIRED', 'COMP
 
 /** A worker holding a slot right now, as other sessions see it. */
 export interface Holder {
-  /** The holder's worker name (its `application_name` while it holds the slot; at most 63 bytes). */
+  /** The holder's worker name (its session's `application_name`; at most 63 bytes). */
   worker: string | null;
   /** When the holder's transaction started. */
   since: Date | null;

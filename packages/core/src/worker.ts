@@ -1,6 +1,7 @@
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import { BadInputError } from './errors.ts';
-import type { Subscription, TaskEvent } from './events.ts';
+import { listen, type Subscription } from './events.ts';
+import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { type Interval, parseInterval } from './time.ts';
 import type { Task } from './types.ts';
@@ -109,8 +110,11 @@ export class Worker {
   readonly #listeners = new Map<keyof WorkerEvents, Set<(payload: never) => void>>();
 
   readonly #lanes: Promise<void>[] = [];
-  /** Slots whose handler is still running, so that a stop past its grace period can abort them. */
-  readonly #running = new Set<AcquiredTask>();
+  /**
+   * Slots whose handler is still running, so that a stop past its grace period can abort them, each with
+   * what ends the wait for its handler then.
+   */
+  readonly #running = new Map<AcquiredTask, () => void>();
   /** Idle lanes, each waiting to be woken. */
   #idle: Array<() => void> = [];
   /** A wake arrived while no lane was idle: the next lane to go idle looks again first. */
@@ -119,10 +123,6 @@ export class Worker {
   readonly #sleepers = new Set<() => void>();
   #isStopping = false;
   #stopped: Promise<void> | null = null;
-  #forceStop: () => void = () => {};
-  readonly #forcedStop = new Promise<'forced'>((resolve) => {
-    this.#forceStop = () => resolve('forced');
-  });
   #subscription: Subscription | null = null;
   #pollTimer: NodeJS.Timeout | undefined;
   #boundaryTimer: NodeJS.Timeout | undefined;
@@ -267,14 +267,16 @@ export class Worker {
   async #process(task: AcquiredTask): Promise<void> {
     const started = Date.now();
     const fields = { ...this.#fields(), slot: task.task.slot.toISOString() };
-    this.#running.add(task);
+    // A promise per slot: racing every handler against one that lives as long as the worker would leave a
+    // reaction per slot on it, never freed.
+    const forced = new Promise<'forced'>((resolve) => this.#running.set(task, () => resolve('forced')));
     this.#emit('acquired', { task: task.task });
     this.#log.debug(fields, 'slot acquired');
     const run = (async () => this.#handler(task))().then(
       (value) => ({ isOk: true as const, value }),
       (error: unknown) => ({ isOk: false as const, error }),
     );
-    const result = await Promise.race([run, this.#forcedStop]);
+    const result = await Promise.race([run, forced]);
     this.#running.delete(task);
     let failure: unknown;
     try {
@@ -398,13 +400,15 @@ export class Worker {
     }
   }
 
-  /** Subscribes to the schema's notifications, retrying until it works (polling covers the meantime). */
+  /** Listens for the names of slots that became AVAILABLE, retrying until it works (polling covers the meantime). */
   async #listen(): Promise<void> {
     let failures = 0;
     while (!this.#isStopping) {
       try {
-        const subscription = await this.#tm.subscribe({
-          onEvent: (event) => this.#onEvent(event),
+        const subscription = await listen(this.#tm.pool.options, toSchema(this.#tm.schema).workChannel, {
+          onPayload: (name) => {
+            if (name === this.name) this.#wakeOne();
+          },
           onReconnect: () => {
             this.#log.info(this.#fields(), 'listening again');
             this.#wakeOne();
@@ -425,11 +429,6 @@ export class Worker {
         await this.#sleep(backoff(failures));
       }
     }
-  }
-
-  #onEvent(event: TaskEvent): void {
-    if (event.name !== this.name) return;
-    if (event.kind === 'bulk' || event.to === 'AVAILABLE') this.#wakeOne();
   }
 
   #wakeOne(): void {
@@ -486,8 +485,10 @@ export class Worker {
   }
 
   #abortRunning(why: string): void {
-    for (const task of this.#running) task.abort(new Error(`worker stopping: ${why}`));
-    this.#forceStop();
+    for (const [task, force] of this.#running) {
+      task.abort(new Error(`worker stopping: ${why}`));
+      force();
+    }
   }
 
   #handleSignal(signal: NodeJS.Signals): void {

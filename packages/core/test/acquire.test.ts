@@ -4,11 +4,11 @@ import {
   DtmError,
   LockLostError,
   TaskBusyError,
-  type TaskManager,
+  TaskManager,
   TaskNotAvailableError,
   TaskNotFoundError,
 } from '../src/index.ts';
-import { createManager, pastSlot, uniqueName } from './helpers.ts';
+import { createManager, databaseUrl, pastSlot, uniqueName } from './helpers.ts';
 
 const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
 await tm.pool.query(`CREATE TABLE "${tm.schema}".results (name text, slot timestamptz, note text)`);
@@ -75,6 +75,37 @@ describe('acquire and the handle', () => {
       acquiredBy: null,
     });
     expect(await tm.history(name, slot)).toHaveLength(1);
+  });
+
+  it('readers see the worker that holds the slot now when one connection serves workers of several names', async () => {
+    const { name, slot } = await newSlot();
+    const oneConnection = new TaskManager({ connectionString: databaseUrl, schema: tm.schema, poolSize: 1 });
+    try {
+      for (const worker of ['worker-one', 'worker-two', 'worker-one']) {
+        const held = await oneConnection.acquire(name, slot, { worker });
+        expect(held.task.holder?.worker).toBe(worker);
+        expect((await tm.getTask(name, slot))?.holder?.worker).toBe(worker);
+        await held.release();
+        expect((await tm.getTask(name, slot))?.state).toBe('AVAILABLE');
+      }
+    } finally {
+      await oneConnection.close();
+    }
+  });
+
+  it('a transaction that ends after locking a slot, without holding it, leaves no holder behind', async () => {
+    // A worker that races for a slot in its backoff locks the row, finds it not takeable and rolls back:
+    // the row keeps that transaction's id (its xmax), which no running transaction has any more.
+    const { name, slot } = await newSlot();
+    const failing = await tm.acquire(name, slot);
+    await failing.fail('first attempt');
+    await expect(tm.acquire(name, slot)).rejects.toBeInstanceOf(TaskNotAvailableError);
+    expect(await tm.getTask(name, slot)).toMatchObject({
+      state: 'AVAILABLE',
+      holder: null,
+      failedAttempts: 1,
+    });
+    expect(await tm.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
   });
 
   it('acquire fails at once with TaskBusyError while another worker holds the slot', async () => {

@@ -93,7 +93,7 @@ describe('faults with real worker processes', () => {
     let terminated = 0;
     for (let round = 0; round < 8; round++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      // Holders are the sessions whose application_name is their worker name (set while they hold a slot).
+      // A worker's sessions are named after it (application_name): its holders, and its idle pooled connections.
       const { rows } = await admin.query<{ ok: boolean }>(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name IN ('term-a', 'term-b')`,
       );
