@@ -22,13 +22,14 @@ WHERE l.locktype = 'transactionid'
   AND l.mode = 'ExclusiveLock'
   AND l.granted;
 
--- Live holders: the held slots, with the holder's worker name and since when. It reads every AVAILABLE row
--- that a filter on name and slot leaves (through tasks_available_idx), so filter it.
+-- Live holders: the held slots, with the holder's worker name and since when. It reads every due AVAILABLE
+-- row that a filter on name and slot leaves (through tasks_available_idx), so filter it. (A slot is held
+-- only once due; a worker that locks one still waiting out its backoff lets it go at once.)
 CREATE VIEW holders AS
 SELECT t.name, t.slot, t.failed_attempts, h.worker, h.since
 FROM tasks t
 JOIN holding_sessions h ON h.xid = t.xmax
-WHERE t.state = 'AVAILABLE';
+WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now());
 
 -- Committed transitions are still announced on '<schema>.events', now by a row trigger: one notification
 -- per transition. The statement trigger's transition table and queries cost the server more than the rest

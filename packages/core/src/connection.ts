@@ -1,6 +1,8 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { BadInputError } from './errors.ts';
 import type { SetUpStatement } from './holder-statements.ts';
+
+const { escapeLiteral } = pg;
 
 /**
  * How a lost connection is noticed. The holder must stop strictly before the server frees its lock, or another
@@ -126,10 +128,10 @@ export function sessionSettings(timings: ConnectionTimings): SetUpStatement {
  * who holds a slot (the `holders` view). Session-wide, so it costs a round trip only when a connection
  * changes hands between workers of different names, never one per slot.
  */
-export function sessionName(client: pg.ClientBase, worker: string): SetUpStatement {
+export function sessionName(worker: string): SetUpStatement {
   return {
     name: 'dtm_session_name',
-    declaration: `SELECT set_config('application_name', ${client.escapeLiteral(truncateBytes(worker, 63))}, false)`,
+    declaration: `SELECT set_config('application_name', ${escapeLiteral(truncateBytes(worker, 63))}, false)`,
   };
 }
 

@@ -122,6 +122,7 @@ export class TaskManager {
   readonly #retry: RetryPolicy;
   readonly #heartbeat: Heartbeat;
   readonly #sessionSettings: SetUpStatement;
+  #namedWorker: { worker: string; statement: SetUpStatement } | null = null;
   readonly #statements: HolderStatements;
 
   constructor(options: TaskManagerOptions) {
@@ -708,7 +709,7 @@ export class TaskManager {
     try {
       await setUp(client, [
         this.#sessionSettings,
-        sessionName(client, worker),
+        this.#sessionName(worker),
         lock.statement,
         statements.finish,
         statements.fail,
@@ -742,6 +743,12 @@ export class TaskManager {
       if (error instanceof NothingToAcquire) throw error;
       throw translatePgError(error, doing);
     }
+  }
+
+  /** The statement that names a holder's session after `worker`, made again only when the name changes. */
+  #sessionName(worker: string): SetUpStatement {
+    if (this.#namedWorker?.worker !== worker) this.#namedWorker = { worker, statement: sessionName(worker) };
+    return this.#namedWorker.statement;
   }
 
   async #connect(doing: string): Promise<pg.PoolClient> {
