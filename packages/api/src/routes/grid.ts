@@ -8,7 +8,7 @@ import type { RouteDeps } from '../deps.ts';
 import { badInput } from '../http-error.ts';
 import { queryInput } from '../query.ts';
 import { heldRowsSql, readOnly } from '../read-only.ts';
-import { CELL_STATES_WORST_FIRST, type CellState, gridQuery } from '../schemas.ts';
+import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, type CellState, gridQuery } from '../schemas.ts';
 import type { VersionedSingleFlight } from '../single-flight.ts';
 
 /** What one grid request asks for. */
@@ -204,7 +204,8 @@ function overlap(a0: number, a1: number, b0: number, b1: number): number {
  * cells.
  *
  * The work in SQL grows with the rows that are not plainly COMPLETE, not with the window (see `gridSql`),
- * and the JSON is written directly, cell by cell, without an object per cell.
+ * and the JSON is written directly in the compact form of `gridRowSchema` (a letter per cell, details only
+ * where a letter does not say everything), so that its size too grows with what is not plainly one state.
  */
 export async function readGridJson(
   deps: RouteDeps,
@@ -249,9 +250,9 @@ export async function readGridJson(
     }
   }
   const nowMs = now.getTime();
-  const strings: JsonStrings = { boundaries: new Map(), messages: new Map() };
-  const rows = plans.map((plan) => rowJson(plan, facts.get(plan.name) ?? NO_FACTS, nowMs, strings));
-  return `{"from":"${request.from.toISOString()}","to":"${request.to.toISOString()}","now":"${now.toISOString()}","rows":[${rows.join(',')}]}`;
+  const messages = new MessageTable();
+  const rows = plans.map((plan) => rowJson(plan, facts.get(plan.name) ?? NO_FACTS, nowMs, messages));
+  return `{"from":"${request.from.toISOString()}","to":"${request.to.toISOString()}","now":"${now.toISOString()}","messages":${messages.toJson()},"rows":[${rows.join(',')}]}`;
 }
 
 const STATE_COUNT = CELL_STATES_WORST_FIRST.length;
@@ -259,16 +260,6 @@ const INDEX_OF = Object.fromEntries(CELL_STATES_WORST_FIRST.map((state, i) => [s
   CellState,
   number
 >;
-/** The order in which a cell's counts are written (as before: the committed states, then the rest). */
-const COUNT_ORDER: CellState[] = [
-  'FAILING',
-  'AVAILABLE',
-  'ACQUIRED',
-  'SKIP',
-  'COMPLETE',
-  'MISSING',
-  'FUTURE',
-];
 /** A message's rank prefix (see `gridSql`) → the state whose message it is. */
 const RANKED_STATE: Record<string, CellState> = {
   '0': 'FAILING',
@@ -277,31 +268,33 @@ const RANKED_STATE: Record<string, CellState> = {
   '5': 'COMPLETE',
 };
 
-/** JSON texts that repeat across the rows of one response, made once. */
-interface JsonStrings {
-  /** Per row geometry (first slot, interval, slots per cell, cells): each cell boundary as a JSON string. */
-  boundaries: Map<string, string[]>;
-  /** Message → its JSON string. */
-  messages: Map<string, string>;
-}
+/** The messages of one response (`messages`), each written once and referred to by its index. */
+class MessageTable {
+  readonly #indexes = new Map<string, number>();
+  readonly #json: string[] = [];
 
-/** The cell boundaries of a row as quoted ISO strings: `cellCount + 1` of them (names often share them). */
-function boundariesOf(plan: RowPlan, strings: JsonStrings): string[] {
-  const key = `${plan.firstMs}/${plan.intervalMs}/${plan.slotsPerCell}/${plan.slotCount}`;
-  let boundaries = strings.boundaries.get(key);
-  if (!boundaries) {
-    boundaries = new Array<string>(plan.cellCount + 1);
-    for (let cell = 0; cell <= plan.cellCount; cell++) {
-      const index = Math.min(plan.slotCount, cell * plan.slotsPerCell);
-      boundaries[cell] = `"${new Date(plan.firstMs + index * plan.intervalMs).toISOString()}"`;
+  indexOf(message: string): number {
+    let index = this.#indexes.get(message);
+    if (index === undefined) {
+      index = this.#json.length;
+      this.#json.push(JSON.stringify(message));
+      this.#indexes.set(message, index);
     }
-    strings.boundaries.set(key, boundaries);
+    return index;
   }
-  return boundaries;
+
+  toJson(): string {
+    return `[${this.#json.join(',')}]`;
+  }
 }
 
-/** One grid row as JSON text. */
-function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, strings: JsonStrings): string {
+/**
+ * One grid row as JSON text, in the compact form of `gridRowSchema`: the cells' states as one letter each
+ * (`CELL_STATE_CODES`), and a detail tuple only for the cells that a letter does not describe fully
+ * (several states among their slots, failed attempts, a message, a holder). Cell boundaries are not sent:
+ * they follow from `firstStart`, `intervalMs`, `slotsPerCell` and `slotCount`.
+ */
+function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, messages: MessageTable): string {
   const isDetailed = plan.slotsPerCell === 1;
   // Index of the last slot that has started (slot start <= now); slots after it are in the future.
   const lastPastIndex = Math.floor((nowMs - plan.firstMs) / plan.intervalMs);
@@ -317,7 +310,7 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, strings: Jso
     if (list) list.push(held);
     else heldByCell.set(cell, [held]);
   }
-  const details = facts.details ?? [];
+  const detailFacts = facts.details ?? [];
   const buckets = facts.buckets;
   let detailAt = 0;
   let bucketAt = 0;
@@ -325,15 +318,15 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, strings: Jso
   let failingTotal = 0;
   let runningTotal = 0;
   const counts = new Array<number>(STATE_COUNT).fill(0);
-  const cells = new Array<string>(plan.cellCount);
-  const boundaries = boundariesOf(plan, strings);
+  let states = '';
+  const details: string[] = [];
   for (let cell = 0; cell < plan.cellCount; cell++) {
     const firstIndex = cell * plan.slotsPerCell;
     const slotsInCell = Math.min(plan.slotsPerCell, plan.slotCount - firstIndex);
     const lastIndex = firstIndex + slotsInCell - 1;
     const pastExpected = Math.min(slotsInCell, Math.max(0, lastPastIndex - firstIndex + 1));
-    while (detailAt < details.length && (details[detailAt] as DetailCell)[0] < cell) detailAt++;
-    const detail = details[detailAt]?.[0] === cell ? details[detailAt] : undefined;
+    while (detailAt < detailFacts.length && (detailFacts[detailAt] as DetailCell)[0] < cell) detailAt++;
+    const detail = detailFacts[detailAt]?.[0] === cell ? detailFacts[detailAt] : undefined;
     let failing = detail?.[1] ?? 0;
     let available = detail?.[2] ?? 0;
     const skip = detail?.[3] ?? 0;
@@ -365,35 +358,43 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, strings: Jso
     counts[INDEX_OF.COMPLETE] = complete;
     counts[INDEX_OF.MISSING] = pastExpected - rowsPast;
     counts[INDEX_OF.FUTURE] = slotsInCell - pastExpected - (rows - rowsPast);
-    let state: CellState = 'FUTURE';
-    for (let i = 0; i < STATE_COUNT; i++) {
+    let worst = STATE_COUNT - 1;
+    let statesInCell = 0;
+    for (let i = STATE_COUNT - 1; i >= 0; i--) {
       if ((counts[i] as number) > 0) {
-        state = CELL_STATES_WORST_FIRST[i] as CellState;
-        break;
+        worst = i;
+        statesInCell++;
       }
     }
+    const state = CELL_STATES_WORST_FIRST[worst] as CellState;
+    states += CELL_STATE_CODES[worst];
     missingTotal += Math.max(0, counts[INDEX_OF.MISSING] as number);
     failingTotal += Math.max(0, failing);
     runningTotal += holders?.length ?? 0;
-    let countsJson = '';
-    for (const countState of COUNT_ORDER) {
-      const count = counts[INDEX_OF[countState]] as number;
-      if (count > 0) countsJson += `${countsJson === '' ? '' : ','}"${countState}":${count}`;
+
+    // The detail tuple `[cell, counts, failedAttempts, message, holder]`, its trailing defaults left out.
+    let counted = '';
+    if (statesInCell > 1) {
+      for (let i = 0; i < STATE_COUNT; i++) {
+        if ((counts[i] as number) > 0) counted += `${CELL_STATE_CODES[i]}${counts[i]}`;
+      }
     }
+    const failedAttempts = detail?.[6] ?? 0;
     const ranked = detail?.[7] ?? null;
-    let messageJson = 'null';
-    if (ranked !== null && RANKED_STATE[ranked[0] as string] === state) {
-      messageJson = strings.messages.get(ranked) ?? JSON.stringify(ranked.slice(1));
-      strings.messages.set(ranked, messageJson);
-    }
+    const message =
+      ranked !== null && RANKED_STATE[ranked[0] as string] === state ? messages.indexOf(ranked.slice(1)) : -1;
     const holder = holders?.[0];
-    const holderJson = holder
-      ? `{"worker":${JSON.stringify(holder[2])},"since":${holder[3] === null ? 'null' : `"${new Date(holder[3]).toISOString()}"`}}`
-      : 'null';
-    cells[cell] =
-      `{"start":${boundaries[cell]},"end":${boundaries[cell + 1]},"state":"${state}","counts":{${countsJson}},"failedAttempts":${detail?.[6] ?? 0},"message":${messageJson},"holder":${holderJson}}`;
+    let tail = '';
+    if (holder) {
+      const since = holder[3] === null ? 'null' : `"${new Date(holder[3]).toISOString()}"`;
+      tail = `,{"worker":${JSON.stringify(holder[2])},"since":${since}}`;
+    }
+    if (message >= 0 || tail !== '') tail = `,${message >= 0 ? message : 'null'}${tail}`;
+    if (failedAttempts > 0 || tail !== '') tail = `,${failedAttempts}${tail}`;
+    if (counted !== '' || tail !== '') tail = `,${counted === '' ? 'null' : `"${counted}"`}${tail}`;
+    if (tail !== '') details.push(`[${cell}${tail}]`);
   }
-  return `{"name":${JSON.stringify(plan.name)},"interval":"${formatInterval(plan.intervalMs)}","intervalMs":${plan.intervalMs},"slotsPerCell":${plan.slotsPerCell},"summary":{"missing":${missingTotal},"failing":${failingTotal},"running":${runningTotal}},"cells":[${cells.join(',')}]}`;
+  return `{"name":${JSON.stringify(plan.name)},"interval":"${formatInterval(plan.intervalMs)}","intervalMs":${plan.intervalMs},"firstStart":"${new Date(plan.firstMs).toISOString()}","slotsPerCell":${plan.slotsPerCell},"slotCount":${plan.slotCount},"cellCount":${plan.cellCount},"summary":{"missing":${missingTotal},"failing":${failingTotal},"running":${runningTotal}},"states":"${states}","details":[${details.join(',')}]}`;
 }
 
 /** A computed grid as the bytes every request that shares it is sent: the JSON, and gzipped once if asked. */
