@@ -59,7 +59,7 @@ export async function createTestApp(
     logger: process.env.DEBUG_API ? errorLogger : silentLogger,
     dashboardDir: options.dashboardDir ?? null,
     // Fresh COMPLETE counts: tests read what they just wrote.
-    limits: { namesTotalsTtlMs: 0, gridCacheMs: 0, ...options.limits },
+    limits: { namesTotalsTtlMs: 0, gridCacheMs: 0, namesCacheMs: 0, ...options.limits },
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.now ? { now: options.now } : {}),
   };

@@ -1,5 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import type { Limits } from '../src/deps.ts';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
 import { createTestApp, getJson, gridCells, openEvents, pastSlot, uniqueName } from './helpers.ts';
 
@@ -20,6 +21,18 @@ async function sixSlots() {
   await (await worker.acquire(name, skipped)).skip('no data that day');
   await (await worker.acquire(name, last)).complete('7 rows');
   return { name, from, done, failing, skipped, pending, gap, last };
+}
+
+/** An app with `limits`, its event stream open, and a new AVAILABLE slot whose creation the stream told of. */
+async function streamedSlot(limits: Partial<Limits>) {
+  const cached = await createTestApp({ limits });
+  const stream = await openEvents(cached.app);
+  await stream.next((e) => e.event === 'ready');
+  const name = uniqueName();
+  const slot = pastSlot(2);
+  await cached.worker.createTask({ name, slot, interval: 'PT5M' });
+  await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+  return { cached, stream, name, slot };
 }
 
 describe('GET /api/health', () => {
@@ -430,14 +443,8 @@ describe('the grid cache', () => {
   });
 
   it('never serves a grid computed before a change that the event stream told of', async () => {
-    const cached = await createTestApp({ limits: { gridCacheMs: 60_000 } });
-    const stream = await openEvents(cached.app);
+    const { cached, stream, name, slot } = await streamedSlot({ gridCacheMs: 60_000 });
     try {
-      await stream.next((e) => e.event === 'ready');
-      const name = uniqueName();
-      const slot = pastSlot(2);
-      await cached.worker.createTask({ name, slot, interval: 'PT5M' });
-      await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
       const path = `/api/grid?names=${encodeURIComponent(name)}&from=${slot.toISOString()}&to=${new Date(slot.getTime() + FIVE_MIN).toISOString()}`;
       expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.states).toBe('A');
       await (await cached.worker.acquire(name, slot)).complete();
@@ -446,6 +453,55 @@ describe('the grid cache', () => {
     } finally {
       await stream.close();
     }
+  });
+});
+
+describe('the names cache', () => {
+  const computations = async (target = app) => {
+    const text = await (await target.request('/metrics')).text();
+    return Number(/^dtm_api_names_computations_total (\d+)$/m.exec(text)?.[1]);
+  };
+
+  it('computes concurrent /api/names requests once, even with reuse off', async () => {
+    await sixSlots();
+    const before = await computations();
+    const bodies = await Promise.all([
+      getJson(app, '/api/names'),
+      getJson(app, '/api/names'),
+      getJson(app, '/api/names'),
+    ]);
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[2]).toEqual(bodies[0]);
+    expect(await computations()).toBe(before + 1);
+    // namesCacheMs is 0 here: a later request computes afresh.
+    await getJson(app, '/api/names');
+    expect(await computations()).toBe(before + 2);
+  });
+
+  it('reuses a summary within namesCacheMs, but never one computed before a change the event stream told of', async () => {
+    const { cached, stream, name, slot } = await streamedSlot({ namesCacheMs: 60_000 });
+    try {
+      const countsOf = async () =>
+        namesResponse.parse(await getJson(cached.app, '/api/names')).names.find((n) => n.name === name)
+          ?.counts;
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 1, COMPLETE: 0 });
+      const before = await computations(cached.app);
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 1, COMPLETE: 0 });
+      expect(await computations(cached.app)).toBe(before);
+      await (await cached.worker.acquire(name, slot)).complete();
+      await stream.next((e) => e.event === 'transition' && e.data.includes('"COMPLETE"'));
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 0, COMPLETE: 1 });
+      expect(await computations(cached.app)).toBe(before + 1);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('sends the same summary gzipped to a client that accepts gzip', async () => {
+    const plain = await getJson(app, '/api/names');
+    const response = await app.request('/api/names', { headers: { 'accept-encoding': 'gzip' } });
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    expect(JSON.parse(gunzipSync(Buffer.from(await response.arrayBuffer())).toString())).toEqual(plain);
   });
 });
 

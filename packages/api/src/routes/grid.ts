@@ -1,10 +1,9 @@
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import { formatInterval } from '@dtm/core';
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
+import { type EncodedJson, encodeJson, sendEncoded } from '../encoded-json.ts';
 import { badInput } from '../http-error.ts';
 import { queryInput } from '../query.ts';
 import { heldRowsSql, readOnly } from '../read-only.ts';
@@ -79,7 +78,6 @@ const NO_FACTS: GridFactsRow = {
 };
 
 const MESSAGE_LENGTH = 200;
-const gzipAsync = promisify(gzip);
 
 /** Plans the rows: per name, the aligned expected slots in [from, to) and the bucket size. */
 function planRows(names: NameRow[], request: GridRequest, maxSlotsPerName: number): RowPlan[] {
@@ -422,29 +420,6 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, messages: Me
   return `{"name":${JSON.stringify(plan.name)},"interval":"${formatInterval(plan.intervalMs)}","intervalMs":${plan.intervalMs},"firstStart":"${new Date(plan.firstMs).toISOString()}","slotsPerCell":${plan.slotsPerCell},"slotCount":${plan.slotCount},"cellCount":${plan.cellCount},"summary":{"missing":${missingTotal},"failing":${failingTotal},"running":${runningTotal}},"states":"${states}","details":[${details.join(',')}]}`;
 }
 
-/** A computed grid as the bytes every request that shares it is sent: the JSON, and gzipped once if asked. */
-export interface EncodedGrid {
-  json: Uint8Array<ArrayBuffer>;
-  readonly gzip: Promise<Uint8Array<ArrayBuffer>>;
-}
-
-/** The bytes of a Buffer as the plain Uint8Array view that a response body takes (no copy). */
-const bytesOf = (buffer: Buffer): Uint8Array<ArrayBuffer> =>
-  new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.byteLength);
-
-function encodeGrid(text: string): EncodedGrid {
-  const json = bytesOf(Buffer.from(text));
-  let gzipped: Promise<Uint8Array<ArrayBuffer>> | null = null;
-  return {
-    json,
-    get gzip() {
-      // Level 1: most of the size gain of a grid's repetitive JSON for a fraction of the time.
-      gzipped ??= gzipAsync(json, { level: 1 }).then(bytesOf);
-      return gzipped;
-    },
-  };
-}
-
 /** Splits `names=a,b` (and takes `name=` verbatim, for names that contain commas). */
 function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
   const names = [
@@ -459,7 +434,7 @@ function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
  * through `flights`: concurrent ones share one, and one within `gridCacheMs` reuses the last, but never
  * one that started before a change that the event stream announced (see `VersionedSingleFlight`).
  */
-export function gridRoutes(deps: RouteDeps, flights: VersionedSingleFlight<EncodedGrid>) {
+export function gridRoutes(deps: RouteDeps, flights: VersionedSingleFlight<EncodedJson>) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const query = gridQuery.parse(queryInput(c, ['names', 'name']));
     const names = requestedNames(query);
@@ -471,18 +446,6 @@ export function gridRoutes(deps: RouteDeps, flights: VersionedSingleFlight<Encod
     }
     const request = { names, from: query.from, to: query.to, columns: query.columns ?? 200 };
     const key = JSON.stringify([names, query.from.getTime(), query.to.getTime(), request.columns]);
-    const grid = await flights.run(key, async () => encodeGrid(await readGridJson(deps, request)));
-    // Every request that shares a computation gets the same bytes, encoded (and compressed) once.
-    if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '')) {
-      return c.body(await grid.gzip, 200, {
-        'Content-Type': 'application/json',
-        'Content-Encoding': 'gzip',
-        Vary: 'Accept-Encoding',
-      });
-    }
-    return c.body(grid.json, 200, {
-      'Content-Type': 'application/json',
-      Vary: 'Accept-Encoding',
-    });
+    return sendEncoded(c, await flights.run(key, async () => encodeJson(await readGridJson(deps, request))));
   });
 }
