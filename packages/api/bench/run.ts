@@ -276,7 +276,7 @@ try {
       .join('\n');
   const captured = gridQuery as { text: string; values: unknown[] } | null;
   const gridExplain = captured
-    ? `-- the grid query (${gridSql.name}): totals, details and overlay per name, as JSON\n${await explain(captured.text, captured.values)}`
+    ? `-- the grid query (${gridSql.name}): totals, details and overlay, one row per name\n${await explain(captured.text, captured.values)}`
     : 'not captured';
   const namesExplain = `-- live figures\n${await explain(namesSql(`"${SCHEMA}"`), [])}\n\n-- row totals (cached for namesTotalsTtlMs)\n${await explain(nameTotalsSql(`"${SCHEMA}"`), [])}`;
   log('\nEXPLAIN ANALYZE of the grid queries (50 names × 2,016 slots, columns=200):');

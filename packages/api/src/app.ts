@@ -4,6 +4,7 @@ import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { type AppEnv, requireReader } from './auth.ts';
 import { type AppDeps, DEFAULT_LIMITS, type Logger, type RouteDeps } from './deps.ts';
+import type { EncodedJson } from './encoded-json.ts';
 import { EventHub } from './event-hub.ts';
 import { ApiError, errorHandler } from './http-error.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -11,7 +12,7 @@ import { RequestMetrics } from './request-metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { eventsRoutes } from './routes/events.ts';
-import { type EncodedGrid, gridRoutes } from './routes/grid.ts';
+import { gridRoutes } from './routes/grid.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { NameTotals, namesRoutes } from './routes/names.ts';
@@ -61,9 +62,14 @@ export function createApp(deps: AppDeps) {
   const { limits } = routeDeps;
   const requests = new RequestMetrics();
   const nameTotals = new NameTotals();
-  const gridFlights = new VersionedSingleFlight<EncodedGrid>({
+  // Both keyed by the event stream's change count: a result never outlives a change clients were told of.
+  const gridFlights = new VersionedSingleFlight<EncodedJson>({
     version: () => routeDeps.events.changes,
     reuseMs: () => limits.gridCacheMs,
+  });
+  const namesFlights = new VersionedSingleFlight<EncodedJson>({
+    version: () => routeDeps.events.changes,
+    reuseMs: () => limits.namesCacheMs,
   });
   const openApi = JSON.stringify(buildOpenApi(limits));
 
@@ -111,13 +117,16 @@ export function createApp(deps: AppDeps) {
   const routes = app
     .route('/api/health', healthRoutes(routeDeps))
     .route('/api/whoami', whoamiRoutes(routeDeps))
-    .route('/api/names', namesRoutes(routeDeps, nameTotals))
+    .route('/api/names', namesRoutes(routeDeps, nameTotals, namesFlights))
     .route('/api/tasks', tasksRoutes(routeDeps))
     .route('/api/grid', gridRoutes(routeDeps, gridFlights))
     .route('/api/events', eventsRoutes(routeDeps))
     .route('/api', actionRoutes(routeDeps))
     .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
-    .route('/metrics', metricsRoutes(routeDeps, requests, nameTotals, gridFlights.stats))
+    .route(
+      '/metrics',
+      metricsRoutes(routeDeps, requests, nameTotals, { grid: gridFlights.stats, names: namesFlights.stats }),
+    )
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
   return routes;
 }

@@ -41,6 +41,12 @@ export interface Limits {
    * computation whatever this is. 0: no reuse. Default 1,000 ms.
    */
   gridCacheMs: number;
+  /**
+   * The same for `/api/names`: how long a computed summary (from its start) is served again while no change
+   * was announced since it started; concurrent requests share one computation whatever this is. 0: no
+   * reuse. Default 1,000 ms.
+   */
+  namesCacheMs: number;
 }
 
 /** The defaults of {@link Limits}. */
@@ -54,6 +60,7 @@ export const DEFAULT_LIMITS: Limits = {
   metricsLookbackMs: 86_400_000,
   namesTotalsTtlMs: 5_000,
   gridCacheMs: 1_000,
+  namesCacheMs: 1_000,
 };
 
 /** Where the app reports what operators need to know; `console` fits. */

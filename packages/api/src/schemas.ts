@@ -31,7 +31,6 @@ export const taskName = z
   .meta({ description: 'Task name, 1–200 characters' });
 
 const stateEnum = z.enum(TASK_STATES as ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'SKIP']);
-const cellStateEnum = z.enum(['COMPLETE', 'ACQUIRED', 'AVAILABLE', 'FAILING', 'SKIP', 'MISSING', 'FUTURE']);
 
 /** Grid cell states, worst first: a bucket is drawn by its worst slot. */
 export const CELL_STATES_WORST_FIRST = [
@@ -203,30 +202,77 @@ export const tasksResponse = z.object({ tasks: z.array(taskSchema), nextCursor: 
 
 export const taskResponse = z.object({ task: taskSchema, history: z.array(historyEntrySchema) });
 
-export const gridCellSchema = z.object({
-  start: isoString,
-  end: isoString,
-  state: cellStateEnum,
-  counts: z.partialRecord(cellStateEnum, z.number().int()),
-  failedAttempts: z.number().int(),
-  message: z.string().nullable(),
-  holder: holderSchema.nullable(),
+/**
+ * The letter of each cell state in a grid row's `states` and in a detail's counts: the letter at index i
+ * codes `CELL_STATES_WORST_FIRST[i]`, so F FAILING, M MISSING, A AVAILABLE, R ACQUIRED (running), S SKIP,
+ * C COMPLETE, U FUTURE (upcoming).
+ */
+export const CELL_STATE_CODES = 'FMARSCU';
+const CODES_TEXT = [...CELL_STATE_CODES].map((code, i) => `${code} ${CELL_STATES_WORST_FIRST[i]}`).join(', ');
+
+/**
+ * What a cell's letter does not say, as a tuple whose trailing defaults are left out (a mixed bucket is
+ * `[cell, counts]`, a held slot `[cell, null, 0, null, holder]`).
+ */
+export const gridCellDetailSchema = z
+  .tuple([
+    z.number().int().min(0).meta({ description: 'Index of the cell in its row' }),
+    z
+      .string()
+      .regex(/^([FMARSCU]\d+)+$/)
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'Slots per state, worst first, as letter and count (`F1C10`: one FAILING, ten COMPLETE), when the slots of the cell are in more than one state; null or absent: every slot of the cell is in the state of its letter',
+      }),
+    z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'The most failed attempts of any slot; absent: 0' }),
+    z.number().int().min(0).nullable().optional().meta({
+      description: 'Index in `messages` of the message of the worst slot that has one; absent: none',
+    }),
+    holderSchema
+      .nullable()
+      .optional()
+      .meta({ description: 'The worker holding a running slot; absent: none' }),
+  ])
+  .meta({
+    description: '[cell, counts, failedAttempts, message, holder]: the cells that need more than a letter',
+  });
+
+export const gridRowSchema = z.object({
+  name: z.string(),
+  interval: z.string(),
+  intervalMs: z.number().int(),
+  firstStart: isoString.meta({
+    description: 'The first expected slot at or after `from`: the start of cell 0',
+  }),
+  slotsPerCell: z.number().int().min(1),
+  slotCount: z.number().int().min(0).meta({ description: 'Expected slots in the window' }),
+  cellCount: z.number().int().min(0).meta({
+    description:
+      'ceil(slotCount / slotsPerCell). Cell i holds slots i × slotsPerCell up to (not including) min(slotCount, (i + 1) × slotsPerCell), each intervalMs long from firstStart: the last cell may hold fewer',
+  }),
+  summary: z.object({ missing: z.number().int(), failing: z.number().int(), running: z.number().int() }),
+  states: z
+    .string()
+    .regex(/^[FMARSCU]*$/)
+    .meta({ description: `One letter per cell, its worst state: ${CODES_TEXT}`, example: 'CCCCFCMCU' }),
+  details: z
+    .array(gridCellDetailSchema)
+    .meta({ description: 'In cell order; a cell without one has all its slots in the state of its letter' }),
 });
 
 export const gridResponse = z.object({
   from: isoString,
   to: isoString,
   now: isoString,
-  rows: z.array(
-    z.object({
-      name: z.string(),
-      interval: z.string(),
-      intervalMs: z.number().int(),
-      slotsPerCell: z.number().int(),
-      summary: z.object({ missing: z.number().int(), failing: z.number().int(), running: z.number().int() }),
-      cells: z.array(gridCellSchema),
-    }),
-  ),
+  messages: z.array(z.string()).meta({ description: 'The messages the details refer to, each once' }),
+  rows: z.array(gridRowSchema),
 });
 
 export const requeueResponse = z.object({

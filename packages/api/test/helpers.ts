@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { TaskManager } from '@dtm/core';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import type { z } from 'zod';
 import { createManager, databaseUrl, dropSchema } from '../../core/test/helpers.ts';
 import { type AppType, createApp } from '../src/app.ts';
 import { createApiManager } from '../src/database.ts';
 import type { AppDeps, AuthConfig, Limits } from '../src/deps.ts';
 import { EventHub } from '../src/event-hub.ts';
+import {
+  CELL_STATE_CODES,
+  CELL_STATES_WORST_FIRST,
+  type CellState,
+  type gridResponse,
+} from '../src/schemas.ts';
+import type { WireHolder } from '../src/wire.ts';
 
 export { databaseUrl, pastSlot, uniqueName, waitFor } from '../../core/test/helpers.ts';
 
@@ -51,7 +59,7 @@ export async function createTestApp(
     logger: process.env.DEBUG_API ? errorLogger : silentLogger,
     dashboardDir: options.dashboardDir ?? null,
     // Fresh COMPLETE counts: tests read what they just wrote.
-    limits: { namesTotalsTtlMs: 0, gridCacheMs: 0, ...options.limits },
+    limits: { namesTotalsTtlMs: 0, gridCacheMs: 0, namesCacheMs: 0, ...options.limits },
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.now ? { now: options.now } : {}),
   };
@@ -213,4 +221,50 @@ export async function openEvents(app: AppType, headers: Record<string, string> =
       await reader.cancel().catch(() => {});
     },
   };
+}
+
+type WireGrid = z.output<typeof gridResponse>;
+
+/** A grid cell spelled out: what a compact row (`gridRowSchema`) says of it. */
+export interface ExpandedCell {
+  start: string;
+  end: string;
+  state: CellState;
+  counts: Partial<Record<CellState, number>>;
+  failedAttempts: number;
+  message: string | null;
+  holder: WireHolder | null;
+}
+
+const stateOfCode = (code: string) => CELL_STATES_WORST_FIRST[CELL_STATE_CODES.indexOf(code)] as CellState;
+
+/**
+ * The cells of row `rowIndex` of a compact grid, decoded from the format as `docs/http-api.md` documents it
+ * (independently of the dashboard's decoder), so that tests can state the semantics cell by cell.
+ */
+export function gridCells(grid: WireGrid, rowIndex = 0): ExpandedCell[] {
+  const row = grid.rows[rowIndex];
+  if (!row) throw new Error(`no row ${rowIndex}`);
+  const firstMs = Date.parse(row.firstStart);
+  const details = new Map(row.details.map((detail) => [detail[0], detail]));
+  expect(row.states).toHaveLength(row.cellCount);
+  expect(row.cellCount).toBe(Math.ceil(row.slotCount / row.slotsPerCell));
+  return [...row.states].map((code, cell) => {
+    const first = cell * row.slotsPerCell;
+    const end = Math.min(row.slotCount, first + row.slotsPerCell);
+    const state = stateOfCode(code);
+    const [, counted, failedAttempts, message, holder] = details.get(cell) ?? [cell];
+    const counts: Partial<Record<CellState, number>> = counted ? {} : { [state]: end - first };
+    for (const [, letter, n] of (counted ?? '').matchAll(/([A-Z])(\d+)/g))
+      counts[stateOfCode(letter ?? '')] = Number(n);
+    return {
+      start: new Date(firstMs + first * row.intervalMs).toISOString(),
+      end: new Date(firstMs + end * row.intervalMs).toISOString(),
+      state,
+      counts,
+      failedAttempts: failedAttempts ?? 0,
+      message: message === null || message === undefined ? null : (grid.messages[message] ?? null),
+      holder: holder ?? null,
+    };
+  });
 }

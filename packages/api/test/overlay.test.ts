@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
-import { createTestApp, getJson, pastSlot, post, uniqueName } from './helpers.ts';
+import { createTestApp, getJson, gridCells, pastSlot, post, uniqueName } from './helpers.ts';
 
 const { app, worker } = await createTestApp();
 
@@ -31,8 +31,12 @@ describe('the live overlay', () => {
         `/api/grid?names=${q}&from=${pastSlot(3).toISOString()}&to=${pastSlot(1).toISOString()}`,
       ),
     );
-    expect(grid.rows[0]?.cells.map((c) => c.state)).toEqual(['COMPLETE', 'ACQUIRED']);
-    expect(grid.rows[0]?.cells[1]?.holder).toEqual({ worker: 'reporter-7', since: expect.any(String) });
+    expect(grid.rows[0]?.states).toBe('CR');
+    expect(grid.messages).toEqual(['earlier run']);
+    expect(grid.rows[0]?.details).toEqual([
+      [0, null, 0, 0],
+      [1, null, 0, null, { worker: 'reporter-7', since: expect.any(String) }],
+    ]);
     expect(grid.rows[0]?.summary.running).toBe(1);
     const bucketed = gridResponse.parse(
       await getJson(
@@ -40,7 +44,8 @@ describe('the live overlay', () => {
         `/api/grid?names=${q}&from=${pastSlot(3).toISOString()}&to=${pastSlot(1).toISOString()}&columns=1`,
       ),
     );
-    expect(bucketed.rows[0]?.cells).toEqual([
+    expect(bucketed.rows[0]?.states).toBe('R');
+    expect(gridCells(bucketed)).toEqual([
       expect.objectContaining({
         state: 'ACQUIRED',
         counts: { COMPLETE: 1, ACQUIRED: 1 },

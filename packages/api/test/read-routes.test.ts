@@ -1,7 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import type { Limits } from '../src/deps.ts';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
-import { createTestApp, getJson, openEvents, pastSlot, uniqueName } from './helpers.ts';
+import { createTestApp, getJson, gridCells, openEvents, pastSlot, uniqueName } from './helpers.ts';
 
 const FIVE_MIN = 300_000;
 const { app, worker } = await createTestApp({ limits: { maxGridSlotsPerName: 100_000 } });
@@ -20,6 +21,18 @@ async function sixSlots() {
   await (await worker.acquire(name, skipped)).skip('no data that day');
   await (await worker.acquire(name, last)).complete('7 rows');
   return { name, from, done, failing, skipped, pending, gap, last };
+}
+
+/** An app with `limits`, its event stream open, and a new AVAILABLE slot whose creation the stream told of. */
+async function streamedSlot(limits: Partial<Limits>) {
+  const cached = await createTestApp({ limits });
+  const stream = await openEvents(cached.app);
+  await stream.next((e) => e.event === 'ready');
+  const name = uniqueName();
+  const slot = pastSlot(2);
+  await cached.worker.createTask({ name, slot, interval: 'PT5M' });
+  await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
+  return { cached, stream, name, slot };
 }
 
 describe('GET /api/health', () => {
@@ -167,8 +180,27 @@ describe('GET /api/grid', () => {
     );
     expect(body.rows).toHaveLength(1);
     const row = body.rows[0];
-    expect(row).toMatchObject({ name: s.name, interval: 'PT5M', intervalMs: FIVE_MIN, slotsPerCell: 1 });
-    expect(row?.cells.map((c) => c.state)).toEqual([
+    if (!row) throw new Error('no row');
+    expect(row).toMatchObject({
+      name: s.name,
+      interval: 'PT5M',
+      intervalMs: FIVE_MIN,
+      firstStart: s.done.toISOString(),
+      slotsPerCell: 1,
+      slotCount: 8,
+      cellCount: 8,
+      states: 'CFSAMCMU',
+    });
+    // Only the cells that their letter does not describe fully: attempts and messages, one slot each.
+    expect(body.messages).toEqual(['42 rows', 'source unreachable', 'no data that day', '7 rows']);
+    expect(row.details).toEqual([
+      [0, null, 0, 0],
+      [1, null, 1, 1],
+      [2, null, 0, 2],
+      [5, null, 0, 3],
+    ]);
+    const cells = gridCells(body);
+    expect(cells.map((c) => c.state)).toEqual([
       'COMPLETE',
       'FAILING',
       'SKIP',
@@ -178,19 +210,19 @@ describe('GET /api/grid', () => {
       'MISSING', // the current slot has started and has no row
       'FUTURE',
     ]);
-    expect(row?.cells[1]).toMatchObject({
+    expect(cells[1]).toMatchObject({
       failedAttempts: 1,
       message: 'source unreachable',
       counts: { FAILING: 1 },
     });
-    expect(row?.cells[2]).toMatchObject({ message: 'no data that day' });
-    expect(row?.cells[0]).toMatchObject({
+    expect(cells[2]).toMatchObject({ message: 'no data that day' });
+    expect(cells[0]).toMatchObject({
       start: s.done.toISOString(),
       end: s.failing.toISOString(),
       counts: { COMPLETE: 1 },
       holder: null,
     });
-    expect(row?.summary).toEqual({ missing: 2, failing: 1, running: 0 });
+    expect(row.summary).toEqual({ missing: 2, failing: 1, running: 0 });
   });
 
   it('buckets slots so that a row has at most `columns` cells, with the worst state and counts per state', async () => {
@@ -203,8 +235,14 @@ describe('GET /api/grid', () => {
       ),
     );
     const row = body.rows[0];
-    expect(row?.slotsPerCell).toBe(3);
-    expect(row?.cells).toEqual([
+    if (!row) throw new Error('no row');
+    expect(row).toMatchObject({ slotsPerCell: 3, slotCount: 6, cellCount: 2, states: 'FM' });
+    expect(body.messages).toEqual(['source unreachable']);
+    expect(row.details).toEqual([
+      [0, 'F1S1C1', 1, 0],
+      [1, 'M1A1C1'],
+    ]);
+    expect(gridCells(body)).toEqual([
       {
         start: s.done.toISOString(),
         end: s.pending.toISOString(),
@@ -226,6 +264,50 @@ describe('GET /api/grid', () => {
     ]);
   });
 
+  it('buckets with a partial last cell: counts add up to the slots of each cell, the current slot MISSING', async () => {
+    const s = await sixSlots();
+    const to = new Date(s.from.getTime() + 8 * FIVE_MIN);
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(s.name)}&from=${s.from.toISOString()}&to=${to.toISOString()}&columns=3`,
+      ),
+    );
+    expect(body.rows[0]).toMatchObject({ slotsPerCell: 3, slotCount: 8, cellCount: 3, states: 'FMM' });
+    expect(gridCells(body).map((c) => [c.start, c.end, c.counts])).toEqual([
+      [s.done.toISOString(), s.pending.toISOString(), { FAILING: 1, SKIP: 1, COMPLETE: 1 }],
+      [
+        s.pending.toISOString(),
+        new Date(s.last.getTime() + FIVE_MIN).toISOString(),
+        { AVAILABLE: 1, MISSING: 1, COMPLETE: 1 },
+      ],
+      [new Date(s.last.getTime() + FIVE_MIN).toISOString(), to.toISOString(), { MISSING: 1, FUTURE: 1 }],
+    ]);
+  });
+
+  it('sends a letter per cell and no detail for a cell whose slots are all in one state', async () => {
+    const name = uniqueName('steady');
+    const from = pastSlot(6);
+    await worker.createTasks({ name, from, to: pastSlot(0), interval: 'PT5M' });
+    for (let i = 0; i < 5; i++) {
+      await (await worker.acquire(name, new Date(from.getTime() + i * FIVE_MIN))).complete();
+    }
+    const to = new Date(from.getTime() + 10 * FIVE_MIN);
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(name)}&from=${from.toISOString()}&to=${to.toISOString()}&columns=5`,
+      ),
+    );
+    // Rows without gaps (counted arithmetically): CC CC CA, then the current slot (no row) and the future.
+    expect(body.rows[0]).toMatchObject({ slotsPerCell: 2, cellCount: 5, states: 'CCAMU' });
+    expect(body.rows[0]?.details).toEqual([
+      [2, 'A1C1'],
+      [3, 'M1U1'],
+    ]);
+    expect(body.rows[0]?.summary).toEqual({ missing: 1, failing: 0, running: 0 });
+  });
+
   it('aligns an unaligned window to the first slot inside it and covers every name when names is omitted', async () => {
     const s = await sixSlots();
     const from = new Date(s.from.getTime() + 1_000);
@@ -234,7 +316,12 @@ describe('GET /api/grid', () => {
       await getJson(app, `/api/grid?from=${from.toISOString()}&to=${to.toISOString()}`),
     );
     const row = body.rows.find((r) => r.name === s.name);
-    expect(row?.cells.map((c) => c.start)).toEqual([s.failing.toISOString(), s.skipped.toISOString()]);
+    if (!row) throw new Error('no row');
+    expect(row.firstStart).toBe(s.failing.toISOString());
+    expect(gridCells(body, body.rows.indexOf(row)).map((c) => c.start)).toEqual([
+      s.failing.toISOString(),
+      s.skipped.toISOString(),
+    ]);
     expect(body.rows.length).toBeGreaterThan(1);
     expect(body.from).toBe(from.toISOString());
   });
@@ -253,14 +340,57 @@ describe('GET /api/grid', () => {
       ),
     );
     const row = body.rows[0];
-    expect(row?.slotsPerCell).toBe(864);
-    expect(row?.cells).toHaveLength(100);
-    const total = row?.cells.reduce(
+    if (!row) throw new Error('no row');
+    expect(row).toMatchObject({ slotsPerCell: 864, slotCount: 86_400, cellCount: 100 });
+    const cells = gridCells(body);
+    const total = cells.reduce(
       (sum, c) => sum + Object.values(c.counts).reduce((a, b) => a + (b ?? 0), 0),
       0,
     );
     expect(total).toBe(86_400);
-    expect(row?.cells.filter((c) => c.counts.AVAILABLE).length).toBe(1);
+    expect(cells.filter((c) => c.counts.AVAILABLE).length).toBe(1);
+  });
+});
+
+describe('the size of a grid', () => {
+  it('a week of 5-minute slots for 50 names in 200 columns, mostly COMPLETE, is under 100 KB of JSON', async () => {
+    const prefix = uniqueName('week');
+    const last = pastSlot(1);
+    const first = new Date(last.getTime() - 2_015 * FIVE_MIN);
+    await worker.pool.query(
+      `INSERT INTO "${worker.schema}".task_names (name, interval_ms)
+       SELECT $1 || '-' || lpad(i::text, 2, '0'), $2 FROM generate_series(1, 50) i`,
+      [prefix, FIVE_MIN],
+    );
+    // Every slot COMPLETE with a message (as reports write), except one failing slot per name.
+    await worker.pool.query(
+      `INSERT INTO "${worker.schema}".tasks (name, slot, state, failed_attempts, message)
+       SELECT $1 || '-' || lpad(i::text, 2, '0'), $2::timestamptz + s * interval '5 minutes',
+              CASE WHEN s = i * 20 THEN 'AVAILABLE' ELSE 'COMPLETE' END,
+              CASE WHEN s = i * 20 THEN 3 ELSE 0 END,
+              CASE WHEN s = i * 20 THEN 'source unreachable' ELSE (s * 7) || ' rows' END
+       FROM generate_series(1, 50) i, generate_series(0, 2015) s`,
+      [prefix, first],
+    );
+    const names = Array.from({ length: 50 }, (_, i) => `${prefix}-${String(i + 1).padStart(2, '0')}`);
+    const to = new Date(last.getTime() + FIVE_MIN);
+    const response = await app.request(
+      `/api/grid?names=${names.join(',')}&from=${first.toISOString()}&to=${to.toISOString()}&columns=200`,
+    );
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const body = gridResponse.parse(JSON.parse(text));
+    expect(body.rows).toHaveLength(50);
+    expect(body.messages).toEqual(['source unreachable']);
+    for (const [i, row] of body.rows.entries()) {
+      expect(row).toMatchObject({ slotCount: 2016, slotsPerCell: 11, cellCount: 184 });
+      // The failing slot's cell, and the last cell (5 slots: it is partial), which is plainly COMPLETE.
+      const failingCell = Math.floor(((i + 1) * 20) / 11);
+      expect(row.states).toBe(`${'C'.repeat(failingCell)}F${'C'.repeat(183 - failingCell)}`);
+      expect(row.details).toEqual([[failingCell, 'F1C10', 3, 0]]);
+    }
+    // The cell-per-object format of before sent about 1.7 MB for this grid.
+    expect(Buffer.byteLength(text)).toBeLessThan(100_000);
   });
 });
 
@@ -277,9 +407,9 @@ describe('the grid cache', () => {
     expect(a).toEqual(b);
     await (await cached.worker.acquire(name, slot)).complete();
     const again = gridResponse.parse(await getJson(cached.app, path(to)));
-    expect(again.rows[0]?.cells[0]?.state).toBe('AVAILABLE');
+    expect(again.rows[0]?.states).toBe('A');
     const other = gridResponse.parse(await getJson(cached.app, path(new Date(to.getTime() + FIVE_MIN))));
-    expect(other.rows[0]?.cells[0]?.state).toBe('COMPLETE');
+    expect(other.rows[0]?.states[0]).toBe('C');
   });
 
   it('computes identical concurrent requests once, even with reuse off', async () => {
@@ -313,22 +443,65 @@ describe('the grid cache', () => {
   });
 
   it('never serves a grid computed before a change that the event stream told of', async () => {
-    const cached = await createTestApp({ limits: { gridCacheMs: 60_000 } });
-    const stream = await openEvents(cached.app);
+    const { cached, stream, name, slot } = await streamedSlot({ gridCacheMs: 60_000 });
     try {
-      await stream.next((e) => e.event === 'ready');
-      const name = uniqueName();
-      const slot = pastSlot(2);
-      await cached.worker.createTask({ name, slot, interval: 'PT5M' });
-      await stream.next((e) => e.event === 'transition' && e.data.includes(`"${name}"`));
       const path = `/api/grid?names=${encodeURIComponent(name)}&from=${slot.toISOString()}&to=${new Date(slot.getTime() + FIVE_MIN).toISOString()}`;
-      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.cells[0]?.state).toBe('AVAILABLE');
+      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.states).toBe('A');
       await (await cached.worker.acquire(name, slot)).complete();
       await stream.next((e) => e.event === 'transition' && e.data.includes('"COMPLETE"'));
-      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.cells[0]?.state).toBe('COMPLETE');
+      expect(gridResponse.parse(await getJson(cached.app, path)).rows[0]?.states).toBe('C');
     } finally {
       await stream.close();
     }
+  });
+});
+
+describe('the names cache', () => {
+  const computations = async (target = app) => {
+    const text = await (await target.request('/metrics')).text();
+    return Number(/^dtm_api_names_computations_total (\d+)$/m.exec(text)?.[1]);
+  };
+
+  it('computes concurrent /api/names requests once, even with reuse off', async () => {
+    await sixSlots();
+    const before = await computations();
+    const bodies = await Promise.all([
+      getJson(app, '/api/names'),
+      getJson(app, '/api/names'),
+      getJson(app, '/api/names'),
+    ]);
+    expect(bodies[1]).toEqual(bodies[0]);
+    expect(bodies[2]).toEqual(bodies[0]);
+    expect(await computations()).toBe(before + 1);
+    // namesCacheMs is 0 here: a later request computes afresh.
+    await getJson(app, '/api/names');
+    expect(await computations()).toBe(before + 2);
+  });
+
+  it('reuses a summary within namesCacheMs, but never one computed before a change the event stream told of', async () => {
+    const { cached, stream, name, slot } = await streamedSlot({ namesCacheMs: 60_000 });
+    try {
+      const countsOf = async () =>
+        namesResponse.parse(await getJson(cached.app, '/api/names')).names.find((n) => n.name === name)
+          ?.counts;
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 1, COMPLETE: 0 });
+      const before = await computations(cached.app);
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 1, COMPLETE: 0 });
+      expect(await computations(cached.app)).toBe(before);
+      await (await cached.worker.acquire(name, slot)).complete();
+      await stream.next((e) => e.event === 'transition' && e.data.includes('"COMPLETE"'));
+      expect(await countsOf()).toMatchObject({ AVAILABLE: 0, COMPLETE: 1 });
+      expect(await computations(cached.app)).toBe(before + 1);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('sends the same summary gzipped to a client that accepts gzip', async () => {
+    const plain = await getJson(app, '/api/names');
+    const response = await app.request('/api/names', { headers: { 'accept-encoding': 'gzip' } });
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    expect(JSON.parse(gunzipSync(Buffer.from(await response.arrayBuffer())).toString())).toEqual(plain);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type GridRow, toGrid, type WireGridRow } from '../src/api/grid.ts';
+import { type GridRow, toGrid } from '../src/api/grid.ts';
 import {
   aggregateCells,
   arrangeRows,
@@ -12,9 +12,9 @@ import {
   worstState,
   zoomAround,
 } from '../src/lib/grid-layout.ts';
-import { FROM, STEP, wireGrid, wireRow } from './support/fixtures.ts';
+import { type FixtureRow, FROM, STEP, wireGrid, wireRow } from './support/fixtures.ts';
 
-function grid(rows: WireGridRow[], slots: number) {
+function grid(rows: FixtureRow[], slots: number) {
   return toGrid(wireGrid(rows, slots));
 }
 

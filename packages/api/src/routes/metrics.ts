@@ -52,12 +52,32 @@ function gauge(lines: string[], name: string, help: string): void {
   lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
 }
 
+/** The counters of a route's single flight: computations, and requests answered by a shared one. */
+function flightCounters(
+  lines: string[],
+  route: string,
+  results: string,
+  requests: string,
+  stats: SingleFlightStats,
+) {
+  const computations = `dtm_api_${route}_computations_total`;
+  const shared = `dtm_api_${route}_shared_total`;
+  lines.push(
+    `# HELP ${computations} ${results} computed (identical concurrent requests share one).`,
+    `# TYPE ${computations} counter`,
+    `${computations} ${stats.computations}`,
+    `# HELP ${shared} ${requests} answered by a computation shared with other requests.`,
+    `# TYPE ${shared} counter`,
+    `${shared} ${stats.shared}`,
+  );
+}
+
 /** `GET /metrics`: Prometheus text format. */
 export function metricsRoutes(
   deps: RouteDeps,
   requests: RequestMetrics,
   totals: NameTotals,
-  grid: SingleFlightStats,
+  flights: { grid: SingleFlightStats; names: SingleFlightStats },
 ) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const lines: string[] = [];
@@ -96,14 +116,8 @@ export function metricsRoutes(
     }
     gauge(lines, 'dtm_event_stream_clients', 'Open /api/events streams.');
     lines.push(`dtm_event_stream_clients ${deps.events.size}`);
-    lines.push(
-      '# HELP dtm_api_grid_computations_total Grids computed (identical concurrent requests share one).',
-      '# TYPE dtm_api_grid_computations_total counter',
-      `dtm_api_grid_computations_total ${grid.computations}`,
-      '# HELP dtm_api_grid_shared_total Grid requests answered by a computation shared with other requests.',
-      '# TYPE dtm_api_grid_shared_total counter',
-      `dtm_api_grid_shared_total ${grid.shared}`,
-    );
+    flightCounters(lines, 'grid', 'Grids', 'Grid requests', flights.grid);
+    flightCounters(lines, 'names', 'Name summaries', 'Name summary requests', flights.names);
     gauge(lines, 'process_resident_memory_bytes', 'Resident memory of the API process.');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     const text = `${lines.join('\n')}\n${requests.render()}`;

@@ -3,8 +3,10 @@ import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
+import { type EncodedJson, encodeJson, sendEncoded } from '../encoded-json.ts';
 import { heldRowsSql, readOnly } from '../read-only.ts';
 import type { namesResponse } from '../schemas.ts';
+import type { VersionedSingleFlight } from '../single-flight.ts';
 import { isoOrNull } from '../wire.ts';
 
 /** One name's summary, as `/api/names` and `/metrics` read it. */
@@ -126,22 +128,37 @@ export async function readNameSummaries(deps: RouteDeps, totals: NameTotals): Pr
   });
 }
 
-/** `GET /api/names`. */
-export function namesRoutes(deps: RouteDeps, totals: NameTotals) {
+/** The body of `GET /api/names`. */
+async function readNamesBody(deps: RouteDeps, totals: NameTotals): Promise<z.output<typeof namesResponse>> {
+  const summaries = await readNameSummaries(deps, totals);
+  return {
+    names: summaries.map((s) => ({
+      name: s.name,
+      interval: formatInterval(s.intervalMs),
+      intervalMs: s.intervalMs,
+      firstSlot: isoOrNull(s.firstSlot),
+      lastSlot: isoOrNull(s.lastSlot),
+      counts: s.counts,
+      failing: s.failing,
+      oldestDueSlot: isoOrNull(s.oldestDueSlot),
+    })),
+  };
+}
+
+/**
+ * `GET /api/names`. Requests share computations through `flights` as grid requests do (see `gridRoutes`):
+ * concurrent ones share one, one within `namesCacheMs` reuses the last, never one that started before a
+ * change the event stream announced.
+ */
+export function namesRoutes(
+  deps: RouteDeps,
+  totals: NameTotals,
+  flights: VersionedSingleFlight<EncodedJson>,
+) {
   return new Hono<AppEnv>().get('/', async (c) => {
-    const summaries = await readNameSummaries(deps, totals);
-    const body: z.output<typeof namesResponse> = {
-      names: summaries.map((s) => ({
-        name: s.name,
-        interval: formatInterval(s.intervalMs),
-        intervalMs: s.intervalMs,
-        firstSlot: isoOrNull(s.firstSlot),
-        lastSlot: isoOrNull(s.lastSlot),
-        counts: s.counts,
-        failing: s.failing,
-        oldestDueSlot: isoOrNull(s.oldestDueSlot),
-      })),
-    };
-    return c.json(body);
+    const names = await flights.run('names', async () =>
+      encodeJson(JSON.stringify(await readNamesBody(deps, totals))),
+    );
+    return sendEncoded(c, names);
   });
 }

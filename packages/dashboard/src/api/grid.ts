@@ -1,26 +1,39 @@
 import { queryOptions } from '@tanstack/react-query';
 import { apiFetch, withQuery } from './client.ts';
-import { type CellState, type Holder, toDate, toHolder, type WireHolder } from './types.ts';
+import {
+  CELL_STATE_CODES,
+  CELL_STATES_WORST_FIRST,
+  type CellState,
+  type Holder,
+  toDate,
+  toHolder,
+  type WireHolder,
+} from './types.ts';
 
-/** Wire shape of a grid cell. */
-export interface WireGridCell {
-  start: string;
-  end: string;
-  state: CellState;
-  counts: Partial<Record<CellState, number>>;
-  failedAttempts: number;
-  message: string | null;
-  holder: WireHolder | null;
-}
+/**
+ * What a cell's letter does not say: `[cell, counts, failedAttempts, message, holder]`, trailing defaults
+ * left out. `counts` is letters and counts worst first (`F1C10`); `message` an index into `messages`.
+ */
+export type WireCellDetail = [
+  cell: number,
+  counts?: string | null,
+  failedAttempts?: number,
+  message?: number | null,
+  holder?: WireHolder | null,
+];
 
-/** Wire shape of a grid row. */
+/** Wire shape of a grid row: geometry, a letter per cell and the sparse details (docs/http-api.md). */
 export interface WireGridRow {
   name: string;
   interval: string;
   intervalMs: number;
+  firstStart: string;
   slotsPerCell: number;
+  slotCount: number;
+  cellCount: number;
   summary: { missing: number; failing: number; running: number };
-  cells: WireGridCell[];
+  states: string;
+  details: WireCellDetail[];
 }
 
 /** Wire shape of `GET /api/grid`. */
@@ -28,6 +41,7 @@ export interface WireGrid {
   from: string;
   to: string;
   now: string;
+  messages: string[];
   rows: WireGridRow[];
 }
 
@@ -75,32 +89,112 @@ export interface GridRequest {
   names?: readonly string[];
 }
 
-function toGridCell(cell: WireGridCell): GridCell {
+/** Cell state by the char code of its wire letter. */
+const STATE_OF_CODE: Array<CellState | undefined> = [];
+for (const [i, state] of CELL_STATES_WORST_FIRST.entries())
+  STATE_OF_CODE[CELL_STATE_CODES.charCodeAt(i)] = state;
+
+function stateOfCode(code: number): CellState {
+  const state = STATE_OF_CODE[code];
+  if (!state)
+    throw new Error(`the grid has an unknown cell state letter ${JSON.stringify(String.fromCharCode(code))}`);
+  return state;
+}
+
+/** `F1C10` → `{ FAILING: 1, COMPLETE: 10 }`. */
+function parseCounts(text: string): Partial<Record<CellState, number>> {
+  const counts: Partial<Record<CellState, number>> = {};
+  let at = 0;
+  while (at < text.length) {
+    const state = stateOfCode(text.charCodeAt(at));
+    let end = at + 1;
+    while (end < text.length && text.charCodeAt(end) <= 57) end++;
+    counts[state] = Number(text.slice(at + 1, end));
+    at = end;
+  }
+  return counts;
+}
+
+/** Values that many cells of one grid share, made once: boundaries per row geometry, uniform counts. */
+interface Shared {
+  boundaries: Map<string, Date[]>;
+  counts: Map<string, Partial<Record<CellState, number>>>;
+}
+
+/** The `cellCount + 1` cell boundaries of a row (rows with the same geometry share one array). */
+function boundariesOf(row: WireGridRow, shared: Shared): Date[] {
+  const key = `${row.firstStart}/${row.intervalMs}/${row.slotsPerCell}/${row.slotCount}`;
+  let boundaries = shared.boundaries.get(key);
+  if (!boundaries) {
+    const firstMs = Date.parse(row.firstStart);
+    boundaries = new Array<Date>(row.cellCount + 1);
+    for (let cell = 0; cell <= row.cellCount; cell++) {
+      const slot = Math.min(row.slotCount, cell * row.slotsPerCell);
+      boundaries[cell] = new Date(firstMs + slot * row.intervalMs);
+    }
+    shared.boundaries.set(key, boundaries);
+  }
+  return boundaries;
+}
+
+/** `{ [state]: slots }`, frozen and shared by every cell that has it. */
+function uniformCounts(state: CellState, slots: number, shared: Shared): Partial<Record<CellState, number>> {
+  const key = `${state}${slots}`;
+  let counts = shared.counts.get(key);
+  if (!counts) {
+    counts = Object.freeze({ [state]: slots });
+    shared.counts.set(key, counts);
+  }
+  return counts;
+}
+
+function toGridRow(row: WireGridRow, messages: readonly string[], shared: Shared): GridRow {
+  const boundaries = boundariesOf(row, shared);
+  const cells = new Array<GridCell>(row.cellCount);
+  let detailAt = 0;
+  for (let cell = 0; cell < row.cellCount; cell++) {
+    const state = stateOfCode(row.states.charCodeAt(cell));
+    while (detailAt < row.details.length && (row.details[detailAt]?.[0] ?? cell) < cell) detailAt++;
+    const detail = row.details[detailAt]?.[0] === cell ? row.details[detailAt] : undefined;
+    const start = boundaries[cell] as Date;
+    const end = boundaries[cell + 1] as Date;
+    const counted = detail?.[1];
+    const message = detail?.[3];
+    cells[cell] = {
+      start,
+      end,
+      state,
+      counts: counted
+        ? parseCounts(counted)
+        : uniformCounts(state, Math.round((end.getTime() - start.getTime()) / row.intervalMs), shared),
+      failedAttempts: detail?.[2] ?? 0,
+      message: message === null || message === undefined ? null : (messages[message] ?? null),
+      holder: toHolder(detail?.[4]),
+    };
+  }
   return {
-    start: toDate(cell.start),
-    end: toDate(cell.end),
-    state: cell.state,
-    counts: cell.counts,
-    failedAttempts: cell.failedAttempts,
-    message: cell.message,
-    holder: toHolder(cell.holder),
+    name: row.name,
+    interval: row.interval,
+    intervalMs: row.intervalMs,
+    slotsPerCell: row.slotsPerCell,
+    summary: row.summary,
+    cells,
   };
 }
 
-/** Maps the wire grid to the domain. */
+/**
+ * Maps the wire grid to the domain: the one place that knows the compact format. Every cell becomes a
+ * `GridCell`, since the readers (drawing, hit tests, selection, merging, tooltips) work on cells; what
+ * cells share is made once (boundary Dates per row geometry, the counts of single-state cells), so that
+ * decoding 10,000 cells is a pass over a string with a small object per cell.
+ */
 export function toGrid(wire: WireGrid): Grid {
+  const shared: Shared = { boundaries: new Map(), counts: new Map() };
   return {
     from: toDate(wire.from),
     to: toDate(wire.to),
     now: toDate(wire.now),
-    rows: wire.rows.map((row) => ({
-      name: row.name,
-      interval: row.interval,
-      intervalMs: row.intervalMs,
-      slotsPerCell: row.slotsPerCell,
-      summary: row.summary,
-      cells: row.cells.map(toGridCell),
-    })),
+    rows: wire.rows.map((row) => toGridRow(row, wire.messages, shared)),
   };
 }
 

@@ -15,6 +15,12 @@ export const CELL_STATES_WORST_FIRST: readonly CellState[] = [
   'FUTURE',
 ];
 
+/**
+ * The letters of cell states on the wire (a grid row's `states`, a detail's counts): the letter at index i
+ * codes `CELL_STATES_WORST_FIRST[i]` (the API's `CELL_STATE_CODES`, see docs/http-api.md).
+ */
+export const CELL_STATE_CODES = 'FMARSCU';
+
 /** The worker holding a running slot. */
 export interface Holder {
   worker: string | null;

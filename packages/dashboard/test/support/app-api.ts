@@ -1,4 +1,4 @@
-import type { WireGrid } from '../../src/api/grid.ts';
+import { toGrid, type WireGrid } from '../../src/api/grid.ts';
 import { FROM, STEP, wireGrid, wireRow, wireTask } from './fixtures.ts';
 import { apiError, type Handler, json, route } from './network.ts';
 
@@ -56,9 +56,9 @@ export function detailHandler(): Handler {
     const [, , , name = '', slot = ''] = r.url.pathname.split('/');
     const decodedName = decodeURIComponent(name);
     const decodedSlot = decodeURIComponent(slot);
-    const cell = smallGrid()
+    const cell = toGrid(smallGrid())
       .rows.find((row) => row.name === decodedName)
-      ?.cells.find((c) => c.start === decodedSlot);
+      ?.cells.find((c) => c.start.toISOString() === decodedSlot);
     if (!cell || cell.state === 'MISSING' || cell.state === 'FUTURE')
       return apiError(404, 'NOT_FOUND', 'no row');
     const state = cell.state === 'FAILING' ? 'AVAILABLE' : cell.state;
@@ -68,7 +68,10 @@ export function detailHandler(): Handler {
         slot: decodedSlot,
         state,
         failedAttempts: cell.failedAttempts,
-        holder: cell.holder,
+        holder: cell.holder && {
+          worker: cell.holder.worker,
+          since: cell.holder.since?.toISOString() ?? null,
+        },
       }),
       history: [
         { id: 1, fromState: null, toState: 'AVAILABLE', actor: 'scheduler', message: null, at: decodedSlot },
