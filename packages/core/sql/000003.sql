@@ -31,50 +31,32 @@ FROM tasks t
 JOIN holding_sessions h ON h.xid = t.xmax
 WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now());
 
--- Committed transitions are still announced on '<schema>.events', now by a row trigger: one notification
--- per transition. The statement trigger's transition table and queries cost the server more than the rest
--- of a slot's bookkeeping, for the two rows that a holder writes per slot. A writer that changes many slots
--- at once marks its transaction (SET LOCAL dtm.announce = 'summary'), and its statements announce as
--- before: one notification per transition up to 100, else one summary per name.
+-- Committed transitions are announced by the statements that record them, no longer by a trigger: the
+-- trigger's machinery (a transition table, a PL/pgSQL call and its queries per statement) cost the server
+-- about a fifth of a slot's time, several times what the notifications themselves cost. A holder's two
+-- statements call pg_notify themselves (holder-statements.ts); every other writer records through one
+-- statement per operation that ends with announce() below. As before, '<schema>.events' carries one
+-- notification per transition, or one summary per name for a statement that records more than 100.
 --
 -- Workers wake on '<schema>.work' instead, whose payload is the name of a slot that became AVAILABLE (once
 -- per name and transaction: the server drops duplicates), so that they are not sent every transition.
 DROP TRIGGER task_history_notify ON task_history;
+DROP FUNCTION notify_transitions();
 
-CREATE FUNCTION notify_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+DO $$
 BEGIN
-  PERFORM pg_notify(TG_TABLE_SCHEMA || '.events', json_build_object(
-    'name', NEW.name, 'slot', NEW.slot, 'from', NEW.from_state, 'to', NEW.to_state, 'actor', left(NEW.actor, 200),
-    'at', NEW.at)::text);
-  IF NEW.to_state = 'AVAILABLE' THEN
-    PERFORM pg_notify(TG_TABLE_SCHEMA || '.work', NEW.name);
-  END IF;
-  RETURN NULL;
+  EXECUTE format($f$
+    CREATE FUNCTION announce(recorded task_history[]) RETURNS void LANGUAGE plpgsql AS $body$
+    BEGIN
+      IF cardinality(recorded) <= 100 THEN
+        PERFORM pg_notify(%1$L, json_build_object('name', r.name, 'slot', r.slot, 'from', r.from_state,
+                                                  'to', r.to_state, 'actor', left(r.actor, 200), 'at', r.at)::text)
+        FROM unnest(recorded) r;
+      ELSE
+        PERFORM pg_notify(%1$L, json_build_object('bulk', true, 'name', r.name, 'count', count(*))::text)
+        FROM unnest(recorded) r GROUP BY r.name;
+      END IF;
+      PERFORM pg_notify(%2$L, r.name) FROM unnest(recorded) r WHERE r.to_state = 'AVAILABLE' GROUP BY r.name;
+    END $body$
+  $f$, current_schema() || '.events', current_schema() || '.work');
 END $$;
-
-CREATE OR REPLACE FUNCTION notify_transitions() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  channel text := TG_TABLE_SCHEMA || '.events';
-BEGIN
-  IF (SELECT count(*) FROM new_rows) <= 100 THEN
-    PERFORM pg_notify(channel, json_build_object(
-      'name', name, 'slot', slot, 'from', from_state, 'to', to_state, 'actor', left(actor, 200), 'at', at)::text)
-    FROM new_rows;
-  ELSE
-    PERFORM pg_notify(channel, json_build_object('bulk', true, 'name', name, 'count', count(*))::text)
-    FROM new_rows GROUP BY name;
-  END IF;
-  PERFORM pg_notify(TG_TABLE_SCHEMA || '.work', name) FROM new_rows WHERE to_state = 'AVAILABLE' GROUP BY name;
-  RETURN NULL;
-END $$;
-
-CREATE TRIGGER task_history_notify_each
-AFTER INSERT ON task_history
-FOR EACH ROW WHEN (current_setting('dtm.announce', true) IS DISTINCT FROM 'summary')
-EXECUTE FUNCTION notify_transition();
-
-CREATE TRIGGER task_history_notify_summary
-AFTER INSERT ON task_history
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT WHEN (current_setting('dtm.announce', true) = 'summary')
-EXECUTE FUNCTION notify_transitions();

@@ -69,6 +69,11 @@ export function holderStatements(schema: Schema): HolderStatements {
        JOIN ${s}.task_names n ON n.name = t.name`,
     );
   const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
+  // The ending statements announce the two transitions they record themselves, as announce() does for other
+  // writers (sql/000003.sql): a trigger would cost the server more than the rest of the slot's bookkeeping.
+  const announce = `SELECT pg_notify('${schema.channel}', json_build_object(
+         'name', name, 'slot', slot, 'from', from_state, 'to', to_state, 'actor', left(actor, 200), 'at', at)::text)
+       FROM recorded`;
   return {
     lockOldest: lockNext('ASC'),
     lockNewest: lockNext('DESC'),
@@ -91,11 +96,14 @@ export function holderStatements(schema: Schema): HolderStatements {
              acquired_by = $5, acquired_at = now(), completed_at = clock_timestamp()
          WHERE name = $1 AND slot = $2
          RETURNING name, slot, acquired_at, completed_at
+       ), recorded AS (
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
+         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
+         UNION ALL
+         SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
+         RETURNING name, slot, from_state, to_state, actor, at
        )
-       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-       SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
-       UNION ALL
-       SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done`,
+       ${announce}`,
     ),
     fail: prepared(
       ['text', 'timestamptz', 'text', 'bigint', 'text'],
@@ -106,11 +114,16 @@ export function holderStatements(schema: Schema): HolderStatements {
              acquired_by = $5, acquired_at = now()
          WHERE name = $1 AND slot = $2
          RETURNING name, slot, acquired_at
+       ), recorded AS (
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
+         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
+         UNION ALL
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, clock_timestamp() FROM failed
+         RETURNING name, slot, from_state, to_state, actor, at
        )
-       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-       SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
+       ${announce}
        UNION ALL
-       SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, clock_timestamp() FROM failed`,
+       SELECT pg_notify('${schema.workChannel}', name) FROM failed`,
     ),
   };
 }

@@ -470,10 +470,11 @@ export class TaskManager {
            WHERE t.name = $1 AND t.slot = l.slot
              AND (l.state IN ('COMPLETE', 'SKIP') OR (l.state = 'AVAILABLE' AND l.next_attempt_at > now()))
            RETURNING t.slot, l.state AS from_state
-         ), history AS (
+         ), recorded AS (
            INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
            SELECT $1, slot, from_state, 'AVAILABLE', $4, $3 FROM requeued
-         )
+           RETURNING *
+         ), ${announcedCte(this.#schema)}
          SELECT w.slot,
                 CASE WHEN e.slot IS NULL THEN 'not_found'
                      WHEN r.slot IS NOT NULL THEN 'requeued'
@@ -483,6 +484,7 @@ export class TaskManager {
          LEFT JOIN existing e ON e.slot = w.slot
          LEFT JOIN lockable l ON l.slot = w.slot
          LEFT JOIN requeued r ON r.slot = w.slot
+         CROSS JOIN announced
          ORDER BY w.slot`,
         [name, slots, reason, actor],
       );
@@ -530,12 +532,13 @@ export class TaskManager {
            WHERE t.name = $1 AND t.slot = l.slot
              AND (l.state = 'AVAILABLE' OR (l.state = 'COMPLETE' AND $5))
            RETURNING t.slot, l.state AS from_state
-         ), history AS (
+         ), recorded AS (
            INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
            SELECT $1, slot, NULL, 'SKIP', $4, $3 FROM created
            UNION ALL
            SELECT $1, slot, from_state, 'SKIP', $4, $3 FROM skipped
-         )
+           RETURNING *
+         ), ${announcedCte(this.#schema)}
          SELECT w.slot,
                 CASE WHEN c.slot IS NOT NULL OR s.slot IS NOT NULL THEN 'skipped'
                      WHEN l.slot IS NULL THEN 'busy'
@@ -544,6 +547,7 @@ export class TaskManager {
          LEFT JOIN created c ON c.slot = w.slot
          LEFT JOIN lockable l ON l.slot = w.slot
          LEFT JOIN skipped s ON s.slot = w.slot
+         CROSS JOIN announced
          ORDER BY w.slot`,
         [name, slots, reason, actor, options.includeComplete ?? false],
       );
@@ -605,12 +609,14 @@ export class TaskManager {
   ): Promise<number> {
     const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
     await this.#registerName(name, intervalMs, originMs);
-    const inserted = await this.#transaction(
-      false,
-      (client) => this.#insertSlots(client, name, slots, actor),
-      `creating slots of ${JSON.stringify(name)}`,
-    );
-    return inserted.length;
+    const client = await this.#connect(`creating slots of ${JSON.stringify(name)}`);
+    try {
+      return (await this.#insertSlots(client, name, slots, actor)).length;
+    } catch (error) {
+      throw translatePgError(error, `creating slots of ${JSON.stringify(name)}`);
+    } finally {
+      client.release();
+    }
   }
 
   /**
@@ -627,11 +633,12 @@ export class TaskManager {
          WHERE NOT EXISTS (SELECT 1 FROM ${this.#schema.sql}.tasks t WHERE t.name = $1 AND t.slot = wanted.slot)
          ON CONFLICT (name, slot) DO NOTHING
          RETURNING name, slot
-       ), history AS (
+       ), recorded AS (
          INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor)
          SELECT name, slot, NULL, 'AVAILABLE', $3 FROM created
-       )
-       SELECT slot FROM created ORDER BY slot`,
+         RETURNING *
+       ), ${announcedCte(this.#schema)}
+       SELECT slot FROM created CROSS JOIN announced ORDER BY slot`,
       [name, slots, actor],
     );
     return rows.map((row) => row.slot);
@@ -771,17 +778,12 @@ export class TaskManager {
     }
   }
 
-  /** Runs `body`, a write of many slots at once, in a transaction; commits, or rolls back when `isDryRun`. */
-  async #transaction<T>(
-    isDryRun: boolean,
-    body: (client: pg.PoolClient) => Promise<T>,
-    doing = 'running a guarded operation',
-  ): Promise<T> {
-    const client = await this.#connect(doing);
+  /** Runs `body` in a transaction; commits, or rolls back when `isDryRun`. */
+  async #transaction<T>(isDryRun: boolean, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect('opening a transaction');
     let isBroken = false;
     try {
-      // The writes of many slots at once are announced in summary (see sql/000003.sql).
-      await client.query("BEGIN; SET LOCAL dtm.announce = 'summary'");
+      await client.query('BEGIN');
       const result = await body(client);
       await client.query(isDryRun ? 'ROLLBACK' : 'COMMIT');
       return result;
@@ -790,11 +792,20 @@ export class TaskManager {
         () => true,
         () => false,
       ));
-      throw translatePgError(error, doing);
+      throw translatePgError(error, 'running a guarded operation');
     } finally {
       client.release(isBroken ? new Error('rollback failed') : undefined);
     }
   }
+}
+
+/**
+ * The CTE that announces the transitions a statement recorded in its `recorded` CTE (its history rows,
+ * `RETURNING *`) through announce() (sql/000003.sql). It yields one row, and the statement must read it
+ * (`CROSS JOIN announced`) for it to run.
+ */
+function announcedCte(schema: Schema): string {
+  return `announced AS (SELECT ${schema.sql}.announce(array_agg(r::${schema.sql}.task_history)) FROM recorded r)`;
 }
 
 /** Thrown inside #hold when acquireNext finds nothing; never escapes the manager. */

@@ -27,6 +27,35 @@ describe('subscribe', () => {
     }
   });
 
+  it('announces what every kind of write records: fail, skip, re-queue, backfill, in commit order', async () => {
+    const name = uniqueName();
+    const [first, second, third] = [pastSlot(3), pastSlot(2), pastSlot(1)] as [Date, Date, Date];
+    await tm.createTask({ name, slot: first, interval: 'PT5M' });
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    try {
+      await (await tm.acquire(name, first)).fail('boom');
+      await tm.skip({ name, slots: [first] }, { reason: 'not needed', actor: 'operator' });
+      await tm.requeue({ name, slots: [first] }, { reason: 'needed after all', actor: 'operator' });
+      await tm.backfill({ name, from: second, to: new Date(third.getTime() + 300_000) });
+      const mine = () =>
+        events.flatMap((e) =>
+          e.kind === 'transition' && e.name === name ? [[e.slot.getTime(), e.from, e.to]] : [],
+        );
+      await waitFor('six transitions', () => mine().length >= 6);
+      expect(mine()).toEqual([
+        [first.getTime(), 'AVAILABLE', 'ACQUIRED'],
+        [first.getTime(), 'ACQUIRED', 'AVAILABLE'],
+        [first.getTime(), 'AVAILABLE', 'SKIP'],
+        [first.getTime(), 'SKIP', 'AVAILABLE'],
+        [second.getTime(), null, 'AVAILABLE'],
+        [third.getTime(), null, 'AVAILABLE'],
+      ]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('summarises a statement that changes many slots as one bulk event per name', async () => {
     const name = uniqueName();
     const from = pastSlot(500);
