@@ -24,12 +24,16 @@ WHERE l.locktype = 'transactionid'
 
 -- Live holders: the held slots, with the holder's worker name and since when. It reads every due AVAILABLE
 -- row that a filter on name and slot leaves (through tasks_available_idx), so filter it. (A slot is held
--- only once due; a worker that locks one still waiting out its backoff lets it go at once.)
+-- only once due; a worker that locks one still waiting out its backoff lets it go at once.) Each row is
+-- tested against the running transaction ids, read once; only the few held rows are then matched to
+-- their session. (As a join, the planner may rescan the rows once per running transaction.)
 CREATE VIEW holders AS
-SELECT t.name, t.slot, t.failed_attempts, h.worker, h.since
+SELECT t.name, t.slot, t.failed_attempts, s.worker, s.since
 FROM tasks t
-JOIN holding_sessions h ON h.xid = t.xmax
-WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now());
+CROSS JOIN LATERAL unnest((SELECT array_agg(h) FROM holding_sessions h)) s
+WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
+  AND t.xmax = ANY (ARRAY(SELECT xid FROM holding_sessions))
+  AND s.xid = t.xmax;
 
 -- Committed transitions are announced by the statements that record them, no longer by a trigger: the
 -- trigger's machinery (a transition table, a PL/pgSQL call and its queries per statement) cost the server

@@ -123,7 +123,8 @@ const cellOf = (column: string) => `(${epochMs(column)} - p.first_ms) / p.bucket
  *   (sql/000002.sql), so the COMPLETE slots that fill most windows cost nothing here.
  * - `buckets`: rows per cell, only for names whose rows have gaps between them (else a one-time filter
  *   skips the scan).
- * - `held`: the live overlay, from the few holders (`heldRowsSql`), read once for every name.
+ * - `held`: the live overlay (`heldRowsSql`: the due AVAILABLE rows whose locker is running now), read once,
+ *   over each name's window only.
  */
 export function gridSql(s: string): string {
   const range = 't.name = p.name AND t.slot >= p.first_slot AND t.slot < p.end_slot';
@@ -133,7 +134,8 @@ export function gridSql(s: string): string {
                           $6::boolean[], $7::bigint[])
        WITH ORDINALITY AS p (name, first_slot, end_slot, first_ms, bucket_ms, is_detailed, interval_ms, i)
    ), held AS MATERIALIZED (
-     SELECT * FROM (${heldRowsSql(s)}) h WHERE h.name = ANY($1)
+     SELECT h.* FROM p
+     JOIN (${heldRowsSql(s)}) h ON h.name = p.name AND h.slot >= p.first_slot AND h.slot < p.end_slot
    )
    SELECT p.i, tot.n, tot.first_ms, tot.last_ms, det.details, det.messages, b.buckets, hd.held
    FROM p
