@@ -20,6 +20,9 @@ import { tasksRoutes } from './routes/tasks.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import { VersionedSingleFlight } from './single-flight.ts';
 
+/** How long a waiting grid or names computation gathers requests after the running one settled. */
+const GATHER_MS = 5;
+
 /** Reports warnings and errors to the console; routine information is dropped. */
 export const quietLogger: Logger = {
   info: () => {},
@@ -63,13 +66,17 @@ export function createApp(deps: AppDeps) {
   const requests = new RequestMetrics();
   const nameTotals = new NameTotals();
   // Both keyed by the event stream's change count: a result never outlives a change clients were told of.
+  // A waiting computation starts a few milliseconds after the running one, time enough for the clients it
+  // answered to ask again and share the next one (see VersionedSingleFlight).
   const gridFlights = new VersionedSingleFlight<EncodedJson>({
     version: () => routeDeps.events.changes,
     reuseMs: () => limits.gridCacheMs,
+    gatherMs: GATHER_MS,
   });
   const namesFlights = new VersionedSingleFlight<EncodedJson>({
     version: () => routeDeps.events.changes,
     reuseMs: () => limits.namesCacheMs,
+    gatherMs: GATHER_MS,
   });
   const openApi = JSON.stringify(buildOpenApi(limits));
 

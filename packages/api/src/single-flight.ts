@@ -17,7 +17,10 @@ interface Flight<T> {
 
 interface KeyState<T> {
   current: Flight<T> | null;
-  /** The computation that starts once `current` settles; everyone who joins it arrived before it started. */
+  /**
+   * The computation that starts `gatherMs` after `current` settles; everyone who joins it arrived before it
+   * started.
+   */
   next: { promise: Promise<T>; start: () => void } | null;
 }
 
@@ -28,15 +31,18 @@ interface KeyState<T> {
  * - `version()` counts the changes announced so far (the event hub's count). A request may join the
  *   running computation only when the version has not moved since that computation started, so nothing
  *   was announced in between; within `reuseMs` of the start it may also reuse the finished result.
- * - Otherwise it waits for the next computation of that key, which starts when the running one settles:
- *   every request that waits for it arrived before it started. At most one computation per key runs, and
- *   one waits, however many requests come and however often the version moves.
+ * - Otherwise it waits for the next computation of that key, which starts `gatherMs` after the running one
+ *   settles: every request that waits for it arrived before it started. The pause gathers the requests of
+ *   the clients that the settled computation just answered, so that under constant change they share the
+ *   next computation with those that waited for it, instead of waiting for the one after. At most one
+ *   computation per key runs, and one waits, however many requests come and however often the version moves.
  */
 export class VersionedSingleFlight<T> {
   readonly #keys = new Map<string, KeyState<T>>();
   readonly #version: () => number;
   readonly #reuseMs: () => number;
   readonly #maxKeys: number;
+  readonly #gatherMs: number;
   readonly #now: () => number;
   readonly stats: SingleFlightStats = { computations: 0, shared: 0 };
 
@@ -46,11 +52,14 @@ export class VersionedSingleFlight<T> {
     reuseMs: () => number;
     /** Keys remembered at most (finished results beyond it are forgotten, oldest first). Default 20. */
     maxKeys?: number;
+    /** How long a waiting computation starts after the running one settled. Default 0. */
+    gatherMs?: number;
     now?: () => number;
   }) {
     this.#version = options.version;
     this.#reuseMs = options.reuseMs;
     this.#maxKeys = options.maxKeys ?? 20;
+    this.#gatherMs = options.gatherMs ?? 0;
     this.#now = options.now ?? Date.now;
   }
 
@@ -74,12 +83,13 @@ export class VersionedSingleFlight<T> {
       state = { current: null, next: null };
       this.#keys.set(key, state);
     }
+    if (state.next) {
+      // A computation that has not started yet sees every change this request may know of.
+      this.stats.shared += 1;
+      return state.next.promise;
+    }
     if (current && !current.isSettled) {
       // Running, but started before a change this request may know of: wait for the next computation.
-      if (state.next) {
-        this.stats.shared += 1;
-        return state.next.promise;
-      }
       let start = () => {};
       const promise = new Promise<T>((resolve, reject) => {
         start = () => this.#start(key, state, compute).then(resolve, reject);
@@ -106,9 +116,14 @@ export class VersionedSingleFlight<T> {
       flight.isSettled = true;
       flight.isFailed = isFailed;
       const next = state.next;
-      state.next = null;
-      if (next) next.start();
-      else if ((isFailed || this.#reuseMs() <= 0) && this.#keys.get(key) === state) this.#keys.delete(key);
+      if (next) {
+        const start = () => {
+          state.next = null;
+          next.start();
+        };
+        if (this.#gatherMs > 0) setTimeout(start, this.#gatherMs);
+        else start();
+      } else if ((isFailed || this.#reuseMs() <= 0) && this.#keys.get(key) === state) this.#keys.delete(key);
     };
     flight.promise.then(
       () => settle(false),

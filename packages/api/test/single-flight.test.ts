@@ -14,6 +14,15 @@ function gate(started: number[], version: () => number) {
 /** Lets the microtasks that start and settle computations run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
+/** Polls `check` every few milliseconds until it holds; fails after five seconds. */
+async function waitFor(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('VersionedSingleFlight', () => {
   it('shares one computation between concurrent requests at the same version', async () => {
     const version = 0;
@@ -77,6 +86,39 @@ describe('VersionedSingleFlight', () => {
     expect(started).toEqual([0, 10]);
     finishers[1]?.('second');
     expect(await Promise.all(requests)).toEqual(['first', ...Array.from({ length: 9 }, () => 'second')]);
+  });
+
+  it('starts a waiting computation gatherMs after the running one, and gives it the requests that came meanwhile', async () => {
+    let version = 0;
+    const flights = new VersionedSingleFlight<string>({
+      version: () => version,
+      reuseMs: () => 0,
+      gatherMs: 100,
+    });
+    const started: number[] = [];
+    const { compute, finishers } = gate(started, () => version);
+    const first = flights.run('k', compute);
+    version = 1;
+    const waiting = flights.run('k', compute);
+    finishers[0]?.('grid@0');
+    expect(await first).toBe('grid@0');
+    // The client that the first computation answered asks again, after another change: it joins the
+    // computation that has not started yet, which will see that change.
+    version = 2;
+    const again = flights.run('k', compute);
+    await settle();
+    expect(started).toEqual([0]);
+    await waitFor(() => started.length === 2);
+    expect(started).toEqual([0, 2]);
+    // Once it has started, a request after a further change waits for a computation of its own.
+    version = 3;
+    const later = flights.run('k', compute);
+    finishers[1]?.('grid@2');
+    expect(await Promise.all([waiting, again])).toEqual(['grid@2', 'grid@2']);
+    await waitFor(() => started.length === 3);
+    finishers[2]?.('grid@3');
+    expect(await later).toBe('grid@3');
+    expect(flights.stats).toEqual({ computations: 3, shared: 1 });
   });
 
   it('gives a failure to the requests that shared it, and computes afresh after it', async () => {
