@@ -21,7 +21,7 @@ import { whoamiRoutes } from './routes/whoami.ts';
 import { VersionedSingleFlight } from './single-flight.ts';
 
 /** How long a waiting grid or names computation gathers requests after the running one settled. */
-const GATHER_MS = 5;
+const GATHER_MS = 10;
 
 /** Reports warnings and errors to the console; routine information is dropped. */
 export const quietLogger: Logger = {
