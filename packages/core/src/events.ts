@@ -64,6 +64,21 @@ export interface ListenOptions extends Omit<SubscribeOptions, 'onEvent'> {
   onPayload: (payload: string) => void;
 }
 
+/** A subscription whose LISTEN can be paused while its owner has no use for notifications. */
+export interface PausableSubscription extends Subscription {
+  /** Whether notifications are being delivered right now: connected, and LISTENing. */
+  readonly isListening: boolean;
+  /** Whether `pause` was the last asked for. */
+  readonly isPaused: boolean;
+  /**
+   * LISTENs again (after every LISTEN or UNLISTEN asked for before it); true once notifications are
+   * delivered, false if the connection is down (it is back by itself later) or a later `pause` won.
+   */
+  resume(): Promise<boolean>;
+  /** UNLISTENs: the server stops waking this connection for every notification committed in the database. */
+  pause(): void;
+}
+
 /**
  * LISTENs on `channel` over a connection of its own (never one that holds a slot), and keeps reconnecting
  * with backoff when it is lost.
@@ -72,12 +87,17 @@ export async function listen(
   connection: pg.ClientConfig,
   channel: string,
   options: ListenOptions,
-): Promise<Subscription> {
+): Promise<PausableSubscription> {
   let client: pg.Client | null = null;
   let isClosed = false;
   let isConnected = false;
   let retryMs = RETRY_MIN_MS;
   let retryTimer: NodeJS.Timeout | undefined;
+  /** What the owner asked for last (resume/pause), and what the connection has done. */
+  let isWanted = true;
+  let isListening = false;
+  /** LISTEN and UNLISTEN run one after the other, each bringing the connection to what is wanted then. */
+  let changes: Promise<void> = Promise.resolve();
 
   const onNotification = (message: pg.Notification) => {
     if (message.channel === channel && message.payload) options.onPayload(message.payload);
@@ -90,20 +110,40 @@ export async function listen(
     next.on('notification', onNotification);
     client = next;
     await next.connect();
-    await next.query(`LISTEN "${channel}"`);
+    const isListened = isWanted;
+    if (isListened) await next.query(`LISTEN "${channel}"`);
     if (isClosed) {
       await next.end();
       return;
     }
     isConnected = true;
+    isListening = isListened;
+    if (isListening !== isWanted) void change(isWanted); // paused or resumed meanwhile
     retryMs = RETRY_MIN_MS;
     if (isReconnect) options.onReconnect?.();
+  };
+
+  const change = (want: boolean): Promise<void> => {
+    isWanted = want;
+    changes = changes.then(async () => {
+      const current = client;
+      if (!current || !isConnected || isListening === isWanted) return;
+      const isListened = isWanted;
+      try {
+        await current.query(isListened ? `LISTEN "${channel}"` : `UNLISTEN "${channel}"`);
+        if (current === client) isListening = isListened;
+      } catch {
+        // The connection failed: its 'error' event reconnects, and the new connection does what is wanted.
+      }
+    });
+    return changes;
   };
 
   const lost = (which: pg.Client, error: Error) => {
     if (which !== client || isClosed) return;
     client = null;
     isConnected = false;
+    isListening = false;
     which.removeAllListeners('notification');
     which.on('error', () => {});
     which.end().catch(() => {});
@@ -137,6 +177,19 @@ export async function listen(
   return {
     get isConnected() {
       return isConnected;
+    },
+    get isListening() {
+      return isConnected && isListening;
+    },
+    get isPaused() {
+      return !isWanted;
+    },
+    async resume() {
+      await change(true);
+      return isConnected && isListening;
+    },
+    pause() {
+      void change(false);
     },
     async close() {
       isClosed = true;

@@ -1,6 +1,6 @@
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import { BadInputError } from './errors.ts';
-import { listen, type Subscription } from './events.ts';
+import { listen, type PausableSubscription } from './events.ts';
 import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { type Interval, parseInterval } from './time.ts';
@@ -119,11 +119,17 @@ export class Worker {
   #idle: Array<() => void> = [];
   /** A wake arrived while no lane was idle: the next lane to go idle looks again first. */
   #hasMissedWake = false;
+  /**
+   * Lanes that found nothing to take and wait (or are about to). While there are none, notifications are of
+   * no use (every lane takes the next slot as soon as it is done) and the listener is paused: a listening
+   * session is woken by the server for every notification committed in the database.
+   */
+  #idleLanes = 0;
   /** Backoff sleeps, cut short by `stop()`. */
   readonly #sleepers = new Set<() => void>();
   #isStopping = false;
   #stopped: Promise<void> | null = null;
-  #subscription: Subscription | null = null;
+  #subscription: PausableSubscription | null = null;
   #pollTimer: NodeJS.Timeout | undefined;
   #boundaryTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
@@ -164,9 +170,12 @@ export class Worker {
     this.#start(options.handleSignals ?? false);
   }
 
-  /** Whether the worker is listening for notifications right now (else it relies on polling). */
+  /**
+   * Whether the worker hears notifications right now. It does while a lane waits for work; while every lane
+   * is busy it does not need to, and while the listening connection is down it relies on polling.
+   */
   get isListening(): boolean {
-    return this.#subscription?.isConnected ?? false;
+    return this.#subscription?.isListening ?? false;
   }
 
   /** How many slots this worker holds right now. */
@@ -251,13 +260,21 @@ export class Worker {
       failures = 0;
       if (!task) {
         void this.#checkNextDue(from, to);
-        if (!this.#hasMissedWake) await this.#waitForWork();
+        this.#idleLanes += 1;
+        try {
+          // Notifications were paused: what was announced meanwhile was not heard, so look once more.
+          if (await this.#listenAgain()) continue;
+          if (!this.#hasMissedWake) await this.#waitForWork();
+        } finally {
+          this.#idleLanes -= 1;
+        }
         continue;
       }
       if (this.#isStopping) {
         await task.release();
         break;
       }
+      if (this.#idleLanes === 0) this.#subscription?.pause();
       // There may be more: let another idle lane look too.
       this.#wakeOne();
       await this.#process(task);
@@ -420,6 +437,7 @@ export class Worker {
           return;
         }
         this.#subscription = subscription;
+        if (this.#idleLanes === 0) subscription.pause(); // every lane is busy: see #idleLanes
         // Whatever happened before we listened: look once.
         this.#wakeOne();
         return;
@@ -429,6 +447,13 @@ export class Worker {
         await this.#sleep(backoff(failures));
       }
     }
+  }
+
+  /** Resumes the paused listener; true if it was paused (and is listening now). */
+  async #listenAgain(): Promise<boolean> {
+    const listener = this.#subscription;
+    if (!listener?.isPaused) return false;
+    return listener.resume();
   }
 
   #wakeOne(): void {

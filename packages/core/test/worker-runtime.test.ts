@@ -186,6 +186,35 @@ describe('the worker runtime', () => {
     expect(latency).toBeLessThan(1_000);
   });
 
+  it('does not listen while every lane is busy, and hears a re-queue again once a lane waits', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    let release = () => {};
+    let runs = 0;
+    const worker = work({
+      name,
+      pollInterval: 600_000,
+      handler: async (task) => {
+        if (task.task.slot.getTime() !== slot.getTime()) return;
+        runs += 1;
+        if (runs === 1) await new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    await waitFor(
+      'the first run to be under way and the listener paused',
+      () => runs === 1 && !worker.isListening,
+    );
+    release();
+    await waitFor('the worker to wait, listening', async () => {
+      return worker.isListening && (await tm.getTask(name, slot))?.state === 'COMPLETE';
+    });
+    const requeued = Date.now();
+    await tm.requeue({ name, slots: [slot] }, { reason: 'late data' });
+    await waitFor('the second run', () => runs === 2, 5_000);
+    expect(Date.now() - requeued).toBeLessThan(1_000);
+    await worker.stop();
+  });
+
   it('stop() lets a running handler finish within the grace period', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
