@@ -3,6 +3,7 @@ import type { Limits } from './deps.ts';
 import {
   backfillBody,
   backfillResponse,
+  CELL_STATES_WORST_FIRST,
   errorResponse,
   gridCellDetailSchema,
   gridQuery,
@@ -147,8 +148,9 @@ export function buildOpenApi(limits: Limits, version = '0.1.0'): JsonSchema {
     {
       method: 'get',
       path: '/api/grid',
-      summary: 'The matrix of names × slots the dashboard draws, with MISSING/FUTURE cells and buckets',
-      description: `Cells are bucketed so that a row has at most \`columns\` cells; at most ${limits.maxGridSlotsPerName} expected slots per name and ${limits.maxGridNames} names per request. A cell's state is the worst inside it: FAILING, MISSING, AVAILABLE, ACQUIRED, SKIP, COMPLETE, FUTURE, sent as one letter per cell in a row's \`states\`; cells whose slots are in several states, or that have failed attempts, a message or a holder, also have an entry in \`details\`. Cell boundaries follow from \`firstStart\`, \`intervalMs\`, \`slotsPerCell\` and \`slotCount\`.`,
+      summary:
+        'The matrix of names × slots the dashboard draws, with MISSING/FUTURE/BEFORE_FIRST cells and buckets',
+      description: `Cells are bucketed so that a row has at most \`columns\` cells; at most ${limits.maxGridSlotsPerName} slots per name and ${limits.maxGridNames} names per request. A cell's state is the worst inside it, in the order ${CELL_STATES_WORST_FIRST.join(', ')} (MISSING: a gap, from the name's first slot on; BEFORE_FIRST: before the name's first slot, not expected), sent as one letter per cell in a row's \`states\`; cells whose slots are in several states, or that have failed attempts, a message or a holder, also have an entry in \`details\`. Cell boundaries follow from \`firstStart\`, \`intervalMs\`, \`slotsPerCell\` and \`slotCount\`.`,
       query: gridQuery,
       responses: { 200: 'Grid', 400: ERRORS },
     },

@@ -32,7 +32,12 @@ export const taskName = z
 
 const stateEnum = z.enum(TASK_STATES as ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'SKIP']);
 
-/** Grid cell states, worst first: a bucket is drawn by its worst slot. */
+/**
+ * Grid cell states, worst first: a bucket is drawn by its worst slot. MISSING (a gap) is a slot that has
+ * started, has no row, and is at or after the name's first slot (its earliest row); a slot before that is
+ * BEFORE_FIRST: not expected, since the name did not exist yet (the rule of the CLI's status and of
+ * `dtm_missing_slots`). FUTURE is a slot from the first one on that has not started and has no row.
+ */
 export const CELL_STATES_WORST_FIRST = [
   'FAILING',
   'MISSING',
@@ -41,6 +46,7 @@ export const CELL_STATES_WORST_FIRST = [
   'SKIP',
   'COMPLETE',
   'FUTURE',
+  'BEFORE_FIRST',
 ] as const;
 export type CellState = (typeof CELL_STATES_WORST_FIRST)[number];
 
@@ -205,10 +211,12 @@ export const taskResponse = z.object({ task: taskSchema, history: z.array(histor
 /**
  * The letter of each cell state in a grid row's `states` and in a detail's counts: the letter at index i
  * codes `CELL_STATES_WORST_FIRST[i]`, so F FAILING, M MISSING, A AVAILABLE, R ACQUIRED (running), S SKIP,
- * C COMPLETE, U FUTURE (upcoming).
+ * C COMPLETE, U FUTURE (upcoming), B BEFORE_FIRST (before the name's first slot: not expected, not a gap).
  */
-export const CELL_STATE_CODES = 'FMARSCU';
+export const CELL_STATE_CODES = 'FMARSCUB';
 const CODES_TEXT = [...CELL_STATE_CODES].map((code, i) => `${code} ${CELL_STATES_WORST_FIRST[i]}`).join(', ');
+/** One cell letter, for the patterns of `states` and of a detail's counts. */
+const CODE_CLASS = `[${CELL_STATE_CODES}]`;
 
 /**
  * What a cell's letter does not say, as a tuple whose trailing defaults are left out (a mixed bucket is
@@ -219,7 +227,7 @@ export const gridCellDetailSchema = z
     z.number().int().min(0).meta({ description: 'Index of the cell in its row' }),
     z
       .string()
-      .regex(/^([FMARSCU]\d+)+$/)
+      .regex(new RegExp(`^(${CODE_CLASS}\\d+)+$`))
       .nullable()
       .optional()
       .meta({
@@ -252,16 +260,26 @@ export const gridRowSchema = z.object({
     description: 'The first expected slot at or after `from`: the start of cell 0',
   }),
   slotsPerCell: z.number().int().min(1),
-  slotCount: z.number().int().min(0).meta({ description: 'Expected slots in the window' }),
+  slotCount: z
+    .number()
+    .int()
+    .min(0)
+    .meta({ description: "The interval's slots in the window, those before the name's first slot included" }),
   cellCount: z.number().int().min(0).meta({
     description:
       'ceil(slotCount / slotsPerCell). Cell i holds slots i × slotsPerCell up to (not including) min(slotCount, (i + 1) × slotsPerCell), each intervalMs long from firstStart: the last cell may hold fewer',
   }),
-  summary: z.object({ missing: z.number().int(), failing: z.number().int(), running: z.number().int() }),
+  summary: z.object({
+    missing: z.number().int().meta({
+      description: "MISSING slots of the row (gaps: started, no row, not before the name's first slot)",
+    }),
+    failing: z.number().int(),
+    running: z.number().int(),
+  }),
   states: z
     .string()
-    .regex(/^[FMARSCU]*$/)
-    .meta({ description: `One letter per cell, its worst state: ${CODES_TEXT}`, example: 'CCCCFCMCU' }),
+    .regex(new RegExp(`^${CODE_CLASS}*$`))
+    .meta({ description: `One letter per cell, its worst state: ${CODES_TEXT}`, example: 'BBCCFCMCU' }),
   details: z
     .array(gridCellDetailSchema)
     .meta({ description: 'In cell order; a cell without one has all its slots in the state of its letter' }),

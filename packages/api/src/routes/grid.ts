@@ -54,6 +54,8 @@ interface GridFactsRow {
   n: string;
   first_ms: string | null;
   last_ms: string | null;
+  /** The name's first slot overall (epoch ms), in or before the window or after it; null: no rows. */
+  name_first_ms: string | null;
   /** `cell,failing,available,skip,complete,rowsPast,maxFailedAttempts` per detail cell, `;` between cells. */
   details: string | null;
   /** The ranked message of each cell of `details`, in the same order (null where it has none). */
@@ -71,6 +73,7 @@ const NO_FACTS: GridFactsRow = {
   n: '0',
   first_ms: null,
   last_ms: null,
+  name_first_ms: null,
   details: null,
   messages: null,
   buckets: null,
@@ -118,6 +121,9 @@ const cellOf = (column: string) => `(${epochMs(column)} - p.first_ms) / p.bucket
  *
  * - `n`, `first_ms`, `last_ms`: the rows in the window, and the first and last (an index-only scan of the
  *   primary key). When they have no gaps between them, rows per cell are arithmetic.
+ * - `name_first_ms`: the name's first slot overall, which may lie before the window (one probe of the
+ *   primary key, as `namesSql` reads it): the slots before it are not expected, so they are not gaps. Read
+ *   in the same statement, so that no row of the window precedes it.
  * - `details`: per cell, the rows worth a look: AVAILABLE and SKIP ones, COMPLETE ones that needed retries,
  *   and (for one-slot cells, `is_detailed`) every row. Each branch is a range scan of a partial index
  *   (sql/000002.sql), so the COMPLETE slots that fill most windows cost nothing here.
@@ -137,7 +143,9 @@ export function gridSql(s: string): string {
      SELECT h.* FROM p
      JOIN (${heldRowsSql(s)}) h ON h.name = p.name AND h.slot >= p.first_slot AND h.slot < p.end_slot
    )
-   SELECT p.i, tot.n, tot.first_ms, tot.last_ms, det.details, det.messages, b.buckets, hd.held
+   SELECT p.i, tot.n, tot.first_ms, tot.last_ms,
+          ${epochMs(`(SELECT min(f.slot) FROM ${s}.tasks f WHERE f.name = p.name)`)} AS name_first_ms,
+          det.details, det.messages, b.buckets, hd.held
    FROM p
    CROSS JOIN LATERAL (
      SELECT count(*) AS n, ${epochMs('min(t.slot)')} AS first_ms, ${epochMs('max(t.slot)')} AS last_ms
@@ -210,9 +218,9 @@ function overlap(a0: number, a1: number, b0: number, b1: number): number {
 }
 
 /**
- * The grid as the JSON text of `gridResponse`: for each name, every expected slot of the window by its live
- * state, MISSING where no row exists (FUTURE when the slot has not started), bucketed to at most `columns`
- * cells.
+ * The grid as the JSON text of `gridResponse`: for each name, every slot of the window by its live state,
+ * MISSING where no row exists (FUTURE when the slot has not started), BEFORE_FIRST before the name's first
+ * slot (not expected, so not a gap), bucketed to at most `columns` cells.
  *
  * The work in SQL grows with the rows that are not plainly COMPLETE, not with the window (see `gridSql`),
  * and the JSON is written directly in the compact form of `gridRowSchema` (a letter per cell, details only
@@ -326,6 +334,15 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, messages: Me
   const hasRows = Number(facts.n) > 0 && facts.first_ms !== null && facts.last_ms !== null;
   const firstRow = hasRows ? (Number(facts.first_ms) - plan.firstMs) / plan.intervalMs : 0;
   const lastRow = hasRows ? (Number(facts.last_ms) - plan.firstMs) / plan.intervalMs : -1;
+  // Index of the name's first slot: the slots before it are BEFORE_FIRST, never MISSING nor FUTURE. A name
+  // without rows has no first slot yet, so none of its slots is expected.
+  const firstExpected =
+    facts.name_first_ms === null
+      ? plan.slotCount
+      : Math.min(
+          plan.slotCount,
+          Math.max(0, Math.ceil((Number(facts.name_first_ms) - plan.firstMs) / plan.intervalMs)),
+        );
   const heldByCell = new Map<number, HeldSlot[]>();
   for (const held of facts.held ?? []) {
     const index = (held[0] - plan.firstMs) / plan.intervalMs;
@@ -349,7 +366,10 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, messages: Me
     const firstIndex = cell * plan.slotsPerCell;
     const slotsInCell = Math.min(plan.slotsPerCell, plan.slotCount - firstIndex);
     const lastIndex = firstIndex + slotsInCell - 1;
-    const pastExpected = Math.min(slotsInCell, Math.max(0, lastPastIndex - firstIndex + 1));
+    const before = Math.min(slotsInCell, Math.max(0, firstExpected - firstIndex));
+    // Expected slots (from the first slot on) of the cell that have started.
+    const expectedFrom = firstIndex + before;
+    const pastExpected = Math.max(0, Math.min(lastIndex, lastPastIndex) - expectedFrom + 1);
     while (detailAt < detailFacts.length && (detailFacts[detailAt] as DetailCell)[0] < cell) detailAt++;
     const detail = detailFacts[detailAt]?.[0] === cell ? detailFacts[detailAt] : undefined;
     let failing = detail?.[1] ?? 0;
@@ -382,7 +402,8 @@ function rowJson(plan: RowPlan, facts: GridFactsRow, nowMs: number, messages: Me
     counts[INDEX_OF.SKIP] = skip;
     counts[INDEX_OF.COMPLETE] = complete;
     counts[INDEX_OF.MISSING] = pastExpected - rowsPast;
-    counts[INDEX_OF.FUTURE] = slotsInCell - pastExpected - (rows - rowsPast);
+    counts[INDEX_OF.FUTURE] = slotsInCell - before - pastExpected - (rows - rowsPast);
+    counts[INDEX_OF.BEFORE_FIRST] = before;
     let worst = STATE_COUNT - 1;
     let statesInCell = 0;
     for (let i = STATE_COUNT - 1; i >= 0; i--) {
