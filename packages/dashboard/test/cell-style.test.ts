@@ -3,7 +3,16 @@ import type { CellState } from '../src/api/types.ts';
 import { cellStyle, cssBackground, drawTile, FAILING_RAMP, failingLevel } from '../src/lib/cell-style.ts';
 import { FakeContext } from './support/fake-canvas.ts';
 
-const STATES: CellState[] = ['COMPLETE', 'ACQUIRED', 'AVAILABLE', 'FAILING', 'SKIP', 'MISSING', 'FUTURE'];
+const STATES: CellState[] = [
+  'COMPLETE',
+  'ACQUIRED',
+  'AVAILABLE',
+  'FAILING',
+  'SKIP',
+  'MISSING',
+  'FUTURE',
+  'BEFORE_FIRST',
+];
 
 describe('cell styles', () => {
   it('give every state its own colour, its own mark and its own glyph', () => {
@@ -29,6 +38,25 @@ describe('cell styles', () => {
     expect(missing.markColor).not.toBe(missing.color);
     expect(cssBackground(missing)).toContain('repeating-linear-gradient');
     expect(cssBackground(future)).toBe(future.color);
+  });
+
+  it('draw slots before a name’s first slot near-white with a faint dash: neither a gap nor the future', () => {
+    const before = cellStyle('BEFORE_FIRST');
+    expect(before).toMatchObject({ mark: 'dash', label: 'Before first slot' });
+    expect(before.mark).not.toBe(cellStyle('MISSING').mark);
+    expect(before.mark).not.toBe(cellStyle('FUTURE').mark);
+    // Neutral: a pale grey base, its mark only a little darker (no hue, nothing like the gap's magenta).
+    for (const colour of [before.color, before.markColor]) {
+      const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(colour.slice(i, i + 2), 16));
+      expect(r === g && g === b && (r ?? 0) >= 0xc0, colour).toBe(true);
+    }
+    const ctx = new FakeContext();
+    drawTile(ctx, before, 6);
+    expect(ctx.ops('fillRect')).toEqual([
+      expect.objectContaining({ fillStyle: before.color, args: [0, 0, 6, 6] }),
+      expect.objectContaining({ fillStyle: before.markColor, args: [1, 2.5, 4, 1] }),
+    ]);
+    expect(cssBackground(before)).toContain(before.markColor);
   });
 
   it('make failing cells stronger the more attempts failed', () => {

@@ -111,6 +111,22 @@ describe('toGrid (the compact grid format)', () => {
     expect(second?.cells[5]?.counts).toBe(first?.cells[6]?.counts);
   });
 
+  it('reads B as BEFORE_FIRST, alone and in the counts of a bucket that straddles the first slot', () => {
+    const grid = bucketedGrid();
+    grid.rows[0] = {
+      ...(grid.rows[0] as WireGrid['rows'][number]),
+      states: 'BMC',
+      details: [[1, 'M1C1B1']],
+      summary: { missing: 1, failing: 0, running: 0 },
+    };
+    const cells = toGrid(grid).rows[0]?.cells ?? [];
+    expect(cells.map((c) => [c.state, c.counts])).toEqual([
+      ['BEFORE_FIRST', { BEFORE_FIRST: 3 }],
+      ['MISSING', { MISSING: 1, COMPLETE: 1, BEFORE_FIRST: 1 }],
+      ['COMPLETE', { COMPLETE: 1 }],
+    ]);
+  });
+
   it('rejects a state letter it does not know', () => {
     const grid = bucketedGrid();
     grid.rows[0] = { ...(grid.rows[0] as WireGrid['rows'][number]), states: 'FRX' };

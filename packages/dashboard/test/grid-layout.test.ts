@@ -31,6 +31,9 @@ describe('bucket aggregation', () => {
     expect(worstState(['MISSING', 'FAILING'])).toBe('FAILING');
     expect(worstState(['FUTURE', 'COMPLETE'])).toBe('COMPLETE');
     expect(worstState([])).toBe('FUTURE');
+    expect(worstState(['BEFORE_FIRST', 'FUTURE'])).toBe('FUTURE');
+    expect(worstState(['BEFORE_FIRST'])).toBe('BEFORE_FIRST');
+    expect(worstState(['BEFORE_FIRST', 'MISSING'])).toBe('MISSING');
   });
 
   it('merges consecutive cells into buckets drawn by their worst state, with counts, attempts and message', () => {
@@ -74,6 +77,13 @@ describe('bucket aggregation', () => {
     );
     const bucketed = fitRows(rows, 1);
     expect(countStates(bucketed)).toMatchObject({ COMPLETE: 1, FAILING: 1, MISSING: 2, SKIP: 0 });
+  });
+
+  it('draws a bucket with slots before the first slot by its expected slots, counting both', () => {
+    const { rows } = grid([wireRow('fresh', ['BEFORE_FIRST', 'BEFORE_FIRST', 'COMPLETE'])], 3);
+    const [bucket] = fitRows(rows, 1)[0]?.cells ?? [];
+    expect(bucket).toMatchObject({ state: 'COMPLETE', counts: { BEFORE_FIRST: 2, COMPLETE: 1 } });
+    expect(countStates(rows)).toMatchObject({ BEFORE_FIRST: 2, COMPLETE: 1, MISSING: 0 });
   });
 });
 

@@ -59,4 +59,16 @@ describe('selection', () => {
     expect(alpha?.counts).toMatchObject({ COMPLETE: 1, SKIP: 1, MISSING: 1, FAILING: 1, ACQUIRED: 0 });
     expect(beta?.counts).toMatchObject({ MISSING: 1, COMPLETE: 3 });
   });
+
+  it('counts the slots before a name’s first slot apart from the gaps', () => {
+    const fresh = toGrid(
+      wireGrid([wireRow('fresh', ['BEFORE_FIRST', 'BEFORE_FIRST', 'COMPLETE', 'MISSING'])], 4),
+    );
+    const all = { names: ['fresh'], from: new Date(FROM), to: new Date(FROM + 4 * STEP) };
+    expect(summarizeSelection(fresh.rows, all)[0]?.counts).toMatchObject({
+      BEFORE_FIRST: 2,
+      COMPLETE: 1,
+      MISSING: 1,
+    });
+  });
 });

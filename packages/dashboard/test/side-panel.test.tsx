@@ -166,6 +166,28 @@ describe('side panel', () => {
     expect(screen.getByRole('button', { name: 'Confirm skip' })).toBeDisabled();
   });
 
+  it('explains that a slot before the name’s first slot is not a gap', async () => {
+    stubFetch(
+      whoami,
+      route('GET', /^\/api\/tasks\//, () => apiError(404, 'NOT_FOUND', 'no such slot')),
+    );
+    const cell = {
+      start: new Date(FROM),
+      end: new Date(FROM + STEP),
+      state: 'BEFORE_FIRST' as const,
+      counts: { BEFORE_FIRST: 1 },
+      failedAttempts: 0,
+      message: null,
+      holder: null,
+    };
+    sessionStorage.setItem(TOKEN_STORAGE_KEY, 's3cret');
+    renderWithProviders(
+      <SlotPanel target={target({ cell })} zone="utc" onClose={vi.fn()} onZoomIn={vi.fn()} />,
+    );
+    expect(await screen.findByText(/before the name's first slot .* it is not a gap/)).toBeInTheDocument();
+    expect(screen.queryByText(/it is a gap \(MISSING\)/)).not.toBeInTheDocument();
+  });
+
   it('explains a gap and offers backfill with a preview', async () => {
     const seen = stubFetch(
       whoami,

@@ -1,8 +1,19 @@
 /** A task row's state as stored. */
 export type TaskState = 'AVAILABLE' | 'ACQUIRED' | 'COMPLETE' | 'SKIP';
 
-/** A grid cell's state: the task states plus FAILING, MISSING (a gap) and FUTURE (not started yet). */
-export type CellState = 'COMPLETE' | 'ACQUIRED' | 'AVAILABLE' | 'FAILING' | 'SKIP' | 'MISSING' | 'FUTURE';
+/**
+ * A grid cell's state: the task states plus FAILING, MISSING (a gap: no row, from the name's first slot on),
+ * FUTURE (no row, not started yet) and BEFORE_FIRST (no row, before the name's first slot: not expected).
+ */
+export type CellState =
+  | 'COMPLETE'
+  | 'ACQUIRED'
+  | 'AVAILABLE'
+  | 'FAILING'
+  | 'SKIP'
+  | 'MISSING'
+  | 'FUTURE'
+  | 'BEFORE_FIRST';
 
 /** Every cell state, worst first (the order the API uses to pick a bucket's state). */
 export const CELL_STATES_WORST_FIRST: readonly CellState[] = [
@@ -13,13 +24,14 @@ export const CELL_STATES_WORST_FIRST: readonly CellState[] = [
   'SKIP',
   'COMPLETE',
   'FUTURE',
+  'BEFORE_FIRST',
 ];
 
 /**
  * The letters of cell states on the wire (a grid row's `states`, a detail's counts): the letter at index i
  * codes `CELL_STATES_WORST_FIRST[i]` (the API's `CELL_STATE_CODES`, see docs/http-api.md).
  */
-export const CELL_STATE_CODES = 'FMARSCU';
+export const CELL_STATE_CODES = 'FMARSCUB';
 
 /** The worker holding a running slot. */
 export interface Holder {

@@ -2,7 +2,16 @@ import type { CellState } from '../api/types.ts';
 import { StateSwatch } from './StateSwatch.tsx';
 
 /** Legend order: done, running, pending, trouble, then the rest. */
-const ORDER: CellState[] = ['COMPLETE', 'ACQUIRED', 'AVAILABLE', 'FAILING', 'MISSING', 'SKIP', 'FUTURE'];
+const ORDER: CellState[] = [
+  'COMPLETE',
+  'ACQUIRED',
+  'AVAILABLE',
+  'FAILING',
+  'MISSING',
+  'SKIP',
+  'FUTURE',
+  'BEFORE_FIRST',
+];
 
 /** The states with their slot counts in the window; each is also a toggle of the state filter. */
 export function Legend({

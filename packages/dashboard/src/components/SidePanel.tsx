@@ -121,7 +121,9 @@ export function SidePanel(props: SidePanelProps) {
         <p className="notice">
           {target.cell?.state === 'FUTURE'
             ? 'This slot has not started yet and has no row. Workers create it when it is due, or backfill creates it now.'
-            : 'This slot has no row although its interval says it should exist: it is a gap (MISSING). Backfill creates it as AVAILABLE so that a worker processes it, or Skip marks it as not to be processed.'}
+            : target.cell?.state === 'BEFORE_FIRST'
+              ? "This slot comes before the name's first slot and has no row: it was never expected, so it is not a gap. Backfill creates it (the name's history then starts earlier)."
+              : 'This slot has no row although its interval says it should exist: it is a gap (MISSING). Backfill creates it as AVAILABLE so that a worker processes it, or Skip marks it as not to be processed.'}
         </p>
       ) : null}
       {!isBucket && props.error && !isNotFound ? (

@@ -1,7 +1,7 @@
 import type { CellState } from '../api/types.ts';
 
 /** The second visual cue beside colour, so that states stay apart without colour vision. */
-export type CellMark = 'solid' | 'dots' | 'checker' | 'cross' | 'stripes' | 'hatch' | 'plain';
+export type CellMark = 'solid' | 'dots' | 'checker' | 'cross' | 'stripes' | 'hatch' | 'plain' | 'dash';
 
 /** How one cell is painted. */
 export interface CellStyle {
@@ -21,7 +21,8 @@ export interface CellStyle {
 /**
  * Okabe–Ito palette (distinguishable with the common colour-vision deficiencies). Failing is a vermillion
  * ramp: the more failed attempts, the darker. Missing (a gap) is a saturated hatch, future a pale blank, so
- * that the two never look alike.
+ * that the two never look alike. Before the name's first slot (not expected) is near-white with a faint dash:
+ * neutral, and marked so that it reads neither as a gap nor as time still to come.
  */
 const BASE: Record<Exclude<CellState, 'FAILING'>, Omit<CellStyle, 'key'>> = {
   COMPLETE: { color: '#009E73', markColor: '#009E73', mark: 'solid', glyph: '✓', label: 'Complete' },
@@ -30,6 +31,13 @@ const BASE: Record<Exclude<CellState, 'FAILING'>, Omit<CellStyle, 'key'>> = {
   SKIP: { color: '#A0A0A0', markColor: '#E6E6E6', mark: 'stripes', glyph: '⊘', label: 'Skipped' },
   MISSING: { color: '#F3D8E7', markColor: '#CC79A7', mark: 'hatch', glyph: '?', label: 'Missing' },
   FUTURE: { color: '#F4F4F4', markColor: '#F4F4F4', mark: 'plain', glyph: '·', label: 'Future' },
+  BEFORE_FIRST: {
+    color: '#FBFBFB',
+    markColor: '#D9D9D9',
+    mark: 'dash',
+    glyph: '–',
+    label: 'Before first slot',
+  },
 };
 
 /** Failing colours by level (1 attempt, 2, 3–4, 5 or more). */
@@ -118,6 +126,9 @@ export function drawTile(ctx: TileContext, style: CellStyle, size = TILE_SIZE): 
       ctx.lineTo(size + u, size - u);
       ctx.stroke();
       break;
+    case 'dash':
+      ctx.fillRect(u, 2.5 * u, 4 * u, u);
+      break;
     case 'solid':
     case 'plain':
       break;
@@ -138,6 +149,11 @@ export function cssBackground(style: CellStyle): string {
       return `repeating-linear-gradient(45deg, ${m} 0 1px, transparent 1px 4px), repeating-linear-gradient(-45deg, ${m} 0 1px, transparent 1px 4px), ${style.color}`;
     case 'hatch':
       return `repeating-linear-gradient(-45deg, ${m} 0 1.5px, transparent 1.5px 4px), ${style.color}`;
+    case 'dash': {
+      // A 1px line across each 6px tile, cut to a 4px dash by bands of the base colour laid over it.
+      const c = style.color;
+      return `linear-gradient(90deg, ${c} 0 1px, transparent 1px 5px, ${c} 5px) 0 0 / 6px 6px, linear-gradient(180deg, transparent 0 2.5px, ${m} 2.5px 3.5px, transparent 3.5px) 0 0 / 6px 6px, ${c}`;
+    }
     default:
       return style.color;
   }

@@ -69,9 +69,9 @@ export function severity(state: CellState): number {
 
 /** The worst of some states (FUTURE when there are none). */
 export function worstState(states: Iterable<CellState>): CellState {
-  let worst: CellState = 'FUTURE';
-  for (const state of states) if (severity(state) < severity(worst)) worst = state;
-  return worst;
+  let worst: CellState | null = null;
+  for (const state of states) if (worst === null || severity(state) < severity(worst)) worst = state;
+  return worst ?? 'FUTURE';
 }
 
 /** Slots per state of a cell (a single slot's cell may carry no counts: then it is one of its state). */
@@ -140,6 +140,7 @@ export function countStates(rows: readonly GridRow[]): Record<CellState, number>
     SKIP: 0,
     MISSING: 0,
     FUTURE: 0,
+    BEFORE_FIRST: 0,
   };
   for (const row of rows) {
     for (const cell of row.cells) {

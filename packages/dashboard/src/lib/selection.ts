@@ -64,6 +64,7 @@ export function summarizeSelection(rows: readonly GridRow[], selection: Selectio
       SKIP: 0,
       MISSING: 0,
       FUTURE: 0,
+      BEFORE_FIRST: 0,
     };
     const row = rows.find((candidate) => candidate.name === name);
     for (const cell of row?.cells ?? []) {
