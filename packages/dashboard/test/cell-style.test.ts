@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { CellState } from '../src/api/types.ts';
+import { CELL_STATES_WORST_FIRST } from '../src/api/types.ts';
 import { cellStyle, cssBackground, drawTile, FAILING_RAMP, failingLevel } from '../src/lib/cell-style.ts';
 import { FakeContext } from './support/fake-canvas.ts';
 
-const STATES: CellState[] = [
-  'COMPLETE',
-  'ACQUIRED',
-  'AVAILABLE',
-  'FAILING',
-  'SKIP',
-  'MISSING',
-  'FUTURE',
-  'BEFORE_FIRST',
-];
+// Every state the API sends, so that a new one cannot go without its own look.
+const STATES = CELL_STATES_WORST_FIRST;
 
 describe('cell styles', () => {
   it('give every state its own colour, its own mark and its own glyph', () => {
