@@ -110,14 +110,16 @@ export class Dashboard {
     const description = this.page.locator('#grid-focus-description');
     await this.grid.focus();
     await this.page.keyboard.press('Home');
-    for (let i = 0; i < 200 && !(await description.textContent())?.includes(formatUtc(first)); i += 1) {
+    // Match a cell by its start (`<start> –`): a cell that ends on another day spells its end in full too.
+    const startsAt = (slot: Date) => `${formatUtc(slot)} –`;
+    for (let i = 0; i < 200 && !(await description.textContent())?.includes(startsAt(first)); i += 1) {
       await this.page.keyboard.press('ArrowRight');
     }
-    await expect(description).toContainText(formatUtc(first));
-    for (let i = 0; i < 200 && !(await description.textContent())?.includes(formatUtc(last)); i += 1) {
+    await expect(description).toContainText(startsAt(first));
+    for (let i = 0; i < 200 && !(await description.textContent())?.includes(startsAt(last)); i += 1) {
       await this.page.keyboard.press('Shift+ArrowRight');
     }
-    await expect(description).toContainText(formatUtc(last));
+    await expect(description).toContainText(startsAt(last));
     const bar = this.page.getByTestId('selection-bar');
     await expect(bar).toBeVisible();
     return bar;
