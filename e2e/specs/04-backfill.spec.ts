@@ -17,6 +17,8 @@ test('select a range with gaps, backfill it, and watch the gaps fill', async ({
   await dashboard.open({ token: stack.token });
   await dashboard.show(NAME, hoursAgo(12), hoursAgo(-1));
   for (const gap of gaps) await dashboard.expectCell(gap, ['Missing']);
+  // Before the name's first slot nothing was expected: not a gap.
+  await dashboard.expectCell(hoursAgo(11), ['Before first slot']);
 
   // Select from the first slot to the last one: the selection bar counts what the grid shows.
   const bar = await dashboard.selectWithKeyboard(hoursAgo(9), hoursAgo(4));
