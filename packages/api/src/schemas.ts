@@ -257,7 +257,7 @@ export const gridRowSchema = z.object({
   interval: z.string(),
   intervalMs: z.number().int(),
   firstStart: isoString.meta({
-    description: 'The first expected slot at or after `from`: the start of cell 0',
+    description: 'The first slot at or after `from`: the start of cell 0',
   }),
   slotsPerCell: z.number().int().min(1),
   slotCount: z

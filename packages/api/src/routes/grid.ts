@@ -25,13 +25,13 @@ interface NameRow {
   origin: Date;
 }
 
-/** One name's expected slots in the window and how they are bucketed. */
+/** One name's slots in the window (its interval's, aligned to its origin) and how they are bucketed. */
 interface RowPlan {
   name: string;
   intervalMs: number;
-  /** First expected slot at or after `from`. */
+  /** First slot at or after `from`. */
   firstMs: number;
-  /** Expected slots in [from, to). */
+  /** Slots in [from, to), those before the name's first slot included. */
   slotCount: number;
   slotsPerCell: number;
   cellCount: number;
@@ -82,7 +82,7 @@ const NO_FACTS: GridFactsRow = {
 
 const MESSAGE_LENGTH = 200;
 
-/** Plans the rows: per name, the aligned expected slots in [from, to) and the bucket size. */
+/** Plans the rows: per name, the aligned slots in [from, to) and the bucket size. */
 function planRows(names: NameRow[], request: GridRequest, maxSlotsPerName: number): RowPlan[] {
   const fromMs = request.from.getTime();
   const toMs = request.to.getTime();
