@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { GridRow } from '../src/api/grid.ts';
 import { toGrid } from '../src/api/grid.ts';
-import { isCellSelected, selectColumn, selectRange, summarizeSelection } from '../src/lib/selection.ts';
+import {
+  gapTargets,
+  isCellSelected,
+  selectColumn,
+  selectRange,
+  summarizeSelection,
+} from '../src/lib/selection.ts';
 import { FROM, STEP, wireGrid, wireRow } from './support/fixtures.ts';
 
 const { rows } = toGrid(
@@ -70,5 +77,63 @@ describe('selection', () => {
       COMPLETE: 1,
       MISSING: 1,
     });
+  });
+
+  it('sends skip and backfill from each name’s first slot: slots before it are not gaps', () => {
+    const grid = toGrid(
+      wireGrid(
+        [
+          wireRow('young', ['BEFORE_FIRST', 'BEFORE_FIRST', 'MISSING', 'COMPLETE']),
+          wireRow('old', ['MISSING', 'COMPLETE', 'MISSING', 'COMPLETE']),
+          wireRow('unborn', ['BEFORE_FIRST', 'BEFORE_FIRST', 'BEFORE_FIRST', 'BEFORE_FIRST']),
+        ],
+        4,
+      ),
+    );
+    const selection = {
+      names: ['young', 'old', 'unborn', 'hidden'],
+      from: new Date(FROM),
+      to: new Date(FROM + 4 * STEP),
+    };
+    expect(gapTargets(grid.rows, selection)).toEqual([
+      { name: 'young', from: new Date(FROM + 2 * STEP), to: selection.to },
+      { name: 'old', from: selection.from, to: selection.to },
+      // not in the grid: the range as selected
+      { name: 'hidden', from: selection.from, to: selection.to },
+    ]);
+  });
+
+  it('finds the first slot inside a bucket that straddles it, after the bucket’s slots before it', () => {
+    const row: GridRow = {
+      name: 'bucketed',
+      interval: 'PT5M',
+      intervalMs: STEP,
+      slotsPerCell: 4,
+      summary: { missing: 1, failing: 0, running: 0 },
+      cells: [
+        {
+          start: new Date(FROM),
+          end: new Date(FROM + 4 * STEP),
+          state: 'BEFORE_FIRST',
+          counts: { BEFORE_FIRST: 4 },
+          failedAttempts: 0,
+          message: null,
+          holder: null,
+        },
+        {
+          start: new Date(FROM + 4 * STEP),
+          end: new Date(FROM + 8 * STEP),
+          state: 'MISSING',
+          counts: { BEFORE_FIRST: 3, MISSING: 1 },
+          failedAttempts: 0,
+          message: null,
+          holder: null,
+        },
+      ],
+    };
+    const selection = { names: ['bucketed'], from: new Date(FROM), to: new Date(FROM + 8 * STEP) };
+    expect(gapTargets([row], selection)).toEqual([
+      { name: 'bucketed', from: new Date(FROM + 7 * STEP), to: selection.to },
+    ]);
   });
 });

@@ -47,6 +47,42 @@ export function isCellSelected(selection: Selection | null, name: string, cell: 
   return start >= selection.from.getTime() && start < selection.to.getTime();
 }
 
+/** A name's part of a selection, as the actions send it. */
+export interface SelectionTarget {
+  name: string;
+  from: Date;
+  to: Date;
+}
+
+/**
+ * The ranges for the actions that create a selection's missing slots (skip and backfill): per name, from its
+ * first slot on. Slots before it are not gaps (BEFORE_FIRST): a range over them would create them and move
+ * the name's first slot back. A name with nothing but such slots in the selection is left out; one the grid
+ * does not show keeps the whole range.
+ */
+export function gapTargets(rows: readonly GridRow[], selection: Selection): SelectionTarget[] {
+  return selection.names.flatMap((name) => {
+    const row = rows.find((candidate) => candidate.name === name);
+    const firstMs = row ? firstSlotMs(row) : Number.NEGATIVE_INFINITY;
+    const from = Math.max(selection.from.getTime(), firstMs);
+    return from < selection.to.getTime() ? [{ name, from: new Date(from), to: selection.to }] : [];
+  });
+}
+
+/**
+ * Where a row's slots from the name's first slot on begin: in the first cell with any, after its
+ * BEFORE_FIRST slots (the earliest of a cell). Infinity when every slot of the row is before the first slot.
+ */
+function firstSlotMs(row: GridRow): number {
+  for (const cell of row.cells) {
+    const counts = cellCounts(cell);
+    const before = counts.BEFORE_FIRST ?? 0;
+    const slots = Object.values(counts).reduce((total, n) => total + (n ?? 0), 0);
+    if (slots > before) return cell.start.getTime() + before * row.intervalMs;
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
 /** What a selection holds for one name. */
 export interface SelectionPart {
   name: string;

@@ -5,7 +5,7 @@ import { SelectionBar } from '../components/SelectionBar.tsx';
 import { useBackfill, useRequeue, useSkip } from '../hooks/use-actions.ts';
 import { useAuth } from '../hooks/use-auth.ts';
 import { summarizeBackfill, summarizeRequeue, summarizeSkip } from '../lib/outcomes.ts';
-import { type Selection, summarizeSelection } from '../lib/selection.ts';
+import { gapTargets, type Selection, summarizeSelection } from '../lib/selection.ts';
 import type { TimeZoneChoice } from '../lib/time.ts';
 
 /** The selection bar connected to the API: bulk re-queue, skip and backfill, each previewed first. */
@@ -34,6 +34,7 @@ export function SelectionActions({
   const skippable = sum((c) => c.AVAILABLE + c.FAILING + c.MISSING + (includeComplete ? c.COMPLETE : 0));
   const missing = sum((c) => c.MISSING);
   const targets = selection.names.map((name) => ({ name, from: selection.from, to: selection.to }));
+  const creatingTargets = gapTargets(rows, selection);
   const begin = async () => (await auth.ensureToken()) !== null;
   const blocked = auth.writeBlockedReason;
   // Keyed by the selection so that a new selection starts every flow afresh.
@@ -66,10 +67,16 @@ export function SelectionActions({
         option={{ label: 'Also skip complete slots', checked: includeComplete, onChange: setIncludeComplete }}
         onBegin={begin}
         onPreview={async (reason) =>
-          summarizeSkip(await skip.mutateAsync({ targets, reason, dryRun: true, includeComplete }), true)
+          summarizeSkip(
+            await skip.mutateAsync({ targets: creatingTargets, reason, dryRun: true, includeComplete }),
+            true,
+          )
         }
         onConfirm={async (reason) =>
-          summarizeSkip(await skip.mutateAsync({ targets, reason, dryRun: false, includeComplete }), false)
+          summarizeSkip(
+            await skip.mutateAsync({ targets: creatingTargets, reason, dryRun: false, includeComplete }),
+            false,
+          )
         }
       />
       <ActionFlow
@@ -79,9 +86,11 @@ export function SelectionActions({
         disabledReason={blocked ?? (missing === 0 ? 'The selection has no missing slots.' : null)}
         needsReason={false}
         onBegin={begin}
-        onPreview={async () => summarizeBackfill(await backfill.mutateAsync({ targets, dryRun: true }), true)}
+        onPreview={async () =>
+          summarizeBackfill(await backfill.mutateAsync({ targets: creatingTargets, dryRun: true }), true)
+        }
         onConfirm={async () =>
-          summarizeBackfill(await backfill.mutateAsync({ targets, dryRun: false }), false)
+          summarizeBackfill(await backfill.mutateAsync({ targets: creatingTargets, dryRun: false }), false)
         }
       />
     </SelectionBar>
