@@ -1,6 +1,6 @@
 import type { TaskEvent } from '@dtm/core';
 import { Hono } from 'hono';
-import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
+import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import type { HubMessage } from '../event-hub.ts';
@@ -27,20 +27,20 @@ function toEventData(event: TaskEvent): { event: string; data: string } {
   };
 }
 
-async function send(stream: SSEStreamingApi, message: HubMessage | 'heartbeat'): Promise<void> {
-  if (message === 'heartbeat') {
-    await stream.write(': heartbeat\n\n');
-  } else if (message.kind === 'ready') {
-    await stream.writeSSE({ event: 'ready', data: '{}', retry: RETRY_MS });
-  } else if (message.kind === 'closing') {
-    return;
-  } else if (message.kind === 'holders') {
-    await stream.writeSSE({ event: 'holders', data: JSON.stringify({ names: message.names }) });
-  } else if (message.kind === 'resync') {
-    await stream.writeSSE({ event: 'resync', data: JSON.stringify({ reason: 'reconnected' }) });
-  } else {
-    await stream.writeSSE(toEventData(message.event));
-  }
+/**
+ * A message as its Server-Sent Events frame. Every data is JSON on one line (JSON.stringify escapes line
+ * breaks), so each frame is written out whole, and frames are written in batches.
+ */
+function frameOf(message: Exclude<HubMessage, { kind: 'closing' }> | 'heartbeat'): string {
+  if (message === 'heartbeat') return ': heartbeat\n\n';
+  let event: { event: string; data: string };
+  if (message.kind === 'ready') return `event: ready\ndata: {}\nretry: ${RETRY_MS}\n\n`;
+  if (message.kind === 'holders')
+    event = { event: 'holders', data: JSON.stringify({ names: message.names }) };
+  else if (message.kind === 'resync')
+    event = { event: 'resync', data: JSON.stringify({ reason: 'reconnected' }) };
+  else event = toEventData(message.event);
+  return `event: ${event.event}\ndata: ${event.data}\n\n`;
 }
 
 /**
@@ -69,16 +69,25 @@ export function eventsRoutes(deps: RouteDeps) {
       stream.onAbort(() => wake?.());
       try {
         while (!stream.aborted && !stream.closed) {
-          const message = queue.shift();
-          if (message === undefined) {
+          if (queue.length === 0) {
             await new Promise<void>((resolve) => {
               wake = resolve;
             });
             wake = null;
             continue;
           }
-          if (message !== 'heartbeat' && message.kind === 'closing') break;
-          await send(stream, message);
+          // Everything queued goes out in one write: one chunk per wake, not one per transition.
+          let frames = '';
+          let isClosing = false;
+          for (const message of queue.splice(0)) {
+            if (message !== 'heartbeat' && message.kind === 'closing') {
+              isClosing = true;
+              break;
+            }
+            frames += frameOf(message);
+          }
+          if (frames !== '') await stream.write(frames);
+          if (isClosing) break;
         }
       } finally {
         clearInterval(heartbeat);
