@@ -11,11 +11,12 @@ import type { Schema } from './schema.ts';
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
- * `holders` view), the holder from its handle, and the statement that ends the slot records both transitions (AVAILABLE → ACQUIRED at the
- * transaction's start, then ACQUIRED → its end). That spares a row version and a history statement per slot,
- * and lets the ending UPDATE run in the top-level transaction, after RELEASE SAVEPOINT: a row locked by a
- * transaction and then updated by one of its subtransactions gets a MultiXact for its xmax, slow to create
- * and slow for every other worker scanning past it.
+ * `holders` view), the holder from its handle, and the statement that ends the slot records (and announces)
+ * both transitions (AVAILABLE → ACQUIRED at the transaction's start, then ACQUIRED → its end). That spares a
+ * row version and a history statement per slot, and lets the ending UPDATE run in the top-level transaction,
+ * after RELEASE SAVEPOINT: a row locked by a transaction and then updated by one of its subtransactions gets a
+ * MultiXact for its xmax, slow to create, slow for every other worker scanning past it, and not the id of a
+ * running transaction (the holder would no longer read as held).
  */
 export interface Prepared extends SetUpStatement {}
 

@@ -417,7 +417,10 @@ export class Worker {
     }
   }
 
-  /** Listens for the names of slots that became AVAILABLE, retrying until it works (polling covers the meantime). */
+  /**
+   * Listens for the names of slots that became AVAILABLE, retrying until it works (polling covers the
+   * meantime).
+   */
   async #listen(): Promise<void> {
     let failures = 0;
     while (!this.#isStopping) {
