@@ -47,14 +47,21 @@ WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at 
 DROP TRIGGER task_history_notify ON task_history;
 DROP FUNCTION notify_transitions();
 
+-- A transition's notification on '<schema>.events', written in one place for every writer (and read by the
+-- core's subscribe). A plain SQL expression: the planner inlines it into the statements that call it.
+CREATE FUNCTION transition_payload(name text, slot timestamptz, from_state text, to_state text, actor text,
+                                   at timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN json_build_object('name', name, 'slot', slot, 'from', from_state, 'to', to_state, 'actor', left(actor, 200),
+                         'at', at)::text;
+
 DO $$
 BEGIN
   EXECUTE format($f$
     CREATE FUNCTION announce(recorded task_history[]) RETURNS void LANGUAGE plpgsql AS $body$
     BEGIN
       IF cardinality(recorded) <= 100 THEN
-        PERFORM pg_notify(%1$L, json_build_object('name', r.name, 'slot', r.slot, 'from', r.from_state,
-                                                  'to', r.to_state, 'actor', left(r.actor, 200), 'at', r.at)::text)
+        PERFORM pg_notify(%1$L, %3$I.transition_payload(r.name, r.slot, r.from_state, r.to_state, r.actor, r.at))
         FROM unnest(recorded) r;
       ELSE
         PERFORM pg_notify(%1$L, json_build_object('bulk', true, 'name', r.name, 'count', count(*))::text)
@@ -62,5 +69,5 @@ BEGIN
       END IF;
       PERFORM pg_notify(%2$L, r.name) FROM unnest(recorded) r WHERE r.to_state = 'AVAILABLE' GROUP BY r.name;
     END $body$
-  $f$, current_schema() || '.events', current_schema() || '.work');
+  $f$, current_schema() || '.events', current_schema() || '.work', current_schema());
 END $$;

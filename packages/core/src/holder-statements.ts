@@ -72,8 +72,8 @@ export function holderStatements(schema: Schema): HolderStatements {
   const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
   // The ending statements announce the two transitions they record themselves, as announce() does for other
   // writers (sql/000003.sql): a trigger would cost the server more than the rest of the slot's bookkeeping.
-  const announce = `SELECT pg_notify('${schema.channel}', json_build_object(
-         'name', name, 'slot', slot, 'from', from_state, 'to', to_state, 'actor', left(actor, 200), 'at', at)::text)
+  const announce = `SELECT pg_notify('${schema.channel}',
+         ${s}.transition_payload(name, slot, from_state, to_state, actor, at))
        FROM recorded`;
   return {
     lockOldest: lockNext('ASC'),

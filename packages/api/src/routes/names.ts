@@ -39,8 +39,9 @@ interface SummaryRow {
  * Every name's summary except its row total, each figure read from a small index: first and last slot from
  * the primary key, AVAILABLE, SKIP and failing counts from their partial indexes (sql/000001.sql and
  * 000002.sql), the oldest due slot as the first of `tasks_available_idx` that is due and not held, and the
- * live overlay from the core's `holders` view (the due AVAILABLE rows, read once). Committed rows are never ACQUIRED (that state is only written inside
- * the holder's open transaction), so COMPLETE is the total minus the others.
+ * live overlay from the core's `holders` view (the due AVAILABLE rows, read once). Committed rows are never
+ * ACQUIRED (that state is only written inside the holder's open transaction), so COMPLETE is the total minus
+ * the others.
  */
 export function namesSql(s: string): string {
   return `WITH held AS MATERIALIZED (
