@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Schema } from './schema.ts';
 import type { TaskState } from './types.ts';
@@ -36,10 +37,20 @@ export interface Subscription {
   close(): Promise<void>;
   /** Whether the listening connection is up right now. */
   readonly isConnected: boolean;
+  /**
+   * Resolves once every notification committed before the call has been delivered (to `onEvent`): it sends
+   * a marker through the listening connection and waits for it to come back, and the server delivers
+   * notifications in commit order. Rejects if the connection is not listening, is lost meanwhile, or the
+   * marker is not back within `timeoutMs` (default 10 s).
+   */
+  sync(timeoutMs?: number): Promise<void>;
 }
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+const SYNC_TIMEOUT_MS = 10_000;
+/** Payloads of `sync` markers; subscribers elsewhere ignore them (they are no event). */
+const SYNC_PREFIX = 'dtm-sync:';
 
 /**
  * LISTENs on the schema's channel over a connection of its own (never one that holds a slot), and keeps
@@ -98,9 +109,18 @@ export async function listen(
   let isListening = false;
   /** LISTEN and UNLISTEN run one after the other, each bringing the connection to what is wanted then. */
   let changes: Promise<void> = Promise.resolve();
+  /** The `sync` markers on their way: payload → settle. */
+  const markers = new Map<string, (error?: Error) => void>();
 
   const onNotification = (message: pg.Notification) => {
-    if (message.channel === channel && message.payload) options.onPayload(message.payload);
+    if (message.channel !== channel || !message.payload) return;
+    const marker = markers.get(message.payload);
+    if (marker) marker();
+    else options.onPayload(message.payload);
+  };
+
+  const failMarkers = (error: Error) => {
+    for (const settle of [...markers.values()]) settle(error);
   };
 
   const connect = async (isReconnect: boolean): Promise<void> => {
@@ -147,6 +167,7 @@ export async function listen(
     which.removeAllListeners('notification');
     which.on('error', () => {});
     which.end().catch(() => {});
+    failMarkers(error);
     options.onError?.(error);
     scheduleReconnect();
   };
@@ -191,8 +212,30 @@ export async function listen(
     pause() {
       void change(false);
     },
+    sync(timeoutMs = SYNC_TIMEOUT_MS) {
+      const current = client;
+      if (!current || !isConnected || !isListening)
+        return Promise.reject(new Error(`not listening on ${channel}`));
+      const payload = `${SYNC_PREFIX}${randomBytes(12).toString('hex')}`;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => settle(new Error(`no answer from the listening connection within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        const settle = (error?: Error) => {
+          clearTimeout(timer);
+          markers.delete(payload);
+          if (error) reject(error);
+          else resolve();
+        };
+        markers.set(payload, settle);
+        // The channel as a literal: the session's query text (pg_stat_activity) tells which channel it is.
+        current.query(`SELECT pg_notify(${current.escapeLiteral(channel)}, $1)`, [payload]).catch(settle);
+      });
+    },
     async close() {
       isClosed = true;
+      failMarkers(new Error('subscription closed'));
       clearTimeout(retryTimer);
       const last = client;
       client = null;

@@ -72,6 +72,28 @@ describe('subscribe', () => {
     }
   });
 
+  it('sync resolves only once every transition committed before it has been delivered', async () => {
+    const name = uniqueName();
+    const events: TaskEvent[] = [];
+    const others: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    const other = await tm.subscribe({ onEvent: (event) => others.push(event) });
+    try {
+      for (let i = 0; i < 20; i++) await tm.createTask({ name, slot: pastSlot(i), interval: 'PT5M' });
+      await subscription.sync();
+      // No waiting: the twenty are there the moment sync resolves.
+      expect(events.filter((e) => e.name === name)).toHaveLength(20);
+      await other.sync();
+      expect(others.filter((e) => e.name === name)).toHaveLength(20);
+      // Markers are no events, for the subscription that sent them or any other.
+      expect([...events, ...others].filter((e) => e.name !== name)).toEqual([]);
+    } finally {
+      await subscription.close();
+      await other.close();
+    }
+    await expect(subscription.sync()).rejects.toThrow(/not listening/);
+  });
+
   it('reconnects after its connection is killed, tells the caller to resync, and keeps delivering', async () => {
     const name = uniqueName();
     const events: TaskEvent[] = [];
