@@ -15,10 +15,11 @@ import { eventsRoutes } from './routes/events.ts';
 import { gridRoutes } from './routes/grid.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
-import { NameTotals, namesRoutes } from './routes/names.ts';
+import { namesRoutes } from './routes/names.ts';
 import { tasksRoutes } from './routes/tasks.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import { VersionedSingleFlight } from './single-flight.ts';
+import { SlotIndex } from './slot-index.ts';
 
 /** How long a waiting grid or names computation gathers requests after the running one settled. */
 const GATHER_MS = 10;
@@ -59,12 +60,12 @@ export function createApp(deps: AppDeps) {
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
     logger,
     events: deps.events ?? new EventHub(deps.tm, logger),
+    slots: deps.slots ?? new SlotIndex(deps.tm, logger),
     now: deps.now ?? (() => new Date()),
     schemaSql: `"${deps.tm.schema}"`,
   };
   const { limits } = routeDeps;
   const requests = new RequestMetrics();
-  const nameTotals = new NameTotals();
   // Both keyed by the event stream's change count: a result never outlives a change clients were told of.
   // A waiting computation starts a few milliseconds after the running one, time enough for the clients it
   // answered to ask again and share the next one (see VersionedSingleFlight).
@@ -124,7 +125,7 @@ export function createApp(deps: AppDeps) {
   const routes = app
     .route('/api/health', healthRoutes(routeDeps))
     .route('/api/whoami', whoamiRoutes(routeDeps))
-    .route('/api/names', namesRoutes(routeDeps, nameTotals, namesFlights))
+    .route('/api/names', namesRoutes(routeDeps, namesFlights))
     .route('/api/tasks', tasksRoutes(routeDeps))
     .route('/api/grid', gridRoutes(routeDeps, gridFlights))
     .route('/api/events', eventsRoutes(routeDeps))
@@ -132,7 +133,7 @@ export function createApp(deps: AppDeps) {
     .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
     .route(
       '/metrics',
-      metricsRoutes(routeDeps, requests, nameTotals, { grid: gridFlights.stats, names: namesFlights.stats }),
+      metricsRoutes(routeDeps, requests, { grid: gridFlights.stats, names: namesFlights.stats }),
     )
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
   return routes;

@@ -1,5 +1,6 @@
 import type { TaskManager } from '@dtm/core';
 import type { EventHub } from './event-hub.ts';
+import type { SlotIndex } from './slot-index.ts';
 
 /** Who may write, and optionally who may read. */
 export interface AuthConfig {
@@ -31,11 +32,6 @@ export interface Limits {
   /** Look-back window of the `dtm_missing_slots` metric, in ms. Default one day. */
   metricsLookbackMs: number;
   /**
-   * How long the per-name row totals (the one figure of `/api/names` that counts every row) are reused;
-   * COMPLETE counts may lag by this much. 0 counts on every request. Default 5,000 ms.
-   */
-  namesTotalsTtlMs: number;
-  /**
    * How long a computed grid (from its start) is served again to identical requests (same names, window and
    * columns) while no change was announced since it started; concurrent identical requests share one
    * computation whatever this is. 0: no reuse. Default 1,000 ms.
@@ -58,7 +54,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxEventClients: 200,
   heartbeatMs: 15_000,
   metricsLookbackMs: 86_400_000,
-  namesTotalsTtlMs: 5_000,
   gridCacheMs: 1_000,
   namesCacheMs: 1_000,
 };
@@ -83,6 +78,11 @@ export interface AppDeps {
   corsOrigins?: readonly string[];
   /** The shared event subscription; default one built on `tm` that listens while any client streams. */
   events?: EventHub;
+  /**
+   * The slots in memory that the grid, names and metrics read; default one built on `tm`, which listens from
+   * the first such request on. Whoever builds it closes it.
+   */
+  slots?: SlotIndex;
   /** Default: a logger that only reports errors and warnings to the console. */
   logger?: Logger;
   /** The clock of grid and metrics (tests); default `() => new Date()`. */
@@ -96,6 +96,7 @@ export interface RouteDeps {
   limits: Limits;
   logger: Logger;
   events: EventHub;
+  slots: SlotIndex;
   now: () => Date;
   /** The schema's quoted SQL name, for the read-only aggregate queries that live beside their routes. */
   schemaSql: string;

@@ -19,8 +19,10 @@ export type HubListener = (message: HubMessage) => void;
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
-/** Time between two looks at the live holders while clients are attached. */
+/** Time between two looks at the live holders while clients are attached, at least. */
 const HOLDERS_POLL_MS = 1_000;
+/** ... and at least this many times as long as the last look took, so that looking costs at most a tenth. */
+const HOLDERS_POLL_SPACING = 10;
 
 /**
  * One LISTEN subscription shared by every `/api/events` client. It listens while at least one client is
@@ -31,7 +33,8 @@ const HOLDERS_POLL_MS = 1_000;
  * Taking a slot and losing it without a change commit nothing, so no NOTIFY tells of them. While clients
  * are attached the hub therefore also reads the live holders every second (one query over the AVAILABLE
  * rows, whatever the number of clients) and sends `holders` with the names whose
- * holders changed, so a grid stops showing a crashed worker's slot as running within about that time.
+ * holders changed, so a grid stops showing a crashed worker's slot as running within about that time. On a
+ * busy database, where that read takes longer, it looks less often: never more than a tenth of the time.
  */
 export class EventHub {
   readonly #tm: TaskManager;
@@ -46,6 +49,7 @@ export class EventHub {
   /** `name` → its held slots as `slot|worker|since` keys, from the last look; null before the first. */
   #holders: Map<string, Set<string>> | null = null;
   #isHoldersFailing = false;
+  #holdersReadMs = 0;
   #changes = 0;
 
   constructor(tm: TaskManager, logger: Logger) {
@@ -104,13 +108,18 @@ export class EventHub {
 
   #watchHolders(): void {
     if (this.#holdersTimer || this.#isClosed || this.#listeners.size === 0) return;
-    const timer = setTimeout(async () => {
-      const holders = await this.#readHolders();
-      if (this.#holdersTimer !== timer) return; // stopped meanwhile: this look is stale
-      this.#holdersTimer = undefined;
-      if (holders) this.#compareHolders(holders);
-      this.#watchHolders();
-    }, HOLDERS_POLL_MS);
+    const timer = setTimeout(
+      async () => {
+        const started = performance.now();
+        const holders = await this.#readHolders();
+        this.#holdersReadMs = performance.now() - started;
+        if (this.#holdersTimer !== timer) return; // stopped meanwhile: this look is stale
+        this.#holdersTimer = undefined;
+        if (holders) this.#compareHolders(holders);
+        this.#watchHolders();
+      },
+      Math.max(HOLDERS_POLL_MS, this.#holdersReadMs * HOLDERS_POLL_SPACING),
+    );
     timer.unref();
     this.#holdersTimer = timer;
   }

@@ -7,6 +7,7 @@ import { type AppType, createApp } from './app.ts';
 import { createApiManager } from './database.ts';
 import type { AuthConfig, Limits, Logger } from './deps.ts';
 import { EventHub } from './event-hub.ts';
+import { SlotIndex } from './slot-index.ts';
 
 /** The dashboard build inside this repository (packages/dashboard/dist). */
 export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', '..', 'dashboard', 'dist');
@@ -85,10 +86,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const auth = options.auth ?? { token: null };
   const events = new EventHub(database.tm, logger);
+  const slots = new SlotIndex(database.tm, logger);
   const app = createApp({
     tm: database.tm,
     auth,
     events,
+    slots,
     logger,
     dashboardDir: options.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : options.dashboardDir,
     ...(options.limits ? { limits: options.limits } : {}),
@@ -103,6 +106,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       started.once('error', reject);
     });
   } catch (error) {
+    await slots.close();
     await database.close();
     throw error;
   }
@@ -126,6 +130,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         await closed;
         clearInterval(sweep);
         clearTimeout(grace);
+        await slots.close();
         await database.close();
       })();
       return closing;

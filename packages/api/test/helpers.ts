@@ -13,6 +13,7 @@ import {
   type CellState,
   type gridResponse,
 } from '../src/schemas.ts';
+import { SlotIndex } from '../src/slot-index.ts';
 import type { WireHolder } from '../src/wire.ts';
 
 export { databaseUrl, pastSlot, uniqueName, waitFor } from '../../core/test/helpers.ts';
@@ -48,18 +49,21 @@ export async function createTestApp(
   const worker = await createManager({ schema, workerName: 'test-worker' });
   const database = createApiManager({ connectionString: databaseUrl, schema, poolSize: 10 });
   const events = new EventHub(database.tm, silentLogger);
+  const slots = new SlotIndex(database.tm, silentLogger);
   afterAll(async () => {
     await events.close();
+    await slots.close();
     await database.close();
   });
   const deps: AppDeps = {
     tm: database.tm,
     auth: { token: TOKEN, tokenName: 'tests', ...options.auth },
     events,
+    slots,
     logger: process.env.DEBUG_API ? errorLogger : silentLogger,
     dashboardDir: options.dashboardDir ?? null,
-    // Fresh COMPLETE counts: tests read what they just wrote.
-    limits: { namesTotalsTtlMs: 0, gridCacheMs: 0, namesCacheMs: 0, ...options.limits },
+    // Tests read what they just wrote.
+    limits: { gridCacheMs: 0, namesCacheMs: 0, ...options.limits },
     ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
     ...(options.now ? { now: options.now } : {}),
   };

@@ -1,50 +1,29 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
-import { readOnly } from '../read-only.ts';
 import { escapeLabel, type RequestMetrics } from '../request-metrics.ts';
 import type { SingleFlightStats } from '../single-flight.ts';
+import { type NameSlots, NO_ROW, STATE_MASK } from '../slot-index.ts';
 import { isDatabaseUp } from './health.ts';
-import { type NameSummary, type NameTotals, readNameSummaries } from './names.ts';
-
-interface PresentRow {
-  name: string;
-  present: string;
-}
+import { readNameSummaries } from './names.ts';
 
 /**
  * Missing slots per name in the look-back window: slots that have started by now, from the later of
  * (now − look-back) and the name's first slot (a name is not missing slots from before it existed), that
- * have no row. Rows are counted over the primary-key range; the expected count is arithmetic.
+ * have no row.
  */
-async function readMissing(
-  deps: RouteDeps,
-  summaries: NameSummary[],
-  now: Date,
-): Promise<Map<string, number>> {
-  const windows = summaries.flatMap((s) => {
-    if (s.firstSlot === null) return [];
-    const originMs = s.origin.getTime();
-    const lookbackStart = now.getTime() - deps.limits.metricsLookbackMs;
-    const startMs = Math.max(
-      s.firstSlot.getTime(),
-      originMs + Math.ceil((lookbackStart - originMs) / s.intervalMs) * s.intervalMs,
-    );
-    const expected = Math.max(0, Math.floor((now.getTime() - startMs) / s.intervalMs) + 1);
-    return [{ name: s.name, start: new Date(startMs), expected }];
-  });
-  const missing = new Map<string, number>();
-  if (windows.length === 0) return missing;
-  const rows = await readOnly<PresentRow>(
-    deps,
-    `SELECT w.name,
-            (SELECT count(*) FROM ${deps.schemaSql}.tasks t
-             WHERE t.name = w.name AND t.slot >= w.start AND t.slot <= $3) AS present
-     FROM unnest($1::text[], $2::timestamptz[]) AS w (name, start)`,
-    [windows.map((w) => w.name), windows.map((w) => w.start), now],
+function countMissing(deps: RouteDeps, slots: NameSlots | undefined, nowMs: number): number {
+  if (!slots || slots.rows === 0) return 0;
+  const { intervalMs, originMs } = slots;
+  const lookbackStart = nowMs - deps.limits.metricsLookbackMs;
+  const start = Math.max(
+    slots.firstSlotMs,
+    originMs + Math.ceil((lookbackStart - originMs) / intervalMs) * intervalMs,
   );
-  const present = new Map(rows.map((row) => [row.name, Number(row.present)]));
-  for (const w of windows) missing.set(w.name, Math.max(0, w.expected - (present.get(w.name) ?? 0)));
+  let missing = 0;
+  for (let slot = start; slot <= nowMs; slot += intervalMs) {
+    if ((slots.stateAt(slot) & STATE_MASK) === NO_ROW) missing += 1;
+  }
   return missing;
 }
 
@@ -76,7 +55,6 @@ function flightCounters(
 export function metricsRoutes(
   deps: RouteDeps,
   requests: RequestMetrics,
-  totals: NameTotals,
   flights: { grid: SingleFlightStats; names: SingleFlightStats },
 ) {
   return new Hono<AppEnv>().get('/', async (c) => {
@@ -86,8 +64,8 @@ export function metricsRoutes(
     lines.push(`dtm_database_up ${isUp ? 1 : 0}`);
     if (isUp) {
       const now = deps.now();
-      const summaries = await readNameSummaries(deps, totals);
-      const missing = await readMissing(deps, summaries, now);
+      const summaries = await readNameSummaries(deps);
+      const index = await deps.slots.read();
       gauge(lines, 'dtm_slots', 'Slots by task name and live state (ACQUIRED: held by a worker right now).');
       for (const s of summaries) {
         for (const [state, count] of Object.entries(s.counts)) {
@@ -111,7 +89,8 @@ export function metricsRoutes(
         `Slots with no row although the interval says they should exist, in the last ${deps.limits.metricsLookbackMs / 1000} s (not before the name's first slot).`,
       );
       for (const s of summaries) {
-        lines.push(`dtm_missing_slots{name="${escapeLabel(s.name)}"} ${missing.get(s.name) ?? 0}`);
+        const missing = countMissing(deps, index.get(s.name), now.getTime());
+        lines.push(`dtm_missing_slots{name="${escapeLabel(s.name)}"} ${missing}`);
       }
     }
     gauge(lines, 'dtm_event_stream_clients', 'Open /api/events streams.');

@@ -7,6 +7,7 @@ import { type EncodedJson, encodeJson, sendEncoded } from '../encoded-json.ts';
 import { heldRowsSql, readOnly } from '../read-only.ts';
 import type { namesResponse } from '../schemas.ts';
 import type { VersionedSingleFlight } from '../single-flight.ts';
+import { AVAILABLE, type NameSlots, STATE_MASK } from '../slot-index.ts';
 import { isoOrNull } from '../wire.ts';
 
 /** One name's summary, as `/api/names` and `/metrics` read it. */
@@ -21,117 +22,67 @@ export interface NameSummary {
   oldestDueSlot: Date | null;
 }
 
-interface SummaryRow {
-  name: string;
-  interval_ms: string;
-  origin: Date;
-  first_slot: Date | null;
-  last_slot: Date | null;
-  available_all: string;
-  skip: string;
-  failing_all: string;
-  acquired: string;
-  held_failing: string;
-  oldest_due: Date | null;
-}
-
 /**
- * Every name's summary except its row total, each figure read from a small index: first and last slot from
- * the primary key, AVAILABLE, SKIP and failing counts from their partial indexes (sql/000001.sql and
- * 000002.sql), the oldest due slot as the first of `tasks_available_idx` that is due and not held, and the
- * live overlay from the core's `holders` view (the due AVAILABLE rows, read once). Committed rows are never
- * ACQUIRED (that state is only written inside the holder's open transaction), so COMPLETE is the total minus
- * the others.
+ * Every name's summary: counts from the slot index (current as of the call), with the live holders read
+ * from the database at the same time (the `holders` view: the due AVAILABLE rows whose locker is running).
+ * Committed rows are never ACQUIRED (that state is only written inside the holder's open transaction): a
+ * held slot counts as ACQUIRED instead of its committed AVAILABLE.
  */
-export function namesSql(s: string): string {
-  return `WITH held AS MATERIALIZED (
-       ${heldRowsSql(s)}
-     ), held_counts AS (
-       SELECT name, count(*) AS acquired, count(*) FILTER (WHERE failed_attempts > 0) AS held_failing
-       FROM held GROUP BY name
-     )
-     SELECT n.name, n.interval_ms, n.origin,
-            (SELECT min(t.slot) FROM ${s}.tasks t WHERE t.name = n.name) AS first_slot,
-            (SELECT max(t.slot) FROM ${s}.tasks t WHERE t.name = n.name) AS last_slot,
-            (SELECT count(*) FROM ${s}.tasks t WHERE t.name = n.name AND t.state = 'AVAILABLE') AS available_all,
-            (SELECT count(*) FROM ${s}.tasks t WHERE t.name = n.name AND t.state = 'SKIP') AS skip,
-            (SELECT count(*) FROM ${s}.tasks t
-             WHERE t.name = n.name AND t.failed_attempts > 0 AND t.state = 'AVAILABLE') AS failing_all,
-            coalesce(hc.acquired, 0) AS acquired,
-            coalesce(hc.held_failing, 0) AS held_failing,
-            (SELECT t.slot FROM ${s}.tasks t
-             WHERE t.name = n.name AND t.state = 'AVAILABLE'
-               AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
-               AND NOT EXISTS (SELECT 1 FROM held h WHERE h.name = t.name AND h.slot = t.slot)
-             ORDER BY t.slot
-             LIMIT 1) AS oldest_due
-     FROM ${s}.task_names n
-     LEFT JOIN held_counts hc ON hc.name = n.name
-     ORDER BY n.name`;
-}
-
-/** Rows per name: the one figure that needs every row (an index-only count of the primary key). */
-export function nameTotalsSql(s: string): string {
-  return `SELECT name, count(*) AS total FROM ${s}.tasks GROUP BY name`;
-}
-
-/**
- * Row totals per name, shared by concurrent requests and kept for `limits.namesTotalsTtlMs`: counting a
- * million rows takes a few hundred milliseconds, every other figure of the summary is read live.
- */
-export class NameTotals {
-  #value: Promise<Map<string, number>> | null = null;
-  #readAt = 0;
-
-  async read(deps: RouteDeps): Promise<Map<string, number>> {
-    const ttl = deps.limits.namesTotalsTtlMs;
-    if (this.#value === null || ttl === 0 || Date.now() - this.#readAt > ttl) {
-      this.#readAt = Date.now();
-      const reading = readOnly<{ name: string; total: string }>(deps, nameTotalsSql(deps.schemaSql)).then(
-        (rows) => new Map(rows.map((row) => [row.name, Number(row.total)])),
-      );
-      this.#value = reading;
-      reading.catch(() => {
-        if (this.#value === reading) this.#value = null;
-      });
-    }
-    return this.#value;
-  }
-}
-
-/** Every name with its counts by live state (see `namesSql`). */
-export async function readNameSummaries(deps: RouteDeps, totals: NameTotals): Promise<NameSummary[]> {
-  const [rows, totalByName] = await Promise.all([
-    readOnly<SummaryRow>(deps, namesSql(deps.schemaSql)),
-    totals.read(deps),
+export async function readNameSummaries(deps: RouteDeps): Promise<NameSummary[]> {
+  const [index, held] = await Promise.all([
+    deps.slots.read(),
+    readOnly<{ name: string; slot: Date; failed_attempts: number }>(deps, heldRowsSql(deps.schemaSql)),
   ]);
-  return rows.map((row) => {
-    const acquired = Number(row.acquired);
-    const availableAll = Number(row.available_all);
-    const skip = Number(row.skip);
-    const total = totalByName.get(row.name) ?? availableAll + skip;
+  const heldByName = new Map<string, Set<number>>();
+  for (const row of held) {
+    const slots = heldByName.get(row.name) ?? new Set<number>();
+    slots.add(row.slot.getTime());
+    heldByName.set(row.name, slots);
+  }
+  const nowMs = deps.now().getTime();
+  return [...index.keys()].sort().map((name) => {
+    const slots = index.get(name) as NameSlots;
+    // Held slots as of the holders read whose row the index has as AVAILABLE too (one may have ended in
+    // between): they count as ACQUIRED instead.
+    const heldSlots = new Set<number>();
+    let heldFailing = 0;
+    for (const slot of heldByName.get(name) ?? []) {
+      if ((slots.stateAt(slot) & STATE_MASK) !== AVAILABLE) continue;
+      heldSlots.add(slot);
+      if (slots.attemptsAt(slot) > 0) heldFailing += 1;
+    }
+    const hasRows = slots.rows > 0;
     return {
-      name: row.name,
-      intervalMs: Number(row.interval_ms),
-      origin: row.origin,
-      firstSlot: row.first_slot,
-      lastSlot: row.last_slot,
+      name,
+      intervalMs: slots.intervalMs,
+      origin: new Date(slots.originMs),
+      firstSlot: hasRows ? new Date(slots.firstSlotMs) : null,
+      lastSlot: hasRows ? new Date(slots.lastSlotMs) : null,
       counts: {
-        AVAILABLE: Math.max(0, availableAll - acquired),
-        ACQUIRED: acquired,
-        // The total may be up to namesTotalsTtlMs old; never show a negative count for it.
-        COMPLETE: Math.max(0, total - availableAll - skip),
-        SKIP: skip,
+        AVAILABLE: slots.available - heldSlots.size,
+        ACQUIRED: heldSlots.size,
+        COMPLETE: slots.complete,
+        SKIP: slots.skip,
       },
-      failing: Math.max(0, Number(row.failing_all) - Number(row.held_failing)),
-      oldestDueSlot: row.oldest_due,
+      failing: slots.failing - heldFailing,
+      oldestDueSlot: oldestDue(slots, heldSlots, nowMs),
     };
   });
 }
 
+/** The first AVAILABLE slot that is due at `nowMs` and not held; null when there is none. */
+function oldestDue(slots: NameSlots, held: Set<number>, nowMs: number): Date | null {
+  if (slots.available - held.size <= 0) return null;
+  for (let slot = slots.firstSlotMs; slot <= slots.lastSlotMs; slot += slots.intervalMs) {
+    if ((slots.stateAt(slot) & STATE_MASK) !== AVAILABLE || held.has(slot)) continue;
+    if (slots.nextAttemptAt(slot) <= nowMs) return new Date(slot);
+  }
+  return null;
+}
+
 /** The body of `GET /api/names`. */
-async function readNamesBody(deps: RouteDeps, totals: NameTotals): Promise<z.output<typeof namesResponse>> {
-  const summaries = await readNameSummaries(deps, totals);
+async function readNamesBody(deps: RouteDeps): Promise<z.output<typeof namesResponse>> {
+  const summaries = await readNameSummaries(deps);
   return {
     names: summaries.map((s) => ({
       name: s.name,
@@ -151,14 +102,10 @@ async function readNamesBody(deps: RouteDeps, totals: NameTotals): Promise<z.out
  * concurrent ones share one, one within `namesCacheMs` reuses the last, never one that started before a
  * change the event stream announced.
  */
-export function namesRoutes(
-  deps: RouteDeps,
-  totals: NameTotals,
-  flights: VersionedSingleFlight<EncodedJson>,
-) {
+export function namesRoutes(deps: RouteDeps, flights: VersionedSingleFlight<EncodedJson>) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const names = await flights.run('names', async () =>
-      encodeJson(JSON.stringify(await readNamesBody(deps, totals))),
+      encodeJson(JSON.stringify(await readNamesBody(deps))),
     );
     return sendEncoded(c, names);
   });

@@ -1,0 +1,474 @@
+import { DatabaseError, type Subscription, sqlStateOf, type TaskEvent, type TaskManager } from '@dtm/core';
+import type pg from 'pg';
+import type { Logger } from './deps.ts';
+
+/** A slot's committed state in the index (`NameSlots.states`): no row, or the row's state. */
+export const NO_ROW = 0;
+export const AVAILABLE = 1;
+export const COMPLETE = 2;
+export const SKIP = 3;
+/** Added to the state when the row has a message. */
+export const HAS_MESSAGE = 4;
+export const STATE_MASK = 3;
+/** Committed rows are AVAILABLE, COMPLETE or SKIP (ACQUIRED lives only in the holder's transaction). */
+const STATE_CODE: Record<string, number> = { AVAILABLE, COMPLETE, SKIP };
+
+/** Messages are kept up to this length (what the grid shows). */
+export const MESSAGE_LENGTH = 200;
+/** The most distinct messages kept in memory; beyond, readers fetch them from the table. */
+const MAX_MESSAGES = 100_000;
+
+/** Rows per statement of a load. */
+const PAGE_ROWS = 50_000;
+/** How long changes gather before they are read while nobody waits for them. */
+const QUIET_BATCH_MS = 100;
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * One row as the index reads it: `[name, slotMs, state, failedAttempts, nextAttemptMs | null, message]`,
+ * the message null when there is none, and '' for one not kept (see `keptMessage`).
+ */
+type IndexRow = [string, number, string, number, number | null, string | null];
+
+/**
+ * Distinct messages, each kept once and referred to by a number from 1; 0 for one not kept (the store is
+ * full). Failures and skips tend to repeat a few messages over many slots.
+ */
+export class MessageStore {
+  readonly #ids = new Map<string, number>();
+  readonly #texts: string[] = [''];
+
+  intern(text: string): number {
+    let id = this.#ids.get(text);
+    if (id === undefined) {
+      if (this.#texts.length > MAX_MESSAGES) return 0;
+      id = this.#texts.length;
+      this.#texts.push(text);
+      this.#ids.set(text, id);
+    }
+    return id;
+  }
+
+  text(id: number): string | undefined {
+    return id === 0 ? undefined : this.#texts[id];
+  }
+}
+
+/**
+ * The committed state of every slot of one name, one entry per slot of its interval from `baseMs` on, in
+ * typed arrays (about 15 bytes per slot), with the counts that `/api/names` shows kept up to date.
+ */
+export class NameSlots {
+  readonly name: string;
+  readonly intervalMs: number;
+  readonly originMs: number;
+  readonly #messages: MessageStore;
+  /** The slot of entry 0 (epoch ms). */
+  #baseMs = 0;
+  /** `NO_ROW` or the state, plus `HAS_MESSAGE`. */
+  #states = new Uint8Array(0);
+  /** Failed attempts, capped at 65,535. */
+  #attempts = new Uint16Array(0);
+  /** When a failed AVAILABLE slot may be tried again (epoch ms); 0: at once. */
+  #nextAttempts = new Float64Array(0);
+  /** The message's number in the store; 0: none, or not kept. */
+  #messageIds = new Uint32Array(0);
+  rows = 0;
+  available = 0;
+  complete = 0;
+  skip = 0;
+  /** AVAILABLE rows with failed attempts. */
+  failing = 0;
+  /** The first and last slot with a row (epoch ms); NaN while there is none. */
+  firstSlotMs = Number.NaN;
+  lastSlotMs = Number.NaN;
+
+  constructor(name: string, intervalMs: number, originMs: number, messages: MessageStore) {
+    this.name = name;
+    this.intervalMs = intervalMs;
+    this.originMs = originMs;
+    this.#messages = messages;
+  }
+
+  /** The entry of `slotMs`: `NO_ROW` or a state plus `HAS_MESSAGE`. */
+  stateAt(slotMs: number): number {
+    const i = (slotMs - this.#baseMs) / this.intervalMs;
+    return i >= 0 && i < this.#states.length ? (this.#states[i] as number) : NO_ROW;
+  }
+
+  attemptsAt(slotMs: number): number {
+    const i = (slotMs - this.#baseMs) / this.intervalMs;
+    return i >= 0 && i < this.#attempts.length ? (this.#attempts[i] as number) : 0;
+  }
+
+  nextAttemptAt(slotMs: number): number {
+    const i = (slotMs - this.#baseMs) / this.intervalMs;
+    return i >= 0 && i < this.#nextAttempts.length ? (this.#nextAttempts[i] as number) : 0;
+  }
+
+  /**
+   * The message of a slot that has one (`HAS_MESSAGE`), cut to `MESSAGE_LENGTH`; undefined when it is not
+   * kept: plain COMPLETE slots' messages (the grid shows them only for cells of one slot), and any once the
+   * store is full. Read those from the table.
+   */
+  messageAt(slotMs: number): string | undefined {
+    const i = (slotMs - this.#baseMs) / this.intervalMs;
+    return i >= 0 && i < this.#messageIds.length
+      ? this.#messages.text(this.#messageIds[i] as number)
+      : undefined;
+  }
+
+  /** Records a row as read from the table (`IndexRow`'s message). */
+  set(slotMs: number, state: number, attempts: number, nextAttemptMs: number, message: string | null): void {
+    const i = this.#indexFor(slotMs);
+    this.#count(this.#states[i] as number, this.#attempts[i] as number, -1);
+    this.#states[i] = state + (message === null ? 0 : HAS_MESSAGE);
+    this.#attempts[i] = Math.min(attempts, 65_535);
+    this.#nextAttempts[i] = nextAttemptMs;
+    this.#messageIds[i] = message ? this.#messages.intern(message) : 0;
+    this.#count(state, attempts, 1);
+    if (!(slotMs >= this.firstSlotMs)) this.firstSlotMs = slotMs;
+    if (!(slotMs <= this.lastSlotMs)) this.lastSlotMs = slotMs;
+  }
+
+  #count(entry: number, attempts: number, sign: number): void {
+    const state = entry & STATE_MASK;
+    if (state === NO_ROW) return;
+    this.rows += sign;
+    if (state === AVAILABLE) {
+      this.available += sign;
+      if (attempts > 0) this.failing += sign;
+    } else if (state === COMPLETE) this.complete += sign;
+    else this.skip += sign;
+  }
+
+  /** The entry of `slotMs`, growing the arrays to hold it (slots are added at both ends over time). */
+  #indexFor(slotMs: number): number {
+    const offset = (slotMs - this.originMs) / this.intervalMs;
+    if (!Number.isInteger(offset))
+      throw new Error(`slot ${new Date(slotMs).toISOString()} of ${this.name} is not on its interval`);
+    const length = this.#states.length;
+    if (length === 0) this.#baseMs = slotMs;
+    const i = (slotMs - this.#baseMs) / this.intervalMs;
+    if (i >= 0 && i < length) return i;
+    const before = i < 0 ? -i + (length >> 2) : 0;
+    const size = Math.max(i + 1 + before, length + before, 64);
+    this.#resize(before, i < 0 ? size : Math.max(size, length * 2));
+    return i + before;
+  }
+
+  #resize(before: number, size: number): void {
+    const states = new Uint8Array(size);
+    states.set(this.#states, before);
+    const attempts = new Uint16Array(size);
+    attempts.set(this.#attempts, before);
+    const nextAttempts = new Float64Array(size);
+    nextAttempts.set(this.#nextAttempts, before);
+    const messageIds = new Uint32Array(size);
+    messageIds.set(this.#messageIds, before);
+    this.#states = states;
+    this.#attempts = attempts;
+    this.#nextAttempts = nextAttempts;
+    this.#messageIds = messageIds;
+    this.#baseMs -= before * this.intervalMs;
+  }
+}
+
+/** What readers get: every name's slots, as of a moment after the read was asked for. */
+export type SlotsByName = ReadonlyMap<string, NameSlots>;
+
+/**
+ * Every slot's committed state in memory, for the grid, the name summaries and the metrics, which would
+ * otherwise read (and count) a window of the table per request: loaded once, then kept current from the
+ * core's notifications. A notification is taken only as the name of a row that changed, and the row is read
+ * again (in batches, one batch at a time), so the index does not depend on what notifications carry nor on
+ * their timing: every row is as new as the last time it was read, and it was read after its last change was
+ * announced. A bulk notification reloads its name; a lost listening connection (missed notifications)
+ * reloads everything.
+ *
+ * `read()` answers with everything committed before it was called: it waits for a marker sent through the
+ * listening connection (`Subscription.sync`), then for the rows announced before it to be read.
+ *
+ * Live holders are not in it: a held slot's committed row is AVAILABLE, and nothing is announced when a slot
+ * is taken. Readers ask the `holders` view for the few in their window.
+ */
+export class SlotIndex {
+  readonly #tm: TaskManager;
+  readonly #logger: Logger;
+  readonly #schemaSql: string;
+  #names = new Map<string, NameSlots>();
+  #messages = new MessageStore();
+  #opening: Promise<Subscription> | null = null;
+  #isClosed = false;
+  /** Work announced and not yet read: everything, whole names, or rows (name → slot epoch ms). */
+  #needsAll = true;
+  #dirtyNames = new Set<string>();
+  #dirtyRows = new Map<string, Set<number>>();
+  /** Work items announced so far, and how many of them are applied. */
+  #announced = 1;
+  #applied = 0;
+  #waiters: Array<{ upTo: number; resolve: () => void; reject: (error: Error) => void }> = [];
+  #running: Promise<void> | null = null;
+  #batchTimer: NodeJS.Timeout | undefined;
+  #retryMs = RETRY_MIN_MS;
+
+  constructor(tm: TaskManager, logger: Logger) {
+    this.#tm = tm;
+    this.#logger = logger;
+    this.#schemaSql = `"${tm.schema}"`;
+  }
+
+  /**
+   * Every name's slots with every change committed before the call applied, `names` (when given) looked up
+   * if the index does not know them. The first call loads the table (about a second per million rows).
+   * Throws `DatabaseError` when the database cannot be reached.
+   */
+  async read(names: readonly string[] | null = null): Promise<SlotsByName> {
+    if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
+    const subscription = await this.#open();
+    try {
+      await subscription.sync();
+    } catch (error) {
+      throw new DatabaseError(`not hearing changes: ${messageOf(error)}`, { cause: error });
+    }
+    await this.#appliedUpTo(this.#announced);
+    // A name registered without a slot yet is announced by nobody: look up the names asked for by name.
+    const unknown = (names ?? []).filter((name) => !this.#names.has(name));
+    if (unknown.length > 0) {
+      for (const name of unknown) this.#dirtyNames.add(name);
+      this.#announce();
+      await this.#appliedUpTo(this.#announced);
+    }
+    return this.#names;
+  }
+
+  async #appliedUpTo(upTo: number): Promise<void> {
+    if (this.#applied >= upTo) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ upTo, resolve, reject });
+      this.#run();
+    });
+  }
+
+  /** Stops listening; pending reads fail. */
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    clearTimeout(this.#batchTimer);
+    this.#settle(new DatabaseError('the slot index is closed', { cause: null }));
+    const opening = this.#opening;
+    this.#opening = null;
+    await (await opening?.catch(() => null))?.close();
+    await this.#running;
+  }
+
+  #open(): Promise<Subscription> {
+    this.#opening ??= this.#tm
+      .subscribe({
+        onEvent: (event) => this.#heard(event),
+        onReconnect: () => {
+          this.#logger.info('slot index: listening again; reloading every slot');
+          this.#needsAll = true;
+          this.#announce();
+        },
+        onError: (error) => this.#logger.warn(`slot index: lost its listening connection: ${error.message}`),
+      })
+      .catch((error: unknown) => {
+        this.#opening = null;
+        throw new DatabaseError(`cannot listen for changes: ${messageOf(error)}`, {
+          cause: error,
+          sqlState: sqlStateOf(error),
+        });
+      });
+    return this.#opening;
+  }
+
+  #heard(event: TaskEvent): void {
+    if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
+    else {
+      let slots = this.#dirtyRows.get(event.name);
+      if (!slots) {
+        slots = new Set();
+        this.#dirtyRows.set(event.name, slots);
+      }
+      slots.add(event.slot.getTime());
+    }
+    this.#announce();
+  }
+
+  #announce(): void {
+    this.#announced += 1;
+    if (this.#waiters.length > 0) this.#run();
+    else this.#runSoon();
+  }
+
+  /**
+   * Applies what was announced now if a read waits for it; else within `QUIET_BATCH_MS`, so that rows
+   * changing all the time are read in batches of what changed meanwhile, not one query per notification.
+   */
+  #runSoon(): void {
+    if (this.#batchTimer || this.#running || this.#isClosed) return;
+    this.#batchTimer = setTimeout(() => this.#run(), QUIET_BATCH_MS);
+    this.#batchTimer.unref();
+  }
+
+  #run(): void {
+    if (this.#running || this.#isClosed) return;
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    this.#running = this.#apply().finally(() => {
+      this.#running = null;
+      if (this.#applied >= this.#announced) return;
+      if (this.#waiters.length > 0) this.#run();
+      else this.#runSoon();
+    });
+  }
+
+  /**
+   * Applies what was announced, batch after batch, while reads wait for it; retries with backoff on
+   * failure.
+   */
+  async #apply(): Promise<void> {
+    while (this.#applied < this.#announced && !this.#isClosed) {
+      const upTo = this.#announced;
+      const needsAll = this.#needsAll;
+      const names = this.#dirtyNames;
+      const rows = this.#dirtyRows;
+      this.#needsAll = false;
+      this.#dirtyNames = new Set();
+      this.#dirtyRows = new Map();
+      try {
+        // A load reads every row as it is after every change announced before it started.
+        if (needsAll) this.#names = await this.#loadAll();
+        else {
+          // A name the index does not know yet was created since: read it whole.
+          for (const name of rows.keys()) if (!this.#names.has(name)) names.add(name);
+          for (const name of names) {
+            await this.#loadName(name);
+            rows.delete(name);
+          }
+          await this.#reread(rows);
+        }
+        this.#applied = upTo;
+        this.#retryMs = RETRY_MIN_MS;
+        this.#settle();
+        if (this.#waiters.length === 0) return;
+      } catch (error) {
+        // What this batch would have read is read again, with everything: simpler than merging it back.
+        this.#needsAll = true;
+        this.#settle(new DatabaseError(`reading slots: ${messageOf(error)}`, { cause: error }));
+        this.#logger.warn(`slot index: cannot read slots (${messageOf(error)}); retrying`);
+        await new Promise((resolve) => setTimeout(resolve, this.#retryMs).unref());
+        this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+        if (this.#waiters.length === 0) return; // the next change or read starts it again
+      }
+    }
+  }
+
+  /** Resolves the reads whose changes are applied; with an error, fails every pending read. */
+  #settle(error?: Error): void {
+    const pending = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of pending) {
+      if (error) waiter.reject(error);
+      else if (waiter.upTo <= this.#applied) waiter.resolve();
+      else this.#waiters.push(waiter);
+    }
+  }
+
+  async #loadAll(): Promise<Map<string, NameSlots>> {
+    // A fresh store, so that messages no slot has any more are dropped.
+    this.#messages = new MessageStore();
+    const names = await this.#readNames(null);
+    const s = this.#schemaSql;
+    let after: [string, Date | string] = ['', '-infinity'];
+    for (;;) {
+      const rows = await this.#query<IndexRow>(
+        `SELECT ${rowColumns('t')} FROM ${s}.tasks t
+         WHERE (t.name, t.slot) > ($1, $2) ORDER BY t.name, t.slot LIMIT ${PAGE_ROWS}`,
+        after,
+      );
+      for (const row of rows) names.get(row[0])?.set(...entryOf(row));
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return names;
+      after = [last[0], new Date(last[1])];
+    }
+  }
+
+  async #loadName(name: string): Promise<void> {
+    const loaded = (await this.#readNames(name)).get(name);
+    if (!loaded) return; // not created after all (its transaction rolled back)
+    const s = this.#schemaSql;
+    let after: Date | string = '-infinity';
+    for (;;) {
+      const rows: IndexRow[] = await this.#query<IndexRow>(
+        `SELECT ${rowColumns('t')} FROM ${s}.tasks t WHERE t.name = $1 AND t.slot > $2
+         ORDER BY t.slot LIMIT ${PAGE_ROWS}`,
+        [name, after],
+      );
+      for (const row of rows) loaded.set(...entryOf(row));
+      const last: IndexRow | undefined = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) break;
+      after = new Date(last[1]);
+    }
+    this.#names.set(name, loaded);
+  }
+
+  async #reread(dirty: Map<string, Set<number>>): Promise<void> {
+    const names: string[] = [];
+    const slots: Date[] = [];
+    for (const [name, set] of dirty) {
+      for (const slot of set) {
+        names.push(name);
+        slots.push(new Date(slot));
+      }
+    }
+    for (let from = 0; from < names.length; from += PAGE_ROWS) {
+      const rows = await this.#query<IndexRow>(
+        `SELECT ${rowColumns('t')}
+         FROM unnest($1::text[], $2::timestamptz[]) k (name, slot)
+         JOIN ${this.#schemaSql}.tasks t ON t.name = k.name AND t.slot = k.slot`,
+        [names.slice(from, from + PAGE_ROWS), slots.slice(from, from + PAGE_ROWS)],
+      );
+      for (const row of rows) this.#names.get(row[0])?.set(...entryOf(row));
+    }
+  }
+
+  async #readNames(name: string | null): Promise<Map<string, NameSlots>> {
+    const rows = await this.#query<[string, string, Date]>(
+      `SELECT name, interval_ms, origin FROM ${this.#schemaSql}.task_names WHERE $1::text IS NULL OR name = $1`,
+      [name],
+    );
+    return new Map(
+      rows.map(([n, interval, origin]) => [
+        n,
+        new NameSlots(n, Number(interval), origin.getTime(), this.#messages),
+      ]),
+    );
+  }
+
+  async #query<R extends unknown[]>(text: string, values: unknown[]): Promise<R[]> {
+    const result = await this.#tm.pool.query<R>({ text, values, rowMode: 'array' } as pg.QueryArrayConfig);
+    return result.rows;
+  }
+}
+
+const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
+/**
+ * The columns of an `IndexRow`, from table alias `t`. The message is kept for the slots whose messages the
+ * grid shows in any cell: not plain COMPLETE (no failed attempt) ones, which are most slots and often carry
+ * a message of their own (a count of records): for those only that there is one.
+ */
+const rowColumns = (t: string) =>
+  `${t}.name, ${epochMs(`${t}.slot`)}, ${t}.state, ${t}.failed_attempts, ${epochMs(`${t}.next_attempt_at`)},
+   CASE WHEN ${t}.message IS NULL THEN NULL
+        WHEN ${t}.state <> 'COMPLETE' OR ${t}.failed_attempts > 0 THEN left(${t}.message, ${MESSAGE_LENGTH})
+        ELSE '' END`;
+
+function entryOf(row: IndexRow): [number, number, number, number, string | null] {
+  return [row[1], STATE_CODE[row[2]] ?? COMPLETE, row[3], row[4] ?? 0, row[5]];
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

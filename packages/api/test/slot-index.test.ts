@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { gridResponse, namesResponse } from '../src/schemas.ts';
+import {
+  AVAILABLE,
+  COMPLETE,
+  HAS_MESSAGE,
+  MessageStore,
+  NameSlots,
+  NO_ROW,
+  SKIP,
+} from '../src/slot-index.ts';
+import { createTestApp, getJson, gridCells, pastSlot, uniqueName, waitFor } from './helpers.ts';
+
+// The grid, names and metrics read the slots from the API's slot index (memory), kept current from the
+// core's notifications: these tests hold it to what the table says, at the moment of each request.
+
+const FIVE_MIN = 300_000;
+const { app, worker, schema } = await createTestApp();
+
+async function states(name: string, from: Date, count: number): Promise<string> {
+  const to = new Date(from.getTime() + count * FIVE_MIN);
+  const body = gridResponse.parse(
+    await getJson(
+      app,
+      `/api/grid?names=${encodeURIComponent(name)}&from=${from.toISOString()}&to=${to.toISOString()}`,
+    ),
+  );
+  return body.rows[0]?.states ?? '';
+}
+
+describe('the slot index behind the grid', () => {
+  it('answers with every transition committed before the request, however quickly it follows', async () => {
+    const name = uniqueName('fresh');
+    const from = pastSlot(5);
+    await worker.createTasks({ name, from, to: pastSlot(1), interval: 'PT5M' });
+    expect(await states(name, from, 4)).toBe('AAAA');
+    // Each request right after the write that it must show, without waiting.
+    await (await worker.acquire(name, from)).complete('done');
+    expect(await states(name, from, 4)).toBe('CAAA');
+    await (await worker.acquire(name, pastSlot(4))).fail('boom');
+    expect(await states(name, from, 4)).toBe('CFAA');
+    await worker.skip({ name, slots: [pastSlot(3)] }, { reason: 'not needed' });
+    expect(await states(name, from, 4)).toBe('CFSA');
+    await worker.requeue({ name, slots: [from] }, { reason: 'again' });
+    expect(await states(name, from, 4)).toBe('AFSA');
+  });
+
+  it('reads a name whole after a bulk change (one summary notification for more than 100 slots)', async () => {
+    const name = uniqueName('bulk');
+    const from = pastSlot(300);
+    await worker.createTasks({ name, from, to: pastSlot(0), interval: 'PT5M' });
+    expect(await states(name, from, 300)).toMatch(/^A+$/);
+    const skipped = await worker.skip({ name, from, to: pastSlot(0) }, { reason: 'backlog dropped' });
+    expect(skipped.counts.skipped).toBe(300);
+    const cells = gridCells(
+      gridResponse.parse(
+        await getJson(
+          app,
+          `/api/grid?names=${name}&from=${from.toISOString()}&to=${pastSlot(0).toISOString()}&columns=300`,
+        ),
+      ),
+    );
+    expect(cells.every((cell) => cell.state === 'SKIP' && cell.message === 'backlog dropped')).toBe(true);
+  });
+
+  it('reads everything again after losing its listening connection, so a change it did not hear shows', async () => {
+    const name = uniqueName('unheard');
+    const slot = pastSlot(3);
+    await worker.createTask({ name, slot, interval: 'PT5M' });
+    expect(await states(name, slot, 1)).toBe('A');
+    // In one transaction: the index's listening connection is cut (and gone before the commit), then the row
+    // changes by hand, with no notification at all. Only a reload can show it.
+    const client = await worker.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ ok: boolean }>(
+        // Its last statement: LISTEN, or the marker of a read (Subscription.sync).
+        `SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity
+         WHERE query IN ($1, $2)`,
+        [`LISTEN "${schema}.events"`, `SELECT pg_notify('${schema}.events', $1)`],
+      );
+      expect(rows).toEqual([{ ok: true }]);
+      await client.query(`UPDATE "${schema}".tasks SET state = 'COMPLETE' WHERE name = $1 AND slot = $2`, [
+        name,
+        slot,
+      ]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    let seen = '';
+    await waitFor('the grid to show the unheard change', async () => {
+      seen = await states(name, slot, 1).catch(() => '');
+      return seen === 'C';
+    });
+    expect(seen).toBe('C');
+  });
+
+  it('counts per name follow the transitions: /api/names', async () => {
+    const name = uniqueName('counts');
+    await worker.createTasks({ name, from: pastSlot(4), to: pastSlot(0), interval: 'PT5M' });
+    await (await worker.acquire(name, pastSlot(4))).complete();
+    await (await worker.acquire(name, pastSlot(3))).fail('boom');
+    const body = namesResponse.parse(await getJson(app, '/api/names'));
+    expect(body.names.find((n) => n.name === name)).toMatchObject({
+      counts: { AVAILABLE: 3, ACQUIRED: 0, COMPLETE: 1, SKIP: 0 },
+      failing: 1,
+      oldestDueSlot: pastSlot(2).toISOString(),
+    });
+  });
+});
+
+describe('NameSlots', () => {
+  it('grows at both ends and keeps the counts of what it holds', () => {
+    const slots = new NameSlots('n', FIVE_MIN, 0, new MessageStore());
+    const at = (i: number) => 1_000 * FIVE_MIN + i * FIVE_MIN;
+    slots.set(at(0), AVAILABLE, 0, 0, null);
+    slots.set(at(500), COMPLETE, 0, 0, 'done');
+    slots.set(at(-300), SKIP, 0, 0, 'not needed');
+    slots.set(at(1), AVAILABLE, 2, at(9), 'boom');
+    expect(slots.stateAt(at(0))).toBe(AVAILABLE);
+    expect(slots.stateAt(at(500))).toBe(COMPLETE + HAS_MESSAGE);
+    expect(slots.stateAt(at(-300))).toBe(SKIP + HAS_MESSAGE);
+    expect(slots.stateAt(at(2))).toBe(NO_ROW);
+    expect(slots.stateAt(at(-10_000))).toBe(NO_ROW);
+    expect([slots.attemptsAt(at(1)), slots.nextAttemptAt(at(1)), slots.messageAt(at(1))]).toEqual([
+      2,
+      at(9),
+      'boom',
+    ]);
+    expect(slots.messageAt(at(-300))).toBe('not needed');
+    expect([slots.firstSlotMs, slots.lastSlotMs]).toEqual([at(-300), at(500)]);
+    expect([slots.rows, slots.available, slots.failing, slots.complete, slots.skip]).toEqual([4, 2, 1, 1, 1]);
+    // A row read again replaces what was counted for it.
+    slots.set(at(1), COMPLETE, 2, 0, null);
+    expect([slots.rows, slots.available, slots.failing, slots.complete]).toEqual([4, 1, 0, 2]);
+    expect(() => slots.set(at(0) + 1, AVAILABLE, 0, 0, null)).toThrow(/not on its interval/);
+  });
+});
