@@ -16,10 +16,12 @@ const STATE_CODE: Record<string, number> = { AVAILABLE, COMPLETE, SKIP };
 /** Messages are kept up to this length (what the grid shows). */
 export const MESSAGE_LENGTH = 200;
 /** The most distinct messages kept in memory; beyond, readers fetch them from the table. */
-const MAX_MESSAGES = 100_000;
+const MAX_MESSAGES = 65_535;
 
+/** Entries kept free beyond a name's last slot when its arrays are trimmed after a load. */
+const TRIM_HEADROOM = 64;
 /** Rows per statement of a load. */
-const PAGE_ROWS = 50_000;
+const PAGE_ROWS = 20_000;
 /** How long changes gather before they are read while nobody waits for them. */
 const QUIET_BATCH_MS = 100;
 const RETRY_MIN_MS = 200;
@@ -57,7 +59,7 @@ export class MessageStore {
 
 /**
  * The committed state of every slot of one name, one entry per slot of its interval from `baseMs` on, in
- * typed arrays (about 15 bytes per slot), with the counts that `/api/names` shows kept up to date.
+ * typed arrays (9 bytes per slot), with the counts that `/api/names` shows kept up to date.
  */
 export class NameSlots {
   readonly name: string;
@@ -70,10 +72,10 @@ export class NameSlots {
   #states = new Uint8Array(0);
   /** Failed attempts, capped at 65,535. */
   #attempts = new Uint16Array(0);
-  /** When a failed AVAILABLE slot may be tried again (epoch ms); 0: at once. */
-  #nextAttempts = new Float64Array(0);
+  /** When a failed AVAILABLE slot may be tried again (epoch seconds, rounded up); 0: at once. */
+  #nextAttempts = new Uint32Array(0);
   /** The message's number in the store; 0: none, or not kept. */
-  #messageIds = new Uint32Array(0);
+  #messageIds = new Uint16Array(0);
   rows = 0;
   available = 0;
   complete = 0;
@@ -104,7 +106,7 @@ export class NameSlots {
 
   nextAttemptAt(slotMs: number): number {
     const i = (slotMs - this.#baseMs) / this.intervalMs;
-    return i >= 0 && i < this.#nextAttempts.length ? (this.#nextAttempts[i] as number) : 0;
+    return i >= 0 && i < this.#nextAttempts.length ? (this.#nextAttempts[i] as number) * 1000 : 0;
   }
 
   /**
@@ -125,7 +127,7 @@ export class NameSlots {
     this.#count(this.#states[i] as number, this.#attempts[i] as number, -1);
     this.#states[i] = state + (message === null ? 0 : HAS_MESSAGE);
     this.#attempts[i] = Math.min(attempts, 65_535);
-    this.#nextAttempts[i] = nextAttemptMs;
+    this.#nextAttempts[i] = Math.ceil(nextAttemptMs / 1000);
     this.#messageIds[i] = message ? this.#messages.intern(message) : 0;
     this.#count(state, attempts, 1);
     if (!(slotMs >= this.firstSlotMs)) this.firstSlotMs = slotMs;
@@ -158,15 +160,23 @@ export class NameSlots {
     return i + before;
   }
 
+  /** Gives back the room beyond the last slot that growing by doubling left, but for a few slots to come. */
+  trim(): void {
+    if (this.rows === 0) return;
+    const needed = (this.lastSlotMs - this.#baseMs) / this.intervalMs + 1 + TRIM_HEADROOM;
+    if (this.#states.length > needed) this.#resize(0, needed);
+  }
+
+  /** Copies the entries into arrays of `size`, `before` entries further on (the ones past `size` dropped). */
   #resize(before: number, size: number): void {
     const states = new Uint8Array(size);
-    states.set(this.#states, before);
+    states.set(this.#states.subarray(0, size - before), before);
     const attempts = new Uint16Array(size);
-    attempts.set(this.#attempts, before);
-    const nextAttempts = new Float64Array(size);
-    nextAttempts.set(this.#nextAttempts, before);
-    const messageIds = new Uint32Array(size);
-    messageIds.set(this.#messageIds, before);
+    attempts.set(this.#attempts.subarray(0, size - before), before);
+    const nextAttempts = new Uint32Array(size);
+    nextAttempts.set(this.#nextAttempts.subarray(0, size - before), before);
+    const messageIds = new Uint16Array(size);
+    messageIds.set(this.#messageIds.subarray(0, size - before), before);
     this.#states = states;
     this.#attempts = attempts;
     this.#nextAttempts = nextAttempts;
@@ -390,7 +400,10 @@ export class SlotIndex {
       );
       for (const row of rows) names.get(row[0])?.set(...entryOf(row));
       const last = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) return names;
+      if (!last || rows.length < PAGE_ROWS) {
+        for (const slots of names.values()) slots.trim();
+        return names;
+      }
       after = [last[0], new Date(last[1])];
     }
   }
@@ -411,6 +424,7 @@ export class SlotIndex {
       if (!last || rows.length < PAGE_ROWS) break;
       after = new Date(last[1]);
     }
+    loaded.trim();
     this.#names.set(name, loaded);
   }
 

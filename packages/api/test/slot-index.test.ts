@@ -135,5 +135,15 @@ describe('NameSlots', () => {
     slots.set(at(1), COMPLETE, 2, 0, null);
     expect([slots.rows, slots.available, slots.failing, slots.complete]).toEqual([4, 1, 0, 2]);
     expect(() => slots.set(at(0) + 1, AVAILABLE, 0, 0, null)).toThrow(/not on its interval/);
+    // Trimmed, it keeps every entry, and grows again past its end.
+    slots.trim();
+    expect(slots.stateAt(at(500))).toBe(COMPLETE + HAS_MESSAGE);
+    expect(slots.messageAt(at(-300))).toBe('not needed');
+    slots.set(at(900), SKIP, 0, 0, null);
+    expect([slots.stateAt(at(900)), slots.stateAt(at(500)), slots.rows]).toEqual([
+      SKIP,
+      COMPLETE + HAS_MESSAGE,
+      5,
+    ]);
   });
 });
