@@ -283,6 +283,8 @@ try {
     { names: gridNames.split(','), from: gridFrom, to: gridTo, columns: 200 },
     { onQuery: (text, values) => (gridQuery = { text, values }) },
   );
+  // As on the API's own connections (src/database.ts).
+  await admin.query('SET max_parallel_workers_per_gather = 0');
   const explain = async (text: string, values: unknown[]) =>
     (await admin.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, values)).rows
       .map((row) => row['QUERY PLAN'])

@@ -19,7 +19,7 @@ export interface ApiManagerOptions {
 
 /**
  * The API's own TaskManager over a small pool of its own (never the workers'), whose connections carry a
- * `statement_timeout` and whose connection attempts give up after a few seconds.
+ * `statement_timeout` (and run no parallel query) and whose connection attempts give up after a few seconds.
  */
 export function createApiManager(options: ApiManagerOptions): { tm: TaskManager; close(): Promise<void> } {
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
@@ -27,7 +27,9 @@ export function createApiManager(options: ApiManagerOptions): { tm: TaskManager;
     connectionString: options.connectionString,
     max: options.poolSize ?? 5,
     application_name: 'dtm-api',
-    options: `-c statement_timeout=${Math.max(1, Math.floor(statementTimeoutMs))}`,
+    // No parallel workers: launching them costs more than the API's reads take (60–80 ms on the benchmark's
+    // 2 cores, on a machine whose cores the workers need).
+    options: `-c statement_timeout=${Math.max(1, Math.floor(statementTimeoutMs))} -c max_parallel_workers_per_gather=0`,
     connectionTimeoutMillis: 5_000,
     // The server cancels the statement first; this only catches a connection that went silent.
     query_timeout: statementTimeoutMs + 5_000,
