@@ -69,10 +69,9 @@ export async function dtmWorker(url: string, concurrency: number): Promise<numbe
 
 /**
  * The floor: DTM's own statements for one slot, driven straight through `pg` on one dedicated connection per
- * lane, with no library around them: the same prepared statements in the same two round trips (BEGIN, lock;
- * then finish, COMMIT), without the work's savepoint, which the worker takes only for a handler that reads
- * its client (the no-op handler does not). What DTM's worker loses against it is the cost of the worker
- * itself.
+ * lane, with no library around them: the same prepared statements in the same two round trips (BEGIN, lock,
+ * SAVEPOINT; then RELEASE SAVEPOINT, finish, COMMIT). What DTM's worker loses against it is the cost of the
+ * worker itself.
  */
 export async function rawFloor(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);
@@ -94,14 +93,14 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
     clients.map(async (client) => {
       for (;;) {
         const lock = execute(client, statements.lockOldest, [name, from, to]);
-        const [, locked] = await batch(client, `BEGIN; ${lock}`);
+        const [, locked] = await batch(client, `BEGIN; ${lock}; SAVEPOINT dtm_work`);
         const slot: Date | undefined = locked?.rows[0]?.slot;
         if (!slot) {
           await client.query('ROLLBACK');
           return;
         }
         const finish = execute(client, statements.finish, [name, slot, 'COMPLETE', null, 'raw']);
-        await client.query(`${finish}; COMMIT`);
+        await client.query(`RELEASE SAVEPOINT dtm_work; ${finish}; COMMIT`);
       }
     }),
   );
@@ -115,8 +114,8 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
 /**
  * For reference, below the floor: the least any row-lock slot queue must do per slot, on one dedicated
  * connection per lane: BEGIN; SELECT … FOR UPDATE SKIP LOCKED; UPDATE to COMPLETE with a history row; COMMIT.
- * DTM does more by design (the holder made visible, both transitions recorded and announced), in fewer
- * round trips.
+ * DTM does more by design (the holder made visible, both transitions recorded, a savepoint for fail()), in
+ * fewer round trips.
  */
 export async function minimalSql(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);

@@ -40,15 +40,9 @@ export interface Heartbeat {
 export class AcquiredTask {
   /** The slot as it was when acquired (state ACQUIRED). */
   readonly task: Task;
+  /** The connection whose transaction holds the lock; write the work's results through it. */
+  readonly client: pg.PoolClient;
 
-  readonly #client: pg.PoolClient;
-  /**
-   * The work's savepoint, taken when `client` is first read (most no-op or external-only work never reads
-   * it, and a savepoint costs the server a subtransaction per slot): null until then, afterwards the error
-   * it failed with, or undefined. It settles to a value, never rejects, so that its failure is never
-   * unhandled; the ending batch reports it.
-   */
-  #savepoint: Promise<Error | undefined> | null = null;
   readonly #statements: HolderStatements;
   readonly #worker: string;
   readonly #retry: RetryPolicy;
@@ -59,7 +53,6 @@ export class AcquiredTask {
   #heartbeat: NodeJS.Timeout | undefined;
   #isBeating = false;
   #isWorkUndone = false;
-  #isEnding = false;
   readonly #onConnectionLost = (error?: Error) => this.#lose(error);
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
@@ -68,7 +61,7 @@ export class AcquiredTask {
     task: Task,
     options: { statements: HolderStatements; worker: string; retry: RetryPolicy; heartbeat?: Heartbeat },
   ) {
-    this.#client = client;
+    this.client = client;
     this.task = task;
     this.#statements = options.statements;
     this.#worker = options.worker;
@@ -77,21 +70,6 @@ export class AcquiredTask {
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
     if (options.heartbeat) this.#startHeartbeat(options.heartbeat);
-  }
-
-  /**
-   * The connection whose transaction holds the lock; write the work's results through it. The first read
-   * queues `SAVEPOINT dtm_work` on it, ahead of whatever the work sends, so that `fail` can undo the work's
-   * writes (even after its SQL failed) and still record the failure in the same transaction.
-   */
-  get client(): pg.PoolClient {
-    if (this.#savepoint === null && this.#state === 'held' && !this.#isEnding) {
-      this.#savepoint = this.#client.query('SAVEPOINT dtm_work').then(
-        () => undefined,
-        (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
-      );
-    }
-    return this.#client;
   }
 
   /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
@@ -139,12 +117,10 @@ export class AcquiredTask {
     this.#assertHeld('fail');
     const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
     const { name, slot } = this.task;
-    const fail = execute(this.#client, this.#statements.fail, [name, slot, message, delayMs, this.#worker]);
     await this.#end(
-      (isSaved) =>
-        isSaved
-          ? `ROLLBACK TO SAVEPOINT dtm_work; RELEASE SAVEPOINT dtm_work; ${fail}; COMMIT`
-          : `${fail}; COMMIT`,
+      `ROLLBACK TO SAVEPOINT dtm_work; RELEASE SAVEPOINT dtm_work;
+       ${execute(this.client, this.#statements.fail, [name, slot, message, delayMs, this.#worker])};
+       COMMIT`,
       'fail',
     );
   }
@@ -153,11 +129,11 @@ export class AcquiredTask {
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
     try {
-      await this.#client.query('ROLLBACK');
+      await this.client.query('ROLLBACK');
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
-      this.#client.release();
+      this.client.release();
     } catch (error) {
       // A failed rollback means the connection is gone, and with it the transaction: the slot is free.
       this.#lose(error instanceof Error ? error : undefined);
@@ -174,53 +150,44 @@ export class AcquiredTask {
       );
     }
     const { name, slot } = this.task;
-    const finish = execute(this.#client, this.#statements.finish, [name, slot, state, message, this.#worker]);
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts).
     await this.#end(
-      (isSaved) => (isSaved ? `RELEASE SAVEPOINT dtm_work; ${finish}; COMMIT` : `${finish}; COMMIT`),
+      `RELEASE SAVEPOINT dtm_work;
+       ${execute(this.client, this.#statements.finish, [name, slot, state, message, this.#worker])};
+       COMMIT`,
       outcome,
     );
   }
 
   /**
-   * Runs the batch that ends the slot (its statements and COMMIT, in one round trip; `statements` is told
-   * whether the work's savepoint was taken), then returns the connection. If the batch fails on a live
-   * connection, what is left depends on where it failed. Before the savepoint was released (the work had
-   * left the transaction aborted), the transaction is still ours: it is rolled back to the savepoint, so
-   * that `fail` can record why and `complete` can no longer commit the undone work. After it, or with no
-   * savepoint (never taken, or taking it failed: that error is thrown), the transaction is aborted or over:
-   * rolled back whole, the slot AVAILABLE again, unchanged.
+   * Runs the batch that ends the slot (its statements and COMMIT, in one round trip), then returns the
+   * connection. If the batch fails on a live connection, what is left depends on where it failed. Before
+   * the savepoint was released (the work had left the transaction aborted), the transaction is still ours:
+   * it is rolled back to the savepoint, so that `fail` can record why and `complete` can no longer commit
+   * the undone work. After it, the transaction is aborted or over: rolled back whole, the slot AVAILABLE
+   * again, unchanged.
    */
-  async #end(statements: (isSaved: boolean) => string, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
+  async #end(statements: string, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
     const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
     const context = () => `${doing} ${this.#describe()}`;
-    // From here on, a late first read of `client` must not queue a savepoint behind the COMMIT.
-    this.#isEnding = true;
-    const savepoint = this.#savepoint;
     try {
-      // Settled already unless the work read `client` and sent nothing after it.
-      const savepointError = savepoint && (await savepoint);
-      if (savepointError) throw savepointError;
-      if (savepoint) this.#assertHeld(outcome); // the connection may have been lost meanwhile
-      await this.#client.query(statements(savepoint !== null));
+      await this.client.query(statements);
     } catch (error) {
-      this.#isEnding = false;
       if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, context());
-      if (outcome !== 'fail' && savepoint && (await this.#undoWork()))
-        throw translatePgError(error, context());
+      if (outcome !== 'fail' && (await this.#undoWork())) throw translatePgError(error, context());
       this.#lose(error instanceof Error ? error : undefined);
       throw translatePgError(error, `${context()}: rolled back, the slot is AVAILABLE again, unchanged`);
     }
     this.#state = 'finished';
     this.#outcome = outcome;
     this.#detach();
-    this.#client.release();
+    this.client.release();
   }
 
   /** Rolls back to the work's savepoint; false if that is no longer possible. */
   async #undoWork(): Promise<boolean> {
-    const isUndone = await this.#client.query('ROLLBACK TO SAVEPOINT dtm_work').then(
+    const isUndone = await this.client.query('ROLLBACK TO SAVEPOINT dtm_work').then(
       () => true,
       () => false,
     );
@@ -251,7 +218,7 @@ export class AcquiredTask {
         clearTimeout(deadline);
         this.#isBeating = false;
       };
-      this.#client.query('SELECT 1').then(answered, answered);
+      this.client.query('SELECT 1').then(answered, answered);
     }, everyMs);
     this.#heartbeat.unref();
   }
@@ -288,21 +255,21 @@ export class AcquiredTask {
     this.#outcome = 'lost';
     this.#detach();
     // The destroyed connection may still emit an error; with no listener that would crash the process.
-    this.#client.on('error', ignore);
+    this.client.on('error', ignore);
     this.#abort ??= new AbortController();
     this.#abort.abort(
       error instanceof LockLostError
         ? error
         : new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }),
     );
-    if (isSilent) destroyConnection(this.#client);
-    this.#client.release(error ?? new Error('connection ended while holding a slot'));
+    if (isSilent) destroyConnection(this.client);
+    this.client.release(error ?? new Error('connection ended while holding a slot'));
   }
 
   #detach(): void {
     clearInterval(this.#heartbeat);
-    this.#client.off('end', this.#onConnectionLost);
-    this.#client.off('error', this.#onConnectionLost);
+    this.client.off('end', this.#onConnectionLost);
+    this.client.off('error', this.#onConnectionLost);
   }
 
   #describe(): string {

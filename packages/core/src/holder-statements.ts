@@ -4,12 +4,10 @@ import type { Schema } from './schema.ts';
 
 /**
  * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
- * multi-statement batch: one round trip opens the transaction and locks the slot (`BEGIN; EXECUTE lock…`),
- * one more ends it (`EXECUTE finish…; COMMIT`), and the server does not plan them again for every slot. Work
- * that reads its handle's `client` gets a savepoint first (`SAVEPOINT dtm_work`, queued ahead of its own
- * statements), which the ending batch then releases (`RELEASE SAVEPOINT dtm_work; EXECUTE finish…; COMMIT`)
- * or, for fail, rolls back to and releases. A batch cannot carry parameters, so EXECUTE's arguments are
- * literals, escaped by `execute`.
+ * multi-statement batch: one round trip opens the transaction, locks the slot and takes the work's savepoint
+ * (`BEGIN; EXECUTE lock…; SAVEPOINT dtm_work`), one more ends it (`RELEASE SAVEPOINT dtm_work; EXECUTE
+ * finish…; COMMIT`), and the server does not plan them again for every slot. A batch cannot carry
+ * parameters, so EXECUTE's arguments are literals, escaped by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the

@@ -699,10 +699,10 @@ export class TaskManager {
   }
 
   /**
-   * Opens the holding transaction on a connection of its own and locks a slot with `lock`, in one round trip;
-   * `check` returns the row, or throws if it is not held. On success the connection belongs to the returned
-   * handle (which takes the work's savepoint if the work reads its `client`); on any failure the transaction
-   * is rolled back and the connection returned to the pool (destroyed if broken).
+   * Opens the holding transaction on a connection of its own, locks a slot with `lock` and takes the work's
+   * savepoint, in one round trip; `check` returns the row, or throws if it is not held. On success the connection
+   * belongs to the returned handle; on any failure the transaction is rolled back and the connection returned
+   * to the pool (destroyed if broken).
    */
   async #hold(
     worker: string,
@@ -721,7 +721,12 @@ export class TaskManager {
         statements.finish,
         statements.fail,
       ]);
-      const [, locked] = await batch(client, `BEGIN; ${execute(client, lock.statement, lock.args)}`);
+      // The work runs after the savepoint, so fail() can undo the work's writes (even failed SQL) and still
+      // record the failure in the same transaction.
+      const [, locked] = await batch(
+        client,
+        `BEGIN; ${execute(client, lock.statement, lock.args)}; SAVEPOINT dtm_work`,
+      );
       const row = check(locked?.rows[0]);
       const task = toTask({ ...row, acquired_by: worker, acquired_at: row.holder_since });
       return new AcquiredTask(client, task, {

@@ -195,14 +195,6 @@ describe('acquire and the handle', () => {
     });
   });
 
-  it('work that reads the client but sends nothing on it still completes, its savepoint settled first', async () => {
-    const { name, slot } = await newSlot();
-    const held = await tm.acquire(name, slot);
-    void held.client;
-    await held.complete();
-    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'COMPLETE' });
-  });
-
   it('release rolls back everything: no result, no history, still AVAILABLE', async () => {
     const { name, slot } = await newSlot();
     const held = await tm.acquire(name, slot);

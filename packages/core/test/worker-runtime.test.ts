@@ -146,7 +146,7 @@ describe('the worker runtime', () => {
     expect(rows).toEqual([{ note: 'attempt 3' }]);
   });
 
-  it('completes and fails slots whose handler never reads its client (no savepoint taken), with backoff on failure', async () => {
+  it('completes and fails slots whose handler never reads its client, with backoff on failure', async () => {
     const name = uniqueName();
     const [good, bad] = (await createPast(name, 2)) as [Date, Date];
     const failures: string[] = [];
