@@ -64,8 +64,7 @@ export function subscribe(
   return listen(connection, schema.channel, {
     ...options,
     onPayload: (payload) => {
-      const event = parseEvent(payload);
-      if (event) options.onEvent(event);
+      for (const event of parseEvents(payload)) options.onEvent(event);
     },
   });
 }
@@ -257,19 +256,25 @@ interface Payload {
   to?: TaskState;
   actor?: string | null;
   at?: string;
+  /** Only from a holder's ending: when it took the slot (sql/000004.sql). */
+  acquiredAt?: string;
 }
 
-function parseEvent(payload: string): TaskEvent | null {
+/**
+ * The events of one notification: one, or, for a holder's ending, both of the transitions it recorded
+ * (AVAILABLE → ACQUIRED at `acquiredAt`, then the ending itself, by the same actor), in that order.
+ */
+function parseEvents(payload: string): TaskEvent[] {
   let data: Payload;
   try {
     data = JSON.parse(payload) as Payload;
   } catch {
-    return null;
+    return [];
   }
-  if (typeof data.name !== 'string') return null;
-  if (data.bulk) return { kind: 'bulk', name: data.name, count: Number(data.count ?? 0) };
-  if (!data.slot || !data.to || !data.at) return null;
-  return {
+  if (typeof data.name !== 'string') return [];
+  if (data.bulk) return [{ kind: 'bulk', name: data.name, count: Number(data.count ?? 0) }];
+  if (!data.slot || !data.to || !data.at) return [];
+  const ended: TransitionEvent = {
     kind: 'transition',
     name: data.name,
     slot: new Date(data.slot),
@@ -278,4 +283,12 @@ function parseEvent(payload: string): TaskEvent | null {
     actor: data.actor ?? null,
     at: new Date(data.at),
   };
+  if (!data.acquiredAt) return [ended];
+  const acquired: TransitionEvent = {
+    ...ended,
+    from: 'AVAILABLE',
+    to: 'ACQUIRED',
+    at: new Date(data.acquiredAt),
+  };
+  return [acquired, ended];
 }

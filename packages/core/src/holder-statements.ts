@@ -72,9 +72,14 @@ export function holderStatements(schema: Schema): HolderStatements {
   const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
   // The ending statements announce the two transitions they record themselves, as announce() does for other
   // writers (sql/000003.sql): a trigger would cost the server more than the rest of the slot's bookkeeping.
-  const announce = `SELECT pg_notify('${schema.channel}',
-         ${s}.transition_payload(name, slot, from_state, to_state, actor, at))
-       FROM recorded`;
+  // One notification carries both: the ending transition, with the time of AVAILABLE → ACQUIRED as
+  // "acquiredAt" (sql/000004.sql); subscribe() expands it back into the two. It reads the ending UPDATE's row,
+  // not the history rows: the INSERT into task_history (`recorded`) runs all the same, as every
+  // data-modifying CTE does, read or not.
+  const announce = (ended: string, toState: string, at: string) =>
+    `SELECT pg_notify('${schema.channel}',
+         ${s}.transition_payload(name, slot, 'ACQUIRED', ${toState}, $5, ${at}, acquired_at))
+       FROM ${ended}`;
   return {
     lockOldest: lockNext('ASC'),
     lockNewest: lockNext('DESC'),
@@ -102,9 +107,8 @@ export function holderStatements(schema: Schema): HolderStatements {
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
          UNION ALL
          SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
-         RETURNING name, slot, from_state, to_state, actor, at
        )
-       ${announce}`,
+       ${announce('done', '$3', 'completed_at')}`,
     ),
     fail: prepared(
       ['text', 'timestamptz', 'text', 'bigint', 'text'],
@@ -114,15 +118,14 @@ export function holderStatements(schema: Schema): HolderStatements {
              next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
              acquired_by = $5, acquired_at = now()
          WHERE name = $1 AND slot = $2
-         RETURNING name, slot, acquired_at
+         RETURNING name, slot, acquired_at, clock_timestamp() AS failed_at
        ), recorded AS (
          INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
          UNION ALL
-         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, clock_timestamp() FROM failed
-         RETURNING name, slot, from_state, to_state, actor, at
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, failed_at FROM failed
        )
-       ${announce}
+       ${announce('failed', "'AVAILABLE'", 'failed_at')}
        UNION ALL
        SELECT pg_notify('${schema.workChannel}', name) FROM failed`,
     ),

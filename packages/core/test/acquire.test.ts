@@ -170,6 +170,31 @@ describe('acquire and the handle', () => {
     expect(await resultCount(name)).toBe(0);
   });
 
+  it('complete and fail work without the client ever being read, and fail after client writes undoes them', async () => {
+    const done = await newSlot();
+    await (await tm.acquire(done.name, done.slot)).complete('no writes');
+    expect(await tm.getTask(done.name, done.slot)).toMatchObject({ state: 'COMPLETE', message: 'no writes' });
+    const failed = await newSlot();
+    await (await tm.acquire(failed.name, failed.slot)).fail('external call failed');
+    expect(await tm.getTask(failed.name, failed.slot)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'external call failed',
+    });
+    const undone = await newSlot();
+    const held = await tm.acquire(undone.name, undone.slot);
+    await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'undone')`, [
+      undone.name,
+      undone.slot,
+    ]);
+    await held.fail('later step failed');
+    expect(await resultCount(undone.name)).toBe(0);
+    expect(await tm.getTask(undone.name, undone.slot)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+    });
+  });
+
   it('release rolls back everything: no result, no history, still AVAILABLE', async () => {
     const { name, slot } = await newSlot();
     const held = await tm.acquire(name, slot);

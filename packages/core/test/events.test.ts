@@ -1,6 +1,7 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../src/index.ts';
-import { createManager, pastSlot, uniqueName, waitFor } from './helpers.ts';
+import { createManager, databaseUrl, pastSlot, uniqueName, waitFor } from './helpers.ts';
 
 const tm = await createManager();
 
@@ -52,6 +53,53 @@ describe('subscribe', () => {
         [third.getTime(), null, 'AVAILABLE'],
       ]);
     } finally {
+      await subscription.close();
+    }
+  });
+
+  it('a holder’s ending is one notification, delivered as both of its transitions in order, as recorded in history', async () => {
+    const name = uniqueName();
+    const [done, failed] = [pastSlot(2), pastSlot(1)] as [Date, Date];
+    await tm.createTasks({ name, from: done, to: new Date(failed.getTime() + 300_000), interval: 'PT5M' });
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    const raw = new pg.Client(databaseUrl);
+    const payloads: string[] = [];
+    await raw.connect();
+    raw.on('notification', (message) => {
+      if (message.payload?.includes(JSON.stringify(name))) payloads.push(message.payload);
+    });
+    await raw.query(`LISTEN "${tm.schema}.events"`);
+    try {
+      await (await tm.acquire(name, done, { worker: 'worker-a' })).complete('counted');
+      await (await tm.acquire(name, failed, { worker: 'worker-b' })).fail('boom');
+      const mine = () => events.filter((e) => e.kind === 'transition' && e.name === name);
+      await waitFor('four transitions', () => mine().length >= 4 && payloads.length >= 2);
+      expect(payloads).toHaveLength(2);
+      const recorded = [...(await tm.history(name, done)), ...(await tm.history(name, failed))].filter(
+        (h) => h.fromState !== null,
+      );
+      expect(mine()).toHaveLength(recorded.length);
+      mine().forEach((event, i) => {
+        const row = recorded[i];
+        expect(event).toMatchObject({
+          slot: row?.slot,
+          from: row?.fromState,
+          to: row?.toState,
+          actor: row?.actor,
+        });
+        // the same instant (a Date keeps milliseconds; each side may round the microseconds its own way)
+        if (event.kind === 'transition')
+          expect(Math.abs(event.at.getTime() - Number(row?.at))).toBeLessThanOrEqual(1);
+      });
+      expect(mine().map((e) => (e.kind === 'transition' ? [e.from, e.to, e.actor] : []))).toEqual([
+        ['AVAILABLE', 'ACQUIRED', 'worker-a'],
+        ['ACQUIRED', 'COMPLETE', 'worker-a'],
+        ['AVAILABLE', 'ACQUIRED', 'worker-b'],
+        ['ACQUIRED', 'AVAILABLE', 'worker-b'],
+      ]);
+    } finally {
+      await raw.end();
       await subscription.close();
     }
   });

@@ -146,6 +146,57 @@ describe('the worker runtime', () => {
     expect(rows).toEqual([{ note: 'attempt 3' }]);
   });
 
+  it('completes and fails slots whose handler never reads its client, with backoff on failure', async () => {
+    const name = uniqueName();
+    const [good, bad] = (await createPast(name, 2)) as [Date, Date];
+    const failures: string[] = [];
+    const worker = work({
+      name,
+      retry: { baseMs: 60_000, jitter: 0 },
+      handler: async (task) => {
+        if (task.task.slot.getTime() === bad.getTime()) throw new Error('source unreachable');
+        return 'nothing to write';
+      },
+    });
+    worker.on('failed', ({ message }) => failures.push(message));
+    await waitFor(
+      'one completed and one failed slot',
+      async () => failures.length === 1 && (await tm.getTask(name, good))?.state === 'COMPLETE',
+    );
+    const failedAt = Date.now();
+    await worker.stop();
+    expect(await tm.getTask(name, good)).toMatchObject({ state: 'COMPLETE', message: 'nothing to write' });
+    const failed = await tm.getTask(name, bad);
+    expect(failed).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1, message: 'source unreachable' });
+    expect(failed?.nextAttemptAt?.getTime()).toBeGreaterThan(failedAt + 50_000);
+    expect((await tm.history(name, bad)).map((h) => [h.fromState, h.toState])).toEqual([
+      [null, 'AVAILABLE'],
+      ['AVAILABLE', 'ACQUIRED'],
+      ['ACQUIRED', 'AVAILABLE'],
+    ]);
+  });
+
+  it('rolls back what a handler wrote through its client before its SQL failed and it threw, and records the failure', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    const failures: string[] = [];
+    const worker = work({
+      name,
+      handler: async (task) => {
+        if (task.task.slot.getTime() !== slot.getTime()) return;
+        await writeResult(task, 'written before the error');
+        await task.client.query('SELECT 1/0');
+      },
+    });
+    worker.on('failed', ({ message }) => failures.push(message));
+    await waitFor('the failure', () => failures.length === 1);
+    await worker.stop();
+    expect(failures[0]).toMatch(/division by zero/);
+    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
+    const { rows } = await tm.pool.query(`SELECT 1 FROM "${tm.schema}".results WHERE name = $1`, [name]);
+    expect(rows).toHaveLength(0);
+  });
+
   it('leaves a slot the handler skipped as SKIP and reports it', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
