@@ -18,8 +18,8 @@ export const MESSAGE_LENGTH = 200;
 /** The most distinct messages kept in memory; beyond, readers fetch them from the table. */
 const MAX_MESSAGES = 65_535;
 
-/** Entries kept free beyond a name's last slot when its arrays are trimmed after a load. */
-const TRIM_HEADROOM = 64;
+/** Entries left free beyond a name's last slot when a load makes room for its slots. */
+const HEADROOM = 64;
 /** Rows per statement of a load. */
 const PAGE_ROWS = 20_000;
 /** How long changes gather before they are read while nobody waits for them. */
@@ -160,11 +160,17 @@ export class NameSlots {
     return i + before;
   }
 
-  /** Gives back the room beyond the last slot that growing by doubling left, but for a few slots to come. */
-  trim(): void {
-    if (this.rows === 0) return;
-    const needed = (this.lastSlotMs - this.#baseMs) / this.intervalMs + 1 + TRIM_HEADROOM;
-    if (this.#states.length > needed) this.#resize(0, needed);
+  /**
+   * Makes room for the slots from `firstMs` to `lastMs` in one step (a load knows them), so that loading
+   * does not grow the arrays by doubling: that would leave dead arrays behind and up to twice the room.
+   */
+  reserve(firstMs: number, lastMs: number): void {
+    if (this.#states.length === 0) this.#baseMs = firstMs;
+    const before = Math.max(0, (this.#baseMs - firstMs) / this.intervalMs);
+    const last = (lastMs - this.#baseMs) / this.intervalMs + before;
+    if (!Number.isInteger(before) || !Number.isInteger(last)) return; // set() reports the odd slot
+    const size = Math.max(this.#states.length + before, last + 1 + HEADROOM);
+    if (before > 0 || size > this.#states.length) this.#resize(before, size);
   }
 
   /** Copies the entries into arrays of `size`, `before` entries further on (the ones past `size` dropped). */
@@ -398,12 +404,17 @@ export class SlotIndex {
          WHERE (t.name, t.slot) > ($1, $2) ORDER BY t.name, t.slot LIMIT ${PAGE_ROWS}`,
         after,
       );
-      for (const row of rows) names.get(row[0])?.set(...entryOf(row));
-      const last = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) {
-        for (const slots of names.values()) slots.trim();
-        return names;
+      // Sorted by name: each name's rows of the page are a run.
+      for (let start = 0; start < rows.length; ) {
+        const name = (rows[start] as IndexRow)[0];
+        let end = start + 1;
+        while (end < rows.length && (rows[end] as IndexRow)[0] === name) end++;
+        const slots = names.get(name);
+        if (slots) setRows(slots, rows.slice(start, end));
+        start = end;
       }
+      const last = rows.at(-1);
+      if (!last || rows.length < PAGE_ROWS) return names;
       after = [last[0], new Date(last[1])];
     }
   }
@@ -419,12 +430,11 @@ export class SlotIndex {
          ORDER BY t.slot LIMIT ${PAGE_ROWS}`,
         [name, after],
       );
-      for (const row of rows) loaded.set(...entryOf(row));
+      setRows(loaded, rows);
       const last: IndexRow | undefined = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) break;
       after = new Date(last[1]);
     }
-    loaded.trim();
     this.#names.set(name, loaded);
   }
 
@@ -478,6 +488,15 @@ const rowColumns = (t: string) =>
    CASE WHEN ${t}.message IS NULL THEN NULL
         WHEN ${t}.state <> 'COMPLETE' OR ${t}.failed_attempts > 0 THEN left(${t}.message, ${MESSAGE_LENGTH})
         ELSE '' END`;
+
+/** Records rows of one name, in slot order. */
+function setRows(slots: NameSlots, rows: IndexRow[]): void {
+  const first = rows[0];
+  const last = rows.at(-1);
+  if (!first || !last) return;
+  slots.reserve(first[1], last[1]);
+  for (const row of rows) slots.set(...entryOf(row));
+}
 
 function entryOf(row: IndexRow): [number, number, number, number, string | null] {
   return [row[1], STATE_CODE[row[2]] ?? COMPLETE, row[3], row[4] ?? 0, row[5]];

@@ -135,8 +135,9 @@ describe('NameSlots', () => {
     slots.set(at(1), COMPLETE, 2, 0, null);
     expect([slots.rows, slots.available, slots.failing, slots.complete]).toEqual([4, 1, 0, 2]);
     expect(() => slots.set(at(0) + 1, AVAILABLE, 0, 0, null)).toThrow(/not on its interval/);
-    // Trimmed, it keeps every entry, and grows again past its end.
-    slots.trim();
+    // Room made ahead at both ends keeps every entry, and it grows again past its end.
+    slots.reserve(at(-400), at(800));
+    expect(slots.stateAt(at(-400))).toBe(NO_ROW);
     expect(slots.stateAt(at(500))).toBe(COMPLETE + HAS_MESSAGE);
     expect(slots.messageAt(at(-300))).toBe('not needed');
     slots.set(at(900), SKIP, 0, 0, null);
