@@ -69,9 +69,9 @@ export async function createFaultSchema(url: string): Promise<{ tm: TaskManager;
     CREATE TABLE "${schema}".starts (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       slot timestamptz NOT NULL, attempt uuid NOT NULL, pid integer NOT NULL,
-      -- when the server received the insert: a killed worker's last insert may be written after another
-      -- worker's later start, but it was received before the kill, and so before that start
-      at timestamptz NOT NULL DEFAULT statement_timestamp()
+      -- when the attempt's holder took the slot (its transaction's start): the insert itself may land after
+      -- a later attempt's (it waits for a connection of its own, and a killed holder's may be written late)
+      acquired_at timestamptz NOT NULL
     );
     CREATE TABLE "${schema}".results (slot timestamptz NOT NULL, attempt uuid NOT NULL, pid integer NOT NULL);`);
   return { tm, schema };
@@ -128,7 +128,7 @@ export async function expectEachSlotDoneOnce(
   }>(
     `SELECT t.slot,
             r.slot IS NOT NULL AS has_result,
-            r.attempt = (SELECT s.attempt FROM ${schema}.starts s WHERE s.slot = t.slot ORDER BY s.at DESC, s.id DESC LIMIT 1)
+            r.attempt = (SELECT s.attempt FROM ${schema}.starts s WHERE s.slot = t.slot ORDER BY s.acquired_at DESC, s.id DESC LIMIT 1)
               AS last_start_wrote
      FROM ${schema}.tasks t LEFT JOIN ${schema}.results r ON r.slot = t.slot
      WHERE t.name = $1`,

