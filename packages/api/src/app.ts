@@ -19,7 +19,6 @@ import { namesRoutes } from './routes/names.ts';
 import { tasksRoutes } from './routes/tasks.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import { VersionedSingleFlight } from './single-flight.ts';
-import { SlotIndex } from './slot-index.ts';
 
 /** How long a waiting grid or names computation gathers requests after the running one settled. */
 const GATHER_MS = 10;
@@ -60,7 +59,7 @@ export function createApp(deps: AppDeps) {
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
     logger,
     events: deps.events ?? new EventHub(deps.tm, logger),
-    slots: deps.slots ?? new SlotIndex(deps.tm, logger),
+    slots: deps.slots,
     now: deps.now ?? (() => new Date()),
     schemaSql: `"${deps.tm.schema}"`,
   };

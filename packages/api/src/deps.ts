@@ -79,10 +79,10 @@ export interface AppDeps {
   /** The shared event subscription; default one built on `tm` that listens while any client streams. */
   events?: EventHub;
   /**
-   * The slots in memory that the grid, names and metrics read; default one built on `tm`, which listens from
-   * the first such request on. Whoever builds it closes it.
+   * The slots in memory that the grid, names and metrics read (it listens from the first such request on).
+   * Whoever builds it closes it (`close()`), after the app.
    */
-  slots?: SlotIndex;
+  slots: SlotIndex;
   /** Default: a logger that only reports errors and warnings to the console. */
   logger?: Logger;
   /** The clock of grid and metrics (tests); default `() => new Date()`. */

@@ -477,7 +477,8 @@ export class SlotIndex {
   }
 }
 
-const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
+/** A timestamp's epoch milliseconds, in SQL (a float8, which the driver reads as a number). */
+export const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
 /**
  * The columns of an `IndexRow`, from table alias `t`. The message is kept for the slots whose messages the
  * grid shows in any cell: not plain COMPLETE (no failed attempt) ones, which are most slots and often carry

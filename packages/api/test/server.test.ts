@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApiManager } from '../src/database.ts';
+import { SlotIndex } from '../src/slot-index.ts';
 import { startServer } from '../src/start-server.ts';
 import {
   createTestApp,
@@ -160,12 +161,14 @@ describe('startServer', () => {
       statementTimeoutMs: 1,
     });
     const { createApp } = await import('../src/app.ts');
-    const app1 = createApp({ tm: database.tm, auth: { token: null }, logger: silentLogger });
+    const slots = new SlotIndex(database.tm, silentLogger);
+    const app1 = createApp({ tm: database.tm, auth: { token: null }, logger: silentLogger, slots });
     try {
       const response = await app1.request('/api/names');
       expect([503]).toContain(response.status);
       expect(await response.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
     } finally {
+      await slots.close();
       await database.close();
     }
   });

@@ -11,6 +11,7 @@ import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, type CellState, gridQuery } 
 import type { VersionedSingleFlight } from '../single-flight.ts';
 import {
   AVAILABLE,
+  epochMs,
   HAS_MESSAGE,
   MESSAGE_LENGTH,
   type NameSlots,
@@ -78,9 +79,6 @@ function planRows(names: NameSlots[], request: GridRequest, maxSlotsPerName: num
     return { slots, firstMs, slotCount, slotsPerCell, cellCount: Math.ceil(slotCount / slotsPerCell) };
   });
 }
-
-/** A timestamp's epoch milliseconds, in SQL. */
-const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
 
 /**
  * The live holders in [`$2`, `$3`) of the names `$1` (null: every name): the one figure of the grid that the

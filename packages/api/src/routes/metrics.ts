@@ -12,8 +12,8 @@ import { readNameSummaries } from './names.ts';
  * (now − look-back) and the name's first slot (a name is not missing slots from before it existed), that
  * have no row.
  */
-function countMissing(deps: RouteDeps, slots: NameSlots | undefined, nowMs: number): number {
-  if (!slots || slots.rows === 0) return 0;
+function countMissing(deps: RouteDeps, slots: NameSlots, nowMs: number): number {
+  if (slots.rows === 0) return 0;
   const { intervalMs, originMs } = slots;
   const lookbackStart = nowMs - deps.limits.metricsLookbackMs;
   const start = Math.max(
@@ -65,7 +65,6 @@ export function metricsRoutes(
     if (isUp) {
       const now = deps.now();
       const summaries = await readNameSummaries(deps);
-      const index = await deps.slots.read();
       gauge(lines, 'dtm_slots', 'Slots by task name and live state (ACQUIRED: held by a worker right now).');
       for (const s of summaries) {
         for (const [state, count] of Object.entries(s.counts)) {
@@ -89,7 +88,7 @@ export function metricsRoutes(
         `Slots with no row although the interval says they should exist, in the last ${deps.limits.metricsLookbackMs / 1000} s (not before the name's first slot).`,
       );
       for (const s of summaries) {
-        const missing = countMissing(deps, index.get(s.name), now.getTime());
+        const missing = countMissing(deps, s.slots, now.getTime());
         lines.push(`dtm_missing_slots{name="${escapeLabel(s.name)}"} ${missing}`);
       }
     }

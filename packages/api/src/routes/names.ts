@@ -20,6 +20,8 @@ export interface NameSummary {
   counts: { AVAILABLE: number; ACQUIRED: number; COMPLETE: number; SKIP: number };
   failing: number;
   oldestDueSlot: Date | null;
+  /** The name's slots in the index the summary was read from. */
+  slots: NameSlots;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function readNameSummaries(deps: RouteDeps): Promise<NameSummary[]>
       },
       failing: slots.failing - heldFailing,
       oldestDueSlot: oldestDue(slots, heldSlots, nowMs),
+      slots,
     };
   });
 }
