@@ -116,8 +116,8 @@ function toMarkdown(report: {
         '',
         `DTM ÷ faster peer at 16: ${report.ratios.vsFasterPeerAt16}×.`,
         '',
-        'The raw SQL floor runs DTM’s own prepared statements in its two round trips per slot (BEGIN, lock, SAVEPOINT;',
-        'RELEASE SAVEPOINT, finish, COMMIT) straight through `pg`;',
+        'The raw SQL floor runs DTM’s own prepared statements in the worker’s one round trip per slot (RELEASE SAVEPOINT,',
+        'finish, COMMIT; BEGIN, lock, SAVEPOINT: it ends a slot and takes the next) straight through `pg`;',
         'the minimal row is the least any row-lock queue must do (lock, complete, COMMIT) for scale. pg-boss workers',
         `fetch batches of ${PG_BOSS_BATCH} (a pg-boss 10 worker waits out its polling interval after every fetch).`,
       );

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { destroyConnection } from './connection.ts';
 import { DtmError, LockLostError, sqlStateOf, translatePgError } from './errors.ts';
-import { execute, type HolderStatements } from './holder-statements.ts';
+import { batch, execute, type HolderStatements } from './holder-statements.ts';
 import type { Task } from './types.ts';
 
 /** How long a failed slot waits before its next attempt: exponential, capped, with jitter. */
@@ -25,6 +25,12 @@ type HandleState = 'held' | 'finished' | 'lost';
 
 /** How a handle ended: by `complete`, `skip`, `fail`, `release`, or by losing its lock (or `abort`). */
 export type HandleOutcome = 'complete' | 'skip' | 'fail' | 'release' | 'lost';
+
+/**
+ * @internal What `completeThen` resolves with once the slot is COMPLETE: the results of the statements that
+ * followed COMMIT, or the error that stopped them.
+ */
+export type Continuation = { results: pg.QueryResult[] } | { error: unknown };
 
 /** @internal The liveness check on a held connection (see `ConnectionLossOptions`). */
 export interface Heartbeat {
@@ -53,6 +59,8 @@ export class AcquiredTask {
   #heartbeat: NodeJS.Timeout | undefined;
   #isBeating = false;
   #isWorkUndone = false;
+  /** The batch ending the slot got past its COMMIT: whatever happens to the connection now, the slot is ended. */
+  #isCommitted = false;
   readonly #onConnectionLost = (error?: Error) => this.#lose(error);
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
@@ -98,13 +106,23 @@ export class AcquiredTask {
   }
 
   /** ACQUIRED → COMPLETE, committing the work. Throws `LockLostError` (writing nothing) if the lock is gone. */
-  complete(message?: string): Promise<void> {
-    return this.#finish('COMPLETE', message ?? null);
+  async complete(message?: string): Promise<void> {
+    await this.#finish('COMPLETE', message ?? null);
   }
 
   /** ACQUIRED → SKIP, committing the work. Throws `LockLostError` (writing nothing) if the lock is gone. */
-  skip(message?: string): Promise<void> {
-    return this.#finish('SKIP', message ?? null);
+  async skip(message?: string): Promise<void> {
+    await this.#finish('SKIP', message ?? null);
+  }
+
+  /**
+   * @internal For the worker: complete(), with `next` (statements that begin the worker's next transaction)
+   * run on this connection right after COMMIT, in the same round trip. Once the slot is COMPLETE the connection
+   * is no longer this handle's but the caller's, to hold the next slot on or to roll back and release. Throws
+   * as complete() does when the slot could not be completed.
+   */
+  async completeThen(message: string | undefined, next: string): Promise<Continuation> {
+    return (await this.#finish('COMPLETE', message ?? null, next)) as Continuation;
   }
 
   /**
@@ -118,9 +136,12 @@ export class AcquiredTask {
     const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
     const { name, slot } = this.task;
     await this.#end(
-      `ROLLBACK TO SAVEPOINT dtm_work; RELEASE SAVEPOINT dtm_work;
-       ${execute(this.client, this.#statements.fail, [name, slot, message, delayMs, this.#worker])};
-       COMMIT`,
+      [
+        'ROLLBACK TO SAVEPOINT dtm_work',
+        'RELEASE SAVEPOINT dtm_work',
+        execute(this.client, this.#statements.fail, [name, slot, message, delayMs, this.#worker]),
+        'COMMIT',
+      ],
       'fail',
     );
   }
@@ -140,7 +161,11 @@ export class AcquiredTask {
     }
   }
 
-  async #finish(state: 'COMPLETE' | 'SKIP', message: string | null): Promise<void> {
+  async #finish(
+    state: 'COMPLETE' | 'SKIP',
+    message: string | null,
+    next?: string,
+  ): Promise<Continuation | undefined> {
     const outcome = state === 'COMPLETE' ? 'complete' : 'skip';
     this.#assertHeld(outcome);
     if (this.#isWorkUndone) {
@@ -152,28 +177,43 @@ export class AcquiredTask {
     const { name, slot } = this.task;
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts).
-    await this.#end(
-      `RELEASE SAVEPOINT dtm_work;
-       ${execute(this.client, this.#statements.finish, [name, slot, state, message, this.#worker])};
-       COMMIT`,
+    return this.#end(
+      [
+        'RELEASE SAVEPOINT dtm_work',
+        execute(this.client, this.#statements.finish, [name, slot, state, message, this.#worker]),
+        'COMMIT',
+      ],
       outcome,
+      next,
     );
   }
 
   /**
-   * Runs the batch that ends the slot (its statements and COMMIT, in one round trip), then returns the
-   * connection. If the batch fails on a live connection, what is left depends on where it failed. Before
-   * the savepoint was released (the work had left the transaction aborted), the transaction is still ours:
-   * it is rolled back to the savepoint, so that `fail` can record why and `complete` can no longer commit
-   * the undone work. After it, the transaction is aborted or over: rolled back whole, the slot AVAILABLE
-   * again, unchanged.
+   * Runs the batch that ends the slot (its statements and COMMIT, in one round trip; then `next`, if given),
+   * and returns the connection, or, with `next`, hands it on. If the batch fails on a live connection before
+   * its COMMIT completed, what is left depends on where it failed. Before the savepoint was released (the work
+   * had left the transaction aborted), the transaction is still ours: it is rolled back to the savepoint, so
+   * that `fail` can record why and `complete` can no longer commit the undone work. After it, the transaction
+   * is aborted or over: rolled back whole, the slot AVAILABLE again, unchanged.
    */
-  async #end(statements: string, outcome: 'complete' | 'skip' | 'fail'): Promise<void> {
+  async #end(
+    statements: string[],
+    outcome: 'complete' | 'skip' | 'fail',
+    next?: string,
+  ): Promise<Continuation | undefined> {
     const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
     const context = () => `${doing} ${this.#describe()}`;
+    const text = [...statements, ...(next === undefined ? [] : [next])].join(';\n');
+    let results: pg.QueryResult[] | undefined;
+    let error: unknown;
     try {
-      await this.client.query(statements);
-    } catch (error) {
+      results = await batch(this.client, text, (count) => {
+        if (count === statements.length) this.#isCommitted = true;
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    if (!this.#isCommitted) {
       if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, context());
       if (outcome !== 'fail' && (await this.#undoWork())) throw translatePgError(error, context());
       this.#lose(error instanceof Error ? error : undefined);
@@ -182,7 +222,12 @@ export class AcquiredTask {
     this.#state = 'finished';
     this.#outcome = outcome;
     this.#detach();
-    this.client.release();
+    if (next !== undefined) {
+      return results ? { results: results.slice(statements.length) } : { error };
+    }
+    // A connection that failed after COMMIT (on its way back from the server) is not reused.
+    this.client.release(error instanceof Error ? error : undefined);
+    return undefined;
   }
 
   /** Rolls back to the work's savepoint; false if that is no longer possible. */
@@ -251,6 +296,11 @@ export class AcquiredTask {
    */
   #lose(error?: Error, isSilent = false): void {
     if (this.#state !== 'held') return;
+    if (this.#isCommitted) {
+      // The slot is ended already; #end hands the connection on, once its batch failed.
+      if (isSilent) destroyConnection(this.client);
+      return;
+    }
     this.#state = 'lost';
     this.#outcome = 'lost';
     this.#detach();

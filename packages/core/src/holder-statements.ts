@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Schema } from './schema.ts';
 
 /**
  * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
  * multi-statement batch: one round trip opens the transaction, locks the slot and takes the work's savepoint
  * (`BEGIN; EXECUTE lock…; SAVEPOINT dtm_work`), one more ends it (`RELEASE SAVEPOINT dtm_work; EXECUTE
- * finish…; COMMIT`), and the server does not plan them again for every slot. A batch cannot carry
- * parameters, so EXECUTE's arguments are literals, escaped by `execute`.
+ * finish…; COMMIT`), and the server does not plan them again for every slot. A worker's lane sends both in
+ * one: the batch that completes a slot goes on to take the next (`…; COMMIT; BEGIN; EXECUTE lock…; SAVEPOINT
+ * dtm_work`), so a slot costs one round trip. A batch cannot carry parameters, so EXECUTE's arguments are
+ * literals, escaped by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
@@ -159,6 +161,12 @@ export async function setUp(client: pg.ClientBase, statements: readonly SetUpSta
   }
 }
 
+/** Whether `client` has run every one of `statements` as declared (see setUp). */
+export function isSetUp(client: pg.ClientBase, statements: readonly SetUpStatement[]): boolean {
+  const declarations = setUpOn.get(client);
+  return statements.every((statement) => declarations?.get(statement.name) === statement.declaration);
+}
+
 export type Argument = string | Date | number | null;
 
 /** `EXECUTE name(…)` with the arguments as literals, for a batch. */
@@ -166,10 +174,37 @@ export function execute(client: pg.ClientBase, statement: Prepared, args: readon
   return `EXECUTE ${statement.name}(${args.map((arg) => literal(client, arg)).join(', ')})`;
 }
 
-/** Runs a multi-statement batch in one round trip; one result per statement. */
-export async function batch(client: pg.ClientBase, text: string): Promise<pg.QueryResult[]> {
-  const result: pg.QueryResult | pg.QueryResult[] = await client.query(text);
-  return Array.isArray(result) ? result : [result];
+/**
+ * Runs a multi-statement batch in one round trip; one result per statement. `onCompleted(n)` is called as
+ * soon as its n-th statement has completed: a batch fails as a whole (the server skips the statements after
+ * the one that failed), and only that tells how far it got, COMMIT included.
+ */
+export function batch(
+  client: pg.ClientBase,
+  text: string,
+  onCompleted?: (count: number) => void,
+): Promise<pg.QueryResult[]> {
+  return new Promise((resolve, reject) => {
+    const query = new pg.Query(text, (error: Error | undefined, result: unknown) => {
+      if (error) reject(error);
+      else resolve(Array.isArray(result) ? result : [result as pg.QueryResult]);
+    }) as pg.Query & CommandCompletion;
+    if (onCompleted) {
+      // Called by node-pg for each CommandComplete message (the hook pg-cursor also uses).
+      const handleCommandComplete = query.handleCommandComplete;
+      let count = 0;
+      query.handleCommandComplete = function (this: pg.Query, ...args: unknown[]) {
+        handleCommandComplete.apply(this, args);
+        count += 1;
+        onCompleted(count);
+      };
+    }
+    client.query(query);
+  });
+}
+
+interface CommandCompletion {
+  handleCommandComplete(...args: unknown[]): void;
 }
 
 function literal(client: pg.ClientBase, value: Argument): string {

@@ -26,6 +26,7 @@ import {
   execute,
   type HolderStatements,
   holderStatements,
+  isSetUp,
   type Prepared,
   type SetUpStatement,
   setUp,
@@ -347,6 +348,62 @@ export class TaskManager {
     /** Backoff if this slot fails; default the manager's `retry`. */
     retry?: RetryPolicy;
   }): Promise<AcquiredTask | null> {
+    const { worker, doing, lock } = this.#nextLock(options);
+    try {
+      return await this.#hold(worker, doing, lock, isLocked, options.retry);
+    } catch (error) {
+      if (error instanceof NothingToAcquire) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * @internal For the worker: completes `task` as `task.complete(message)` does and, in the same round trip,
+   * acquires on the same connection what `acquireNext(options)` would, without a round trip of its own.
+   * Throws as complete() does when the slot could not be completed; once it is COMPLETE, resolves with the
+   * next slot (null when none is due) or with the error that acquiring it met.
+   */
+  async completeAndAcquireNext(
+    task: AcquiredTask,
+    message: string | undefined,
+    options: Parameters<TaskManager['acquireNext']>[0],
+  ): Promise<{ next: AcquiredTask | null } | { error: unknown }> {
+    const { client } = task;
+    const checked = (() => {
+      try {
+        return this.#nextLock(options);
+      } catch {
+        return null; // acquireNext() below says why
+      }
+    })();
+    if (!checked || !isSetUp(client, this.#holderSetUp(checked.worker, checked.lock.statement))) {
+      // Bad options, or another worker name or lock than the slot's own (set up outside a transaction first).
+      await task.complete(message);
+      return this.acquireNext(options).then(
+        (next) => ({ next }),
+        (error: unknown) => ({ error }),
+      );
+    }
+    const { worker, doing, lock } = checked;
+    const continuation = await task.completeThen(message, opening(client, lock));
+    try {
+      const open = async () => {
+        if ('error' in continuation) throw continuation.error;
+        return continuation.results;
+      };
+      const next = await this.#holdOn(client, worker, doing, open, isLocked, options.retry);
+      return { next };
+    } catch (error) {
+      return error instanceof NothingToAcquire ? { next: null } : { error };
+    }
+  }
+
+  /** acquireNext()'s options, checked, as the lock that takes the slot. */
+  #nextLock(options: Parameters<TaskManager['acquireNext']>[0]): {
+    worker: string;
+    doing: string;
+    lock: Lock;
+  } {
     const name = checkName(options.name);
     const from = options.from === undefined ? null : toDate(options.from, 'from');
     const to = options.to === undefined ? null : toDate(options.to, 'to');
@@ -355,26 +412,14 @@ export class TaskManager {
     const order = options.order ?? 'oldest';
     if (order !== 'oldest' && order !== 'newest')
       throw new BadInputError(`order must be 'oldest' or 'newest'`);
-    const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
-    const lock = {
-      statement: order === 'oldest' ? this.#statements.lockOldest : this.#statements.lockNewest,
-      args: [name, from, to],
+    return {
+      worker: options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200),
+      doing: `acquiring the next slot of ${JSON.stringify(name)}`,
+      lock: {
+        statement: order === 'oldest' ? this.#statements.lockOldest : this.#statements.lockNewest,
+        args: [name, from, to],
+      },
     };
-    try {
-      return await this.#hold(
-        worker,
-        `acquiring the next slot of ${JSON.stringify(name)}`,
-        lock,
-        (row) => {
-          if (!row) throw new NothingToAcquire();
-          return row;
-        },
-        options.retry,
-      );
-    } catch (error) {
-      if (error instanceof NothingToAcquire) return null;
-      throw error;
-    }
   }
 
   /**
@@ -700,37 +745,43 @@ export class TaskManager {
 
   /**
    * Opens the holding transaction on a connection of its own, locks a slot with `lock` and takes the work's
-   * savepoint, in one round trip; `check` returns the row, or throws if it is not held. On success the connection
-   * belongs to the returned handle; on any failure the transaction is rolled back and the connection returned
-   * to the pool (destroyed if broken).
+   * savepoint, in one round trip; `check` returns the row, or throws if it is not held. On success the
+   * connection belongs to the returned handle; on any failure it is returned to the pool (see #holdOn).
    */
   async #hold(
     worker: string,
     doing: string,
-    lock: { statement: Prepared; args: Argument[] },
+    lock: Lock,
+    check: (row: TaskRow | undefined) => TaskRow,
+    retry?: RetryPolicy,
+  ): Promise<AcquiredTask> {
+    const client = await this.#connect(doing);
+    const open = async () => {
+      await setUp(client, this.#holderSetUp(worker, lock.statement));
+      return batch(client, opening(client, lock));
+    };
+    return this.#holdOn(client, worker, doing, open, check, retry);
+  }
+
+  /**
+   * Makes the handle of the slot that `open` locked on `client` (the results of `opening`, run by `open`);
+   * `check` returns the locked row, or throws if it is not held. On any failure the transaction is rolled back
+   * and the connection returned to the pool (destroyed if broken).
+   */
+  async #holdOn(
+    client: pg.PoolClient,
+    worker: string,
+    doing: string,
+    open: () => Promise<pg.QueryResult[]>,
     check: (row: TaskRow | undefined) => TaskRow,
     retry: RetryPolicy = this.#retry,
   ): Promise<AcquiredTask> {
-    const client = await this.#connect(doing);
-    const statements = this.#statements;
     try {
-      await setUp(client, [
-        this.#sessionSettings,
-        this.#sessionName(worker),
-        lock.statement,
-        statements.finish,
-        statements.fail,
-      ]);
-      // The work runs after the savepoint, so fail() can undo the work's writes (even failed SQL) and still
-      // record the failure in the same transaction.
-      const [, locked] = await batch(
-        client,
-        `BEGIN; ${execute(client, lock.statement, lock.args)}; SAVEPOINT dtm_work`,
-      );
+      const [, locked] = await open();
       const row = check(locked?.rows[0]);
       const task = toTask({ ...row, acquired_by: worker, acquired_at: row.holder_since });
       return new AcquiredTask(client, task, {
-        statements,
+        statements: this.#statements,
         worker,
         retry,
         heartbeat: this.#heartbeat,
@@ -750,6 +801,17 @@ export class TaskManager {
       if (error instanceof NothingToAcquire) throw error;
       throw translatePgError(error, doing);
     }
+  }
+
+  /** What a connection must have run before it holds a slot for `worker`, locked with `lockStatement`. */
+  #holderSetUp(worker: string, lockStatement: Prepared): SetUpStatement[] {
+    return [
+      this.#sessionSettings,
+      this.#sessionName(worker),
+      lockStatement,
+      this.#statements.finish,
+      this.#statements.fail,
+    ];
   }
 
   /** The statement that names a holder's session after `worker`, made again only when the name changes. */
@@ -810,6 +872,27 @@ function announcedCte(schema: Schema): string {
 
 /** Thrown inside #hold when acquireNext finds nothing; never escapes the manager. */
 class NothingToAcquire extends Error {}
+
+/** A prepared locking statement and its arguments. */
+interface Lock {
+  statement: Prepared;
+  args: Argument[];
+}
+
+/**
+ * Opens a holding transaction, locks a slot with `lock` and takes the work's savepoint; the locked row is the
+ * second statement's. The work runs after the savepoint, so fail() can undo the work's writes (even failed
+ * SQL) and still record the failure in the same transaction.
+ */
+function opening(client: pg.ClientBase, lock: Lock): string {
+  return `BEGIN; ${execute(client, lock.statement, lock.args)}; SAVEPOINT dtm_work`;
+}
+
+/** acquireNext's check: a row was locked. */
+function isLocked(row: TaskRow | undefined): TaskRow {
+  if (!row) throw new NothingToAcquire();
+  return row;
+}
 
 function summarize<O extends string>(
   rows: Array<{ slot: Date; outcome: O }>,

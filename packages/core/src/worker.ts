@@ -78,6 +78,9 @@ export interface WorkerEvents {
 
 type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void;
 
+/** What a lane found when it completed a slot and looked for its next one in the same round trip. */
+type NextSlot = Awaited<ReturnType<TaskManager['completeAndAcquireNext']>>;
+
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_GRACE_MS = 10_000;
 const RETRY_MIN_MS = 100;
@@ -237,19 +240,22 @@ export class Worker {
 
   async #runLane(): Promise<void> {
     let failures = 0;
+    /** The lane's next slot, looked for in the round trip that completed its previous one. */
+    let chained: NextSlot | undefined;
     while (!this.#isStopping) {
       let task: AcquiredTask | null;
-      const { from, to } = this.#window();
+      const options = this.#acquireOptions();
+      const { from, to } = options;
       try {
-        this.#hasMissedWake = false;
-        task = await this.#tm.acquireNext({
-          name: this.name,
-          from,
-          to,
-          order: 'oldest',
-          worker: this.#workerName,
-          ...(this.#retry ? { retry: this.#retry } : {}),
-        });
+        if (chained) {
+          const found = chained;
+          chained = undefined;
+          if ('error' in found) throw found.error;
+          task = found.next;
+        } else {
+          this.#hasMissedWake = false;
+          task = await this.#tm.acquireNext(options);
+        }
       } catch (error) {
         failures += 1;
         this.#report(error, 'acquiring a slot');
@@ -277,11 +283,35 @@ export class Worker {
       if (this.#idleLanes === 0) this.#subscription?.pause();
       // There may be more: let another idle lane look too.
       this.#wakeOne();
-      await this.#process(task);
+      chained = await this.#process(task);
     }
+    // Stopping: a slot the last round trip took is given back unchanged.
+    if (chained && 'next' in chained) await chained.next?.release();
   }
 
-  async #process(task: AcquiredTask): Promise<void> {
+  /** What the lane acquires: the oldest due slot of the window. */
+  #acquireOptions(): {
+    name: string;
+    from: Date;
+    to: Date;
+    order: 'oldest';
+    worker: string;
+    retry?: RetryPolicy;
+  } {
+    return {
+      name: this.name,
+      ...this.#window(),
+      order: 'oldest',
+      worker: this.#workerName,
+      ...(this.#retry ? { retry: this.#retry } : {}),
+    };
+  }
+
+  /**
+   * Runs the handler and ends the slot. A slot that completes while the worker runs on is completed in the
+   * round trip that also looks for the lane's next slot: what that found is returned.
+   */
+  async #process(task: AcquiredTask): Promise<NextSlot | undefined> {
     const started = Date.now();
     const fields = { ...this.#fields(), slot: task.task.slot.toISOString() };
     // A promise per slot: racing every handler against one that lives as long as the worker would leave a
@@ -296,18 +326,25 @@ export class Worker {
     const result = await Promise.race([run, forced]);
     this.#running.delete(task);
     let failure: unknown;
+    let next: NextSlot | undefined;
     try {
       if (result === 'forced') {
         // stop() aborted it already; the handler may still be running but cannot commit anything.
       } else if (result.isOk) {
-        if (task.isHeld) {
-          await task
-            .complete(typeof result.value === 'string' ? result.value : undefined)
-            .catch(async (error) => {
-              // The work's SQL may have left the transaction aborted: record the failure instead of losing it.
-              failure = error;
-              if (task.isHeld) await task.fail(messageOf(error));
-            });
+        const message = typeof result.value === 'string' ? result.value : undefined;
+        try {
+          if (!task.isHeld) {
+            // The handler ended the slot itself.
+          } else if (this.#isStopping) {
+            await task.complete(message);
+          } else {
+            this.#hasMissedWake = false;
+            next = await this.#tm.completeAndAcquireNext(task, message, this.#acquireOptions());
+          }
+        } catch (error) {
+          // The work's SQL may have left the transaction aborted: record the failure instead of losing it.
+          failure = error;
+          if (task.isHeld) await task.fail(messageOf(error));
         }
       } else {
         failure = result.error;
@@ -348,6 +385,7 @@ export class Worker {
       default:
         this.#log.debug({ ...fields, durationMs }, 'slot released unchanged');
     }
+    return next;
   }
 
   /** Keeps the current slot (and in `backlog` mode the window) created; catches up after failures. */

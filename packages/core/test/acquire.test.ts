@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   BadInputError,
@@ -8,10 +9,12 @@ import {
   TaskNotAvailableError,
   TaskNotFoundError,
 } from '../src/index.ts';
-import { createManager, databaseUrl, pastSlot, uniqueName } from './helpers.ts';
+import { createManager, databaseUrl, pastSlot, uniqueName, waitFor } from './helpers.ts';
 
 const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
 await tm.pool.query(`CREATE TABLE "${tm.schema}".results (name text, slot timestamptz, note text)`);
+/** A schema of its own for the round trip that completes and takes: one of its tests alters a column. */
+const chained = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
 
 async function newSlot(slotsAgo = 100) {
   return newSlotOf(tm, slotsAgo);
@@ -381,5 +384,112 @@ describe('acquireNext', () => {
     const lagged = await tm.findOrCreateAndAcquire({ name, interval: 'PT1H', backlog: 'PT1H', lag: 'PT1H' });
     expect(lagged?.task.slot.getTime()).toBe(Math.floor((Date.now() - hour) / hour) * hour);
     await lagged?.complete();
+  });
+});
+
+describe('completeAndAcquireNext (the worker completes a slot and takes the next in one round trip)', () => {
+  async function threeSlots(): Promise<{ name: string; slots: Date[] }> {
+    const name = uniqueName('chained');
+    const from = pastSlot(3);
+    await chained.createTasks({ name, from, to: new Date(from.getTime() + 3 * 300_000), interval: 'PT5M' });
+    return { name, slots: (await chained.listTasks({ name })).map((t) => t.slot) };
+  }
+
+  /** Every connection of the manager's pool is back in it: none is left checked out. */
+  function allReturned(): boolean {
+    return chained.pool.idleCount === chained.pool.totalCount;
+  }
+
+  it('completes the slot and holds the next on the same connection, begun in the message that committed', async () => {
+    const { name, slots } = await threeSlots();
+    const first = await chained.acquireNext({ name });
+    expect(first?.task.slot).toEqual(slots[0]);
+    if (!first) return;
+    const found = await chained.completeAndAcquireNext(first, 'first done', { name });
+    if (!('next' in found) || !found.next) throw new Error(`expected the next slot, got ${String(found)}`);
+    const { next } = found;
+    expect(next.task.slot).toEqual(slots[1]);
+    expect(next.client).toBe(first.client);
+    expect(first.outcome).toBe('complete');
+    const done = await chained.getTask(name, slots[0] as Date);
+    expect(done).toMatchObject({ state: 'COMPLETE', message: 'first done' });
+    expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'ACQUIRED' });
+    const last = await chained.completeAndAcquireNext(next, undefined, { name });
+    if (!('next' in last) || !last.next) throw new Error('expected the third slot');
+    expect(await chained.completeAndAcquireNext(last.next, undefined, { name })).toEqual({ next: null });
+    expect(allReturned()).toBe(true);
+    // One message carried both: the second slot's transaction began (now(), its acquired_at) before the
+    // first slot's COMMIT, in the same message, had finished.
+    const { rows } = await chained.pool.query<{ isSameMessage: boolean }>(
+      `SELECT (SELECT acquired_at FROM "${chained.schema}".tasks WHERE name = $1 AND slot = $3)
+           <= (SELECT completed_at FROM "${chained.schema}".tasks WHERE name = $1 AND slot = $2) AS "isSameMessage"`,
+      [name, slots[0], slots[1]],
+    );
+    expect(rows[0]?.isSameMessage).toBe(true);
+    expect((await chained.listTasks({ name })).map((t) => t.state)).toEqual([
+      'COMPLETE',
+      'COMPLETE',
+      'COMPLETE',
+    ]);
+  });
+
+  it('a taking that fails after the COMMIT leaves the slot COMPLETE, reports the error and returns the connection', async () => {
+    const { name, slots } = await threeSlots();
+    await chained.pool.query(`CREATE TABLE "${chained.schema}".results (name text, slot timestamptz)`);
+    const first = await chained.acquireNext({ name });
+    if (!first) throw new Error('expected a slot');
+    await first.client.query(`INSERT INTO "${chained.schema}".results VALUES ($1, $2)`, [name, slots[0]]);
+    // A column's type changes while the slot is held: the ALTER waits for the holder's COMMIT, then runs
+    // before the locking statement that follows it, which can no longer use its plan (0A000).
+    const alter = new pg.Client(databaseUrl);
+    await alter.connect();
+    try {
+      const { rows } = await alter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const altering = alter.query(`ALTER TABLE "${chained.schema}".tasks ALTER COLUMN message TYPE varchar`);
+      await waitFor('the ALTER to wait for the holder', async () => {
+        const waiting = await tm.pool.query('SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted', [
+          rows[0]?.pid,
+        ]);
+        return waiting.rowCount;
+      });
+      const found = await chained.completeAndAcquireNext(first, 'kept', { name });
+      await altering;
+      if (!('error' in found)) throw new Error('expected the taking to fail');
+      expect(found.error).toBeInstanceOf(DtmError);
+      expect(String(found.error)).toMatch(/cached plan must not change result type/);
+    } finally {
+      await alter.end();
+    }
+    expect(first.outcome).toBe('complete');
+    expect(await chained.getTask(name, slots[0] as Date)).toMatchObject({
+      state: 'COMPLETE',
+      message: 'kept',
+    });
+    const { rowCount } = await chained.pool.query(`SELECT 1 FROM "${chained.schema}".results`);
+    expect(rowCount).toBe(1);
+    expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
+    expect(allReturned()).toBe(true);
+    const again = await chained.acquireNext({ name });
+    expect(again?.task.slot).toEqual(slots[1]);
+    await again?.complete();
+  });
+
+  it('a slot that cannot be completed throws as complete() does and stays held, so fail() can record why', async () => {
+    const { name, slots } = await threeSlots();
+    const first = await chained.acquireNext({ name });
+    if (!first) throw new Error('expected a slot');
+    await expect(first.client.query('SELECT 1/0')).rejects.toThrow(/division by zero/);
+    await expect(chained.completeAndAcquireNext(first, undefined, { name })).rejects.toThrow(
+      /current transaction is aborted/,
+    );
+    expect(first.isHeld).toBe(true);
+    await first.fail('division by zero');
+    expect(await chained.getTask(name, slots[0] as Date)).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      message: 'division by zero',
+    });
+    expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
+    expect(allReturned()).toBe(true);
   });
 });

@@ -291,6 +291,22 @@ describe('the worker runtime', () => {
     expect(worker.runningCount).toBe(0);
   });
 
+  it('stop() while lanes complete slots and take the next in one round trip leaves no slot held, no connection out', async () => {
+    const name = uniqueName();
+    await createPast(name, 400);
+    for (let round = 0; round < 3; round++) {
+      let completed = 0;
+      const worker = work({ name, concurrency: 4, handler: async () => {} });
+      worker.on('completed', () => {
+        completed += 1;
+      });
+      await waitFor('some slots completed', () => completed >= 20);
+      await worker.stop();
+      expect(await tm.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
+      expect(tm.pool.idleCount).toBe(tm.pool.totalCount);
+    }
+  });
+
   it('stop() aborts a handler still running after the grace period: signal fires, the slot is AVAILABLE unchanged', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
