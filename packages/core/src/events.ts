@@ -110,6 +110,14 @@ export async function listen(
   let changes: Promise<void> = Promise.resolve();
   /** The `sync` markers on their way: payload → settle. */
   const markers = new Map<string, (error?: Error) => void>();
+  /**
+   * Callers of `sync` waiting for the next marker. One marker is sent at a time, and every caller that came
+   * while it was being sent shares the next one (sent after they called, so it answers them all): many
+   * readers at once cost one or two notifications, not one each, for this connection and every other
+   * listener, whom the server wakes for each.
+   */
+  let nextMarker: Array<(error?: Error) => void> = [];
+  let isSendingMarker = false;
 
   const onNotification = (message: pg.Notification) => {
     if (message.channel !== channel || !message.payload) return;
@@ -119,7 +127,34 @@ export async function listen(
   };
 
   const failMarkers = (error: Error) => {
-    for (const settle of [...markers.values()]) settle(error);
+    for (const settle of [...markers.values(), ...nextMarker]) settle(error);
+    nextMarker = [];
+  };
+
+  const sendMarker = () => {
+    const waiting = nextMarker;
+    nextMarker = [];
+    if (waiting.length === 0) return;
+    const current = client;
+    if (!current || !isConnected || !isListening) {
+      for (const settle of waiting) settle(new Error(`not listening on ${channel}`));
+      return;
+    }
+    const payload = `${SYNC_PREFIX}${randomBytes(12).toString('hex')}`;
+    const settleAll = (error?: Error) => {
+      markers.delete(payload);
+      for (const settle of waiting) settle(error);
+    };
+    markers.set(payload, settleAll);
+    isSendingMarker = true;
+    // The channel as a literal: the session's query text (pg_stat_activity) tells which channel it is.
+    current
+      .query(`SELECT pg_notify(${current.escapeLiteral(channel)}, $1)`, [payload])
+      .catch(settleAll)
+      .finally(() => {
+        isSendingMarker = false;
+        sendMarker();
+      });
   };
 
   const connect = async (isReconnect: boolean): Promise<void> => {
@@ -212,24 +247,23 @@ export async function listen(
       void change(false);
     },
     sync(timeoutMs = SYNC_TIMEOUT_MS) {
-      const current = client;
-      if (!current || !isConnected || !isListening)
+      if (!client || !isConnected || !isListening)
         return Promise.reject(new Error(`not listening on ${channel}`));
-      const payload = `${SYNC_PREFIX}${randomBytes(12).toString('hex')}`;
       return new Promise<void>((resolve, reject) => {
+        let isSettled = false;
         const timer = setTimeout(
           () => settle(new Error(`no answer from the listening connection within ${timeoutMs} ms`)),
           timeoutMs,
         );
         const settle = (error?: Error) => {
+          if (isSettled) return;
+          isSettled = true;
           clearTimeout(timer);
-          markers.delete(payload);
           if (error) reject(error);
           else resolve();
         };
-        markers.set(payload, settle);
-        // The channel as a literal: the session's query text (pg_stat_activity) tells which channel it is.
-        current.query(`SELECT pg_notify(${current.escapeLiteral(channel)}, $1)`, [payload]).catch(settle);
+        nextMarker.push(settle);
+        if (!isSendingMarker) sendMarker();
       });
     },
     async close() {

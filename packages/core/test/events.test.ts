@@ -142,6 +142,43 @@ describe('subscribe', () => {
     await expect(subscription.sync()).rejects.toThrow(/not listening/);
   });
 
+  it('many syncs at once share markers: each resolves after what was committed before it, few notifications', async () => {
+    const name = uniqueName();
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    // Another listener on the channel counts the markers: the server wakes every listener for each.
+    const counter = new pg.Client(databaseUrl);
+    await counter.connect();
+    let markers = 0;
+    counter.on('notification', (message) => {
+      if (message.payload?.startsWith('dtm-sync:')) markers += 1;
+    });
+    await counter.query(`LISTEN "${tm.schema}.events"`);
+    try {
+      let committed = 0;
+      const isUpToDate = await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          await tm.createTask({ name, slot: pastSlot(i), interval: 'PT5M' });
+          committed += 1;
+          const before = committed;
+          await subscription.sync();
+          return events.filter((e) => e.name === name).length >= before;
+        }),
+      );
+      // Each sync saw every creation committed before it was called (its own included).
+      expect(isUpToDate.every(Boolean)).toBe(true);
+      expect(events.filter((e) => e.name === name)).toHaveLength(50);
+      await waitFor('the last marker at the counter', async () => {
+        await subscription.sync();
+        return markers > 0;
+      });
+      expect(markers).toBeLessThan(40);
+    } finally {
+      await subscription.close();
+      await counter.end();
+    }
+  });
+
   it('reconnects after its connection is killed, tells the caller to resync, and keeps delivering', async () => {
     const name = uniqueName();
     const events: TaskEvent[] = [];
