@@ -12,6 +12,11 @@ export interface TransitionEvent {
   to: TaskState;
   actor: string | null;
   at: Date;
+  /**
+   * Whether the transition recorded a message. Told only for a holder's ending (from ACQUIRED); absent
+   * for every other transition (read the slot to know).
+   */
+  hasMessage?: boolean;
 }
 
 /** One statement changed many slots of a name at once (a bulk create, re-queue or skip). */
@@ -292,6 +297,8 @@ interface Payload {
   at?: string;
   /** Only from a holder's ending: when it took the slot (sql/000004.sql). */
   acquiredAt?: string;
+  /** Only from a holder's ending: whether it recorded a message (sql/000005.sql). */
+  hasMessage?: boolean;
 }
 
 /**
@@ -318,8 +325,12 @@ function parseEvents(payload: string): TaskEvent[] {
     at: new Date(data.at),
   };
   if (!data.acquiredAt) return [ended];
+  if (typeof data.hasMessage === 'boolean') ended.hasMessage = data.hasMessage;
   const acquired: TransitionEvent = {
-    ...ended,
+    kind: 'transition',
+    name: data.name,
+    slot: ended.slot,
+    actor: ended.actor,
     from: 'AVAILABLE',
     to: 'ACQUIRED',
     at: new Date(data.acquiredAt),

@@ -75,12 +75,13 @@ export function holderStatements(schema: Schema): HolderStatements {
   // The ending statements announce the two transitions they record themselves, as announce() does for other
   // writers (sql/000003.sql): a trigger would cost the server more than the rest of the slot's bookkeeping.
   // One notification carries both: the ending transition, with the time of AVAILABLE → ACQUIRED as
-  // "acquiredAt" (sql/000004.sql); subscribe() expands it back into the two. It reads the ending UPDATE's row,
+  // "acquiredAt" (sql/000004.sql) and "hasMessage" (sql/000005.sql); subscribe() expands it back into the two.
+  // It reads the ending UPDATE's row,
   // not the history rows: the INSERT into task_history (`recorded`) runs all the same, as every
   // data-modifying CTE does, read or not.
-  const announce = (ended: string, toState: string, at: string) =>
+  const announce = (ended: string, toState: string, at: string, hasMessage: string) =>
     `SELECT pg_notify('${schema.channel}',
-         ${s}.transition_payload(name, slot, 'ACQUIRED', ${toState}, $5, ${at}, acquired_at))
+         ${s}.transition_payload(name, slot, 'ACQUIRED', ${toState}, $5, ${at}, acquired_at, ${hasMessage}))
        FROM ${ended}`;
   return {
     lockOldest: lockNext('ASC'),
@@ -110,7 +111,7 @@ export function holderStatements(schema: Schema): HolderStatements {
          UNION ALL
          SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
        )
-       ${announce('done', '$3', 'completed_at')}`,
+       ${announce('done', '$3', 'completed_at', '$4 IS NOT NULL')}`,
     ),
     fail: prepared(
       ['text', 'timestamptz', 'text', 'bigint', 'text'],
@@ -127,7 +128,7 @@ export function holderStatements(schema: Schema): HolderStatements {
          UNION ALL
          SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, failed_at FROM failed
        )
-       ${announce('failed', "'AVAILABLE'", 'failed_at')}
+       ${announce('failed', "'AVAILABLE'", 'failed_at', 'true')}
        UNION ALL
        SELECT pg_notify('${schema.workChannel}', name) FROM failed`,
     ),

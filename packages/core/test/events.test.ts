@@ -104,6 +104,33 @@ describe('subscribe', () => {
     }
   });
 
+  it('a holder’s ending says whether it recorded a message; other transitions do not say', async () => {
+    const name = uniqueName();
+    const [quiet, counted, failed] = [pastSlot(3), pastSlot(2), pastSlot(1)] as [Date, Date, Date];
+    await tm.createTasks({ name, from: quiet, to: new Date(failed.getTime() + 300_000), interval: 'PT5M' });
+    const events: TaskEvent[] = [];
+    const subscription = await tm.subscribe({ onEvent: (event) => events.push(event) });
+    try {
+      await (await tm.acquire(name, quiet)).complete();
+      await (await tm.acquire(name, counted)).complete('counted');
+      await (await tm.acquire(name, failed)).fail('boom');
+      await tm.requeue({ name, slots: [counted] }, { reason: 'again' });
+      await subscription.sync();
+      const mine = events.filter((e) => e.kind === 'transition' && e.name === name);
+      expect(mine.map((e) => (e.kind === 'transition' ? [e.from, e.to, e.hasMessage] : []))).toEqual([
+        ['AVAILABLE', 'ACQUIRED', undefined],
+        ['ACQUIRED', 'COMPLETE', false],
+        ['AVAILABLE', 'ACQUIRED', undefined],
+        ['ACQUIRED', 'COMPLETE', true],
+        ['AVAILABLE', 'ACQUIRED', undefined],
+        ['ACQUIRED', 'AVAILABLE', true],
+        ['COMPLETE', 'AVAILABLE', undefined],
+      ]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('summarises a statement that changes many slots as one bulk event per name', async () => {
     const name = uniqueName();
     const from = pastSlot(500);
