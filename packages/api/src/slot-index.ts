@@ -1,4 +1,11 @@
-import { DatabaseError, type Subscription, sqlStateOf, type TaskEvent, type TaskManager } from '@dtm/core';
+import {
+  DatabaseError,
+  type Subscription,
+  sqlStateOf,
+  type TaskEvent,
+  type TaskManager,
+  type TransitionEvent,
+} from '@dtm/core';
 import type pg from 'pg';
 import type { Logger } from './deps.ts';
 
@@ -197,10 +204,12 @@ export type SlotsByName = ReadonlyMap<string, NameSlots>;
 /**
  * Every slot's committed state in memory, for the grid, the name summaries and the metrics, which would
  * otherwise read (and count) a window of the table per request: loaded once, then kept current from the
- * core's notifications. A notification is taken only as the name of a row that changed, and the row is read
- * again (in batches, one batch at a time), so the index does not depend on what notifications carry nor on
+ * core's notifications. A notification is taken as the name of a row that changed, and the row is read
+ * again (in batches, one batch at a time), so the index depends neither on what notifications carry nor on
  * their timing: every row is as new as the last time it was read, and it was read after its last change was
- * announced. A bulk notification reloads its name; a lost listening connection (missed notifications)
+ * announced. The one exception is the commonest change, a holder's ending to COMPLETE or SKIP without a
+ * message, which says all the index keeps of its row (see #appliesAsHeard) and is applied as heard, in
+ * commit order. A bulk notification reloads its name; a lost listening connection (missed notifications)
  * reloads everything.
  *
  * `read()` answers with everything committed before it was called: it waits for a marker sent through the
@@ -221,6 +230,10 @@ export class SlotIndex {
   #needsAll = true;
   #dirtyNames = new Set<string>();
   #dirtyRows = new Map<string, Set<number>>();
+  /** For `/metrics`: holder endings applied as heard, and rows read back by key after a notification. */
+  readonly stats = { appliedAsHeard: 0, rowsReadBack: 0 };
+  /** What the batch being applied reads (see #apply), while it runs. */
+  #reading: { isAll: boolean; names: Set<string>; rows: Map<string, Set<number>> } | null = null;
   /** Work items announced so far, and how many of them are applied. */
   #announced = 1;
   #applied = 0;
@@ -301,6 +314,10 @@ export class SlotIndex {
 
   #heard(event: TaskEvent): void {
     if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
+    else if (event.to === 'ACQUIRED') {
+      // The first of a holder's ending's two transitions: its row is the ending's, which follows.
+      return;
+    } else if (this.#appliesAsHeard(event)) return;
     else {
       let slots = this.#dirtyRows.get(event.name);
       if (!slots) {
@@ -310,6 +327,31 @@ export class SlotIndex {
       slots.add(event.slot.getTime());
     }
     this.#announce();
+  }
+
+  /**
+   * A holder's ending to COMPLETE or SKIP without a message tells all the index keeps of its row: that state,
+   * no next attempt, failed attempts as they were, no message. It is applied as heard, without reading the
+   * row, unless a read of the row is due or on its way: that read's answer may be older than the ending, and
+   * it would land after it.
+   */
+  #appliesAsHeard(event: TransitionEvent): boolean {
+    if (event.from !== 'ACQUIRED' || event.hasMessage !== false) return false;
+    if (event.to !== 'COMPLETE' && event.to !== 'SKIP') return false;
+    const slots = this.#names.get(event.name);
+    const slotMs = event.slot.getTime();
+    if (!slots || (slots.stateAt(slotMs) & STATE_MASK) === NO_ROW) return false;
+    if (this.#needsAll || this.#dirtyNames.has(event.name) || this.#dirtyRows.get(event.name)?.has(slotMs))
+      return false;
+    const reading = this.#reading;
+    if (
+      reading &&
+      (reading.isAll || reading.names.has(event.name) || reading.rows.get(event.name)?.has(slotMs))
+    )
+      return false;
+    slots.set(slotMs, STATE_CODE[event.to] as number, slots.attemptsAt(slotMs), 0, null);
+    this.stats.appliedAsHeard += 1;
+    return true;
   }
 
   #announce(): void {
@@ -353,6 +395,7 @@ export class SlotIndex {
       this.#needsAll = false;
       this.#dirtyNames = new Set();
       this.#dirtyRows = new Map();
+      this.#reading = { isAll: needsAll, names, rows: new Map(rows) };
       try {
         // A load reads every row as it is after every change announced before it started.
         if (needsAll) this.#names = await this.#loadAll();
@@ -363,14 +406,17 @@ export class SlotIndex {
             await this.#loadName(name);
             rows.delete(name);
           }
+          for (const slots of rows.values()) this.stats.rowsReadBack += slots.size;
           await this.#reread(rows);
         }
+        this.#reading = null;
         this.#applied = upTo;
         this.#retryMs = RETRY_MIN_MS;
         this.#settle();
         if (this.#waiters.length === 0) return;
       } catch (error) {
         // What this batch would have read is read again, with everything: simpler than merging it back.
+        this.#reading = null;
         this.#needsAll = true;
         this.#settle(new DatabaseError(`reading slots: ${messageOf(error)}`, { cause: error }));
         this.#logger.warn(`slot index: cannot read slots (${messageOf(error)}); retrying`);

@@ -28,6 +28,20 @@ async function states(name: string, from: Date, count: number): Promise<string> 
   return body.rows[0]?.states ?? '';
 }
 
+/** The slot index's counters from `/metrics`. */
+async function indexCounters(): Promise<{ asHeard: number; readBack: number }> {
+  const text = await (await app.request('/metrics')).text();
+  const value = (metric: string) => {
+    const found = new RegExp(`^${metric} (\\d+)$`, 'm').exec(text)?.[1];
+    if (found === undefined) throw new Error(`no ${metric} in /metrics`);
+    return Number(found);
+  };
+  return {
+    asHeard: value('dtm_api_slot_index_applied_as_heard_total'),
+    readBack: value('dtm_api_slot_index_rows_read_back_total'),
+  };
+}
+
 describe('the slot index behind the grid', () => {
   it('answers with every transition committed before the request, however quickly it follows', async () => {
     const name = uniqueName('fresh');
@@ -94,6 +108,36 @@ describe('the slot index behind the grid', () => {
       return seen === 'C';
     });
     expect(seen).toBe('C');
+  });
+
+  it('applies a holder’s ending without a message as it hears it; reads back the rows of other changes', async () => {
+    const name = uniqueName('heard');
+    const from = pastSlot(3);
+    await worker.createTasks({ name, from, to: pastSlot(0), interval: 'PT5M' });
+    expect(await states(name, from, 3)).toBe('AAA');
+    const before = await indexCounters();
+    await (await worker.acquire(name, from)).complete();
+    expect(await states(name, from, 3)).toBe('CAA');
+    const heard = await indexCounters();
+    expect(heard).toEqual({ asHeard: before.asHeard + 1, readBack: before.readBack });
+    // A message, or a failure (attempts, next attempt): the row is read back.
+    await (await worker.acquire(name, pastSlot(2))).complete('counted');
+    await (await worker.acquire(name, pastSlot(1))).fail('boom');
+    expect(await states(name, from, 3)).toBe('CCF');
+    expect(await indexCounters()).toEqual({ asHeard: heard.asHeard, readBack: heard.readBack + 2 });
+    const cells = gridCells(
+      gridResponse.parse(
+        await getJson(
+          app,
+          `/api/grid?names=${name}&from=${from.toISOString()}&to=${pastSlot(0).toISOString()}&columns=3`,
+        ),
+      ),
+    );
+    expect(cells.map((cell) => [cell.state, cell.message ?? null])).toEqual([
+      ['COMPLETE', null],
+      ['COMPLETE', 'counted'],
+      ['FAILING', 'boom'],
+    ]);
   });
 
   it('counts per name follow the transitions: /api/names', async () => {

@@ -96,6 +96,15 @@ export function metricsRoutes(
     lines.push(`dtm_event_stream_clients ${deps.events.size}`);
     flightCounters(lines, 'grid', 'Grids', 'Grid requests', flights.grid);
     flightCounters(lines, 'names', 'Name summaries', 'Name summary requests', flights.names);
+    const { appliedAsHeard, rowsReadBack } = deps.slots.stats;
+    lines.push(
+      '# HELP dtm_api_slot_index_applied_as_heard_total Holder endings the slot index applied from their notification alone.',
+      '# TYPE dtm_api_slot_index_applied_as_heard_total counter',
+      `dtm_api_slot_index_applied_as_heard_total ${appliedAsHeard}`,
+      '# HELP dtm_api_slot_index_rows_read_back_total Rows the slot index read back by key after a notification named them.',
+      '# TYPE dtm_api_slot_index_rows_read_back_total counter',
+      `dtm_api_slot_index_rows_read_back_total ${rowsReadBack}`,
+    );
     gauge(lines, 'process_resident_memory_bytes', 'Resident memory of the API process.');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     const text = `${lines.join('\n')}\n${requests.render()}`;
