@@ -10,8 +10,6 @@ export const SKIP = 3;
 /** Added to the state when the row has a message. */
 export const HAS_MESSAGE = 4;
 export const STATE_MASK = 3;
-/** Committed rows are AVAILABLE, COMPLETE or SKIP (ACQUIRED lives only in the holder's transaction). */
-const STATE_CODE: Record<string, number> = { AVAILABLE, COMPLETE, SKIP };
 
 /** Messages are kept up to this length (what the grid shows). */
 export const MESSAGE_LENGTH = 200;
@@ -28,10 +26,20 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * One row as the index reads it: `[name, slotMs, state, failedAttempts, nextAttemptMs | null, message]`,
- * the message null when there is none, and '' for one not kept (see `keptMessage`).
+ * One name's rows of a read, packed by PostgreSQL (`packedSql`): `[name, firstSlotMs, lastSlotMs, rows,
+ * messages]`. Read as a JS array per row (with its strings and numbers), a load of a million rows grew the
+ * heap to several times the index's size, and V8 keeps the memory it grew to; packed, a page of rows is a
+ * few values per name.
+ *
+ * `rows` holds `PACKED_ROW_BYTES` per row in slot order: slot (epoch ms, float8), next attempt (epoch ms,
+ * float8; 0 when due now), failed attempts (int4), state code (int2), message kind (int2: `NO_MESSAGE`,
+ * `MESSAGE_NOT_KEPT`, or `MESSAGE_KEPT`: the next one of `messages`, cut to `MESSAGE_LENGTH`; null when none).
  */
-type IndexRow = [string, number, string, number, number | null, string | null];
+type PackedRows = [string, number, number, Buffer, string[] | null];
+const PACKED_ROW_BYTES = 24;
+const NO_MESSAGE = 0;
+const MESSAGE_NOT_KEPT = 1;
+const MESSAGE_KEPT = 2;
 
 /**
  * Distinct messages, each kept once and referred to by a number from 1; 0 for one not kept (the store is
@@ -121,7 +129,7 @@ export class NameSlots {
       : undefined;
   }
 
-  /** Records a row as read from the table (`IndexRow`'s message). */
+  /** Records a row as read from the table: its message null when it has none, '' when it is not kept. */
   set(slotMs: number, state: number, attempts: number, nextAttemptMs: number, message: string | null): void {
     const i = this.#indexFor(slotMs);
     this.#count(this.#states[i] as number, this.#attempts[i] as number, -1);
@@ -399,23 +407,21 @@ export class SlotIndex {
     const s = this.#schemaSql;
     let after: [string, Date | string] = ['', '-infinity'];
     for (;;) {
-      const rows = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')} FROM ${s}.tasks t
-         WHERE (t.name, t.slot) > ($1, $2) ORDER BY t.name, t.slot LIMIT ${PAGE_ROWS}`,
+      const page = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks WHERE (name, slot) > ($1, $2) ORDER BY name, slot LIMIT ${PAGE_ROWS}`,
+        ),
         after,
       );
-      // Sorted by name: each name's rows of the page are a run.
-      for (let start = 0; start < rows.length; ) {
-        const name = (rows[start] as IndexRow)[0];
-        let end = start + 1;
-        while (end < rows.length && (rows[end] as IndexRow)[0] === name) end++;
-        const slots = names.get(name);
-        if (slots) setRows(slots, rows.slice(start, end));
-        start = end;
+      let rows = 0;
+      for (const packed of page) {
+        const slots = names.get(packed[0]);
+        if (slots) setRows(slots, packed);
+        rows += packed[3].length / PACKED_ROW_BYTES;
       }
-      const last = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) return names;
-      after = [last[0], new Date(last[1])];
+      const last = page.at(-1);
+      if (!last || rows < PAGE_ROWS) return names;
+      after = [last[0], new Date(last[2])];
     }
   }
 
@@ -425,15 +431,16 @@ export class SlotIndex {
     const s = this.#schemaSql;
     let after: Date | string = '-infinity';
     for (;;) {
-      const rows: IndexRow[] = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')} FROM ${s}.tasks t WHERE t.name = $1 AND t.slot > $2
-         ORDER BY t.slot LIMIT ${PAGE_ROWS}`,
+      const [packed]: PackedRows[] = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks WHERE name = $1 AND slot > $2 ORDER BY slot LIMIT ${PAGE_ROWS}`,
+        ),
         [name, after],
       );
-      setRows(loaded, rows);
-      const last: IndexRow | undefined = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) break;
-      after = new Date(last[1]);
+      if (!packed) break;
+      setRows(loaded, packed);
+      if (packed[3].length / PACKED_ROW_BYTES < PAGE_ROWS) break;
+      after = new Date(packed[2]);
     }
     this.#names.set(name, loaded);
   }
@@ -448,13 +455,17 @@ export class SlotIndex {
       }
     }
     for (let from = 0; from < names.length; from += PAGE_ROWS) {
-      const rows = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')}
-         FROM unnest($1::text[], $2::timestamptz[]) k (name, slot)
-         JOIN ${this.#schemaSql}.tasks t ON t.name = k.name AND t.slot = k.slot`,
+      const page = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${this.#schemaSql}.tasks
+           WHERE (name, slot) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))`,
+        ),
         [names.slice(from, from + PAGE_ROWS), slots.slice(from, from + PAGE_ROWS)],
       );
-      for (const row of rows) this.#names.get(row[0])?.set(...entryOf(row));
+      for (const packed of page) {
+        const slotsOfName = this.#names.get(packed[0]);
+        if (slotsOfName) setPacked(slotsOfName, packed);
+      }
     }
   }
 
@@ -479,28 +490,54 @@ export class SlotIndex {
 
 /** A timestamp's epoch milliseconds, in SQL (a float8, which the driver reads as a number). */
 export const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
-/**
- * The columns of an `IndexRow`, from table alias `t`. The message is kept for the slots whose messages the
- * grid shows in any cell: not plain COMPLETE (no failed attempt) ones, which are most slots and often carry
- * a message of their own (a count of records): for those only that there is one.
- */
-const rowColumns = (t: string) =>
-  `${t}.name, ${epochMs(`${t}.slot`)}, ${t}.state, ${t}.failed_attempts, ${epochMs(`${t}.next_attempt_at`)},
-   CASE WHEN ${t}.message IS NULL THEN NULL
-        WHEN ${t}.state <> 'COMPLETE' OR ${t}.failed_attempts > 0 THEN left(${t}.message, ${MESSAGE_LENGTH})
-        ELSE '' END`;
+/** The columns of `tasks` that `packedSql` reads. */
+const TASK_COLUMNS = 'name, slot, state, failed_attempts, next_attempt_at, message';
 
-/** Records rows of one name, in slot order. */
-function setRows(slots: NameSlots, rows: IndexRow[]): void {
-  const first = rows[0];
-  const last = rows.at(-1);
-  if (!first || !last) return;
-  slots.reserve(first[1], last[1]);
-  for (const row of rows) slots.set(...entryOf(row));
+/**
+ * The `PackedRows` of the rows of `source` (a SELECT of `TASK_COLUMNS`), one per name, by name. Committed
+ * rows are AVAILABLE, COMPLETE or SKIP (ACQUIRED lives only in the holder's transaction). The message is
+ * kept for the slots whose messages the grid shows in any cell: not plain COMPLETE (no failed attempt) ones,
+ * which are most slots and often carry a message of their own (a count of records): for those only that
+ * there is one.
+ */
+function packedSql(source: string): string {
+  const isKept = `(t.state <> 'COMPLETE' OR t.failed_attempts > 0)`;
+  return `SELECT t.name, ${epochMs('min(t.slot)')}, ${epochMs('max(t.slot)')},
+     string_agg(
+       float8send(${epochMs('t.slot')}) || float8send(coalesce(${epochMs('t.next_attempt_at')}, 0))
+         || int4send(t.failed_attempts)
+         || int2send(CASE t.state WHEN 'AVAILABLE' THEN ${AVAILABLE} WHEN 'SKIP' THEN ${SKIP} ELSE ${COMPLETE} END::int2)
+         || int2send(CASE WHEN t.message IS NULL THEN ${NO_MESSAGE} WHEN ${isKept} THEN ${MESSAGE_KEPT}
+                          ELSE ${MESSAGE_NOT_KEPT} END::int2),
+       '' ORDER BY t.slot),
+     array_agg(left(t.message, ${MESSAGE_LENGTH}) ORDER BY t.slot) FILTER (WHERE t.message IS NOT NULL AND ${isKept})
+   FROM (${source}) t GROUP BY t.name ORDER BY t.name`;
 }
 
-function entryOf(row: IndexRow): [number, number, number, number, string | null] {
-  return [row[1], STATE_CODE[row[2]] ?? COMPLETE, row[3], row[4] ?? 0, row[5]];
+/** Records a load's rows of one name, making room for them first. */
+function setRows(slots: NameSlots, packed: PackedRows): void {
+  slots.reserve(packed[1], packed[2]);
+  setPacked(slots, packed);
+}
+
+function setPacked(slots: NameSlots, [name, , , rows, messages]: PackedRows): void {
+  let kept = 0;
+  for (let at = 0; at < rows.length; at += PACKED_ROW_BYTES) {
+    const kind = rows.readUInt16BE(at + 22);
+    let message: string | null = null;
+    if (kind === MESSAGE_NOT_KEPT) message = '';
+    else if (kind === MESSAGE_KEPT) {
+      message = messages?.[kept++] ?? null;
+      if (message === null) throw new Error(`a packed row of ${name} lacks its message`);
+    }
+    slots.set(
+      rows.readDoubleBE(at),
+      rows.readUInt16BE(at + 20),
+      rows.readInt32BE(at + 16),
+      rows.readDoubleBE(at + 8),
+      message,
+    );
+  }
 }
 
 function messageOf(error: unknown): string {
