@@ -26,20 +26,23 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * One name's rows of a read, packed by PostgreSQL (`packedSql`): `[name, firstSlotMs, lastSlotMs, rows,
- * messages]`. Read as a JS array per row (with its strings and numbers), a load of a million rows grew the
- * heap to several times the index's size, and V8 keeps the memory it grew to; packed, a page of rows is a
- * few values per name.
+ * One name's rows of a read, packed by PostgreSQL (`packedSql`): `[name, rowCount, lastSlotMs, rows,
+ * messages, attempts, nextAttempts]`. Read as a JS array per row (with its strings and numbers), a load of a
+ * million rows grew the heap to several times the index's size, and V8 keeps the memory it grew to; packed,
+ * a page of rows is a few values per name, and what passes through memory is a fraction of the rows' size.
  *
- * `rows` holds `PACKED_ROW_BYTES` per row in slot order: slot (epoch ms, float8), next attempt (epoch ms,
- * float8; 0 when due now), failed attempts (int4), state code (int2), message kind (int2: `NO_MESSAGE`,
- * `MESSAGE_NOT_KEPT`, or `MESSAGE_KEPT`: the next one of `messages`, cut to `MESSAGE_LENGTH`; null when none).
+ * `rows` is base64 of `PACKED_ROW_BYTES` per row in slot order: the slot (epoch ms, float8) and a byte of
+ * the state code plus the `PACKED_*` flags. The rest is sparse, since most rows have neither: `messages`
+ * has the kept messages (cut to `MESSAGE_LENGTH`) of the `PACKED_KEPT_MESSAGE` rows, `attempts` and
+ * `nextAttempts` (epoch ms; 0 when due now) those of the `PACKED_RETRIED` rows; null when there is none.
  */
-type PackedRows = [string, number, number, Buffer, string[] | null];
-const PACKED_ROW_BYTES = 24;
-const NO_MESSAGE = 0;
-const MESSAGE_NOT_KEPT = 1;
-const MESSAGE_KEPT = 2;
+type PackedRows = [string, number, number, string, string[] | null, number[] | null, number[] | null];
+const PACKED_ROW_BYTES = 9;
+/** The row has a message that is not kept (the index only knows that there is one). */
+const PACKED_OTHER_MESSAGE = 4;
+const PACKED_KEPT_MESSAGE = 8;
+/** The row has failed attempts or a next attempt. */
+const PACKED_RETRIED = 16;
 
 /**
  * Distinct messages, each kept once and referred to by a number from 1; 0 for one not kept (the store is
@@ -409,15 +412,16 @@ export class SlotIndex {
     for (;;) {
       const page = await this.#query<PackedRows>(
         packedSql(
-          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks WHERE (name, slot) > ($1, $2) ORDER BY name, slot LIMIT ${PAGE_ROWS}`,
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks
+           WHERE (name, slot) > ($1, $2) ORDER BY name, slot LIMIT ${PAGE_ROWS}`,
         ),
         after,
       );
       let rows = 0;
       for (const packed of page) {
         const slots = names.get(packed[0]);
-        if (slots) setRows(slots, packed);
-        rows += packed[3].length / PACKED_ROW_BYTES;
+        if (slots) setPacked(slots, packed);
+        rows += packed[1];
       }
       const last = page.at(-1);
       if (!last || rows < PAGE_ROWS) return names;
@@ -433,13 +437,14 @@ export class SlotIndex {
     for (;;) {
       const [packed]: PackedRows[] = await this.#query<PackedRows>(
         packedSql(
-          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks WHERE name = $1 AND slot > $2 ORDER BY slot LIMIT ${PAGE_ROWS}`,
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks
+           WHERE name = $1 AND slot > $2 ORDER BY slot LIMIT ${PAGE_ROWS}`,
         ),
         [name, after],
       );
       if (!packed) break;
-      setRows(loaded, packed);
-      if (packed[3].length / PACKED_ROW_BYTES < PAGE_ROWS) break;
+      setPacked(loaded, packed);
+      if (packed[1] < PAGE_ROWS) break;
       after = new Date(packed[2]);
     }
     this.#names.set(name, loaded);
@@ -469,17 +474,28 @@ export class SlotIndex {
     }
   }
 
+  /**
+   * The names (all, or one), each with room made for the slots it has: before any row is read, so that a
+   * load allocates its long-lived arrays first, below the many short-lived buffers that reading rows takes
+   * in the native heap, and not scattered among them, which kept that heap from shrinking (about 10 MB of
+   * RSS).
+   */
   async #readNames(name: string | null): Promise<Map<string, NameSlots>> {
-    const rows = await this.#query<[string, string, Date]>(
-      `SELECT name, interval_ms, origin FROM ${this.#schemaSql}.task_names WHERE $1::text IS NULL OR name = $1`,
+    const s = this.#schemaSql;
+    const rows = await this.#query<[string, string, Date, number | null, number | null]>(
+      `SELECT n.name, n.interval_ms, n.origin,
+              ${epochMs(`(SELECT min(t.slot) FROM ${s}.tasks t WHERE t.name = n.name)`)},
+              ${epochMs(`(SELECT max(t.slot) FROM ${s}.tasks t WHERE t.name = n.name)`)}
+       FROM ${s}.task_names n WHERE $1::text IS NULL OR n.name = $1`,
       [name],
     );
-    return new Map(
-      rows.map(([n, interval, origin]) => [
-        n,
-        new NameSlots(n, Number(interval), origin.getTime(), this.#messages),
-      ]),
-    );
+    const names = new Map<string, NameSlots>();
+    for (const [n, interval, origin, firstMs, lastMs] of rows) {
+      const slots = new NameSlots(n, Number(interval), origin.getTime(), this.#messages);
+      if (firstMs !== null && lastMs !== null) slots.reserve(firstMs, lastMs);
+      names.set(n, slots);
+    }
+    return names;
   }
 
   async #query<R extends unknown[]>(text: string, values: unknown[]): Promise<R[]> {
@@ -502,41 +518,39 @@ const TASK_COLUMNS = 'name, slot, state, failed_attempts, next_attempt_at, messa
  */
 function packedSql(source: string): string {
   const isKept = `(t.state <> 'COMPLETE' OR t.failed_attempts > 0)`;
-  return `SELECT t.name, ${epochMs('min(t.slot)')}, ${epochMs('max(t.slot)')},
-     string_agg(
-       float8send(${epochMs('t.slot')}) || float8send(coalesce(${epochMs('t.next_attempt_at')}, 0))
-         || int4send(t.failed_attempts)
-         || int2send(CASE t.state WHEN 'AVAILABLE' THEN ${AVAILABLE} WHEN 'SKIP' THEN ${SKIP} ELSE ${COMPLETE} END::int2)
-         || int2send(CASE WHEN t.message IS NULL THEN ${NO_MESSAGE} WHEN ${isKept} THEN ${MESSAGE_KEPT}
-                          ELSE ${MESSAGE_NOT_KEPT} END::int2),
-       '' ORDER BY t.slot),
-     array_agg(left(t.message, ${MESSAGE_LENGTH}) ORDER BY t.slot) FILTER (WHERE t.message IS NOT NULL AND ${isKept})
+  const isRetried = '(t.failed_attempts <> 0 OR t.next_attempt_at IS NOT NULL)';
+  const code = `CASE t.state WHEN 'AVAILABLE' THEN ${AVAILABLE} WHEN 'SKIP' THEN ${SKIP} ELSE ${COMPLETE} END
+    + CASE WHEN t.message IS NULL THEN 0
+           WHEN ${isKept} THEN ${PACKED_KEPT_MESSAGE} ELSE ${PACKED_OTHER_MESSAGE} END
+    + CASE WHEN ${isRetried} THEN ${PACKED_RETRIED} ELSE 0 END`;
+  return `SELECT t.name, count(*)::int, ${epochMs('max(t.slot)')},
+     encode(
+       string_agg(float8send(${epochMs('t.slot')}) || set_byte(decode('00', 'hex'), 0, ${code}), '' ORDER BY t.slot),
+       'base64'),
+     array_agg(left(t.message, ${MESSAGE_LENGTH}) ORDER BY t.slot)
+       FILTER (WHERE t.message IS NOT NULL AND ${isKept}),
+     array_agg(t.failed_attempts ORDER BY t.slot) FILTER (WHERE ${isRetried}),
+     array_agg(coalesce(${epochMs('t.next_attempt_at')}, 0) ORDER BY t.slot) FILTER (WHERE ${isRetried})
    FROM (${source}) t GROUP BY t.name ORDER BY t.name`;
 }
 
-/** Records a load's rows of one name, making room for them first. */
-function setRows(slots: NameSlots, packed: PackedRows): void {
-  slots.reserve(packed[1], packed[2]);
-  setPacked(slots, packed);
-}
-
-function setPacked(slots: NameSlots, [name, , , rows, messages]: PackedRows): void {
+function setPacked(slots: NameSlots, [name, , , base64, messages, attempts, nextAttempts]: PackedRows): void {
+  const rows = Buffer.from(base64, 'base64');
   let kept = 0;
+  let retried = 0;
   for (let at = 0; at < rows.length; at += PACKED_ROW_BYTES) {
-    const kind = rows.readUInt16BE(at + 22);
-    let message: string | null = null;
-    if (kind === MESSAGE_NOT_KEPT) message = '';
-    else if (kind === MESSAGE_KEPT) {
-      message = messages?.[kept++] ?? null;
-      if (message === null) throw new Error(`a packed row of ${name} lacks its message`);
+    const code = rows[at + 8] as number;
+    const message = code & PACKED_KEPT_MESSAGE ? messages?.[kept++] : code & PACKED_OTHER_MESSAGE ? '' : null;
+    let attemptsOfRow: number | undefined = 0;
+    let nextAttemptMs: number | undefined = 0;
+    if (code & PACKED_RETRIED) {
+      attemptsOfRow = attempts?.[retried];
+      nextAttemptMs = nextAttempts?.[retried];
+      retried += 1;
     }
-    slots.set(
-      rows.readDoubleBE(at),
-      rows.readUInt16BE(at + 20),
-      rows.readInt32BE(at + 16),
-      rows.readDoubleBE(at + 8),
-      message,
-    );
+    if (message === undefined || attemptsOfRow === undefined || nextAttemptMs === undefined)
+      throw new Error(`the packed rows of ${name} lack a message or an attempt`);
+    slots.set(rows.readDoubleBE(at), code & STATE_MASK, attemptsOfRow, nextAttemptMs, message);
   }
 }
 
