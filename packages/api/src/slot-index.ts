@@ -17,8 +17,6 @@ export const SKIP = 3;
 /** Added to the state when the row has a message. */
 export const HAS_MESSAGE = 4;
 export const STATE_MASK = 3;
-/** Committed rows are AVAILABLE, COMPLETE or SKIP (ACQUIRED lives only in the holder's transaction). */
-const STATE_CODE: Record<string, number> = { AVAILABLE, COMPLETE, SKIP };
 
 /** Messages are kept up to this length (what the grid shows). */
 export const MESSAGE_LENGTH = 200;
@@ -35,10 +33,23 @@ const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
 /**
- * One row as the index reads it: `[name, slotMs, state, failedAttempts, nextAttemptMs | null, message]`,
- * the message null when there is none, and '' for one not kept (see `keptMessage`).
+ * One name's rows of a read, packed by PostgreSQL (`packedSql`): `[name, rowCount, lastSlotMs, rows,
+ * messages, attempts, nextAttempts]`. Read as a JS array per row (with its strings and numbers), a load of a
+ * million rows grew the heap to several times the index's size, and V8 keeps the memory it grew to; packed,
+ * a page of rows is a few values per name, and what passes through memory is a fraction of the rows' size.
+ *
+ * `rows` is base64 of `PACKED_ROW_BYTES` per row in slot order: the slot (epoch ms, float8) and a byte of
+ * the state code plus the `PACKED_*` flags. The rest is sparse, since most rows have neither: `messages`
+ * has the kept messages (cut to `MESSAGE_LENGTH`) of the `PACKED_KEPT_MESSAGE` rows, `attempts` and
+ * `nextAttempts` (epoch ms; 0 when due now) those of the `PACKED_RETRIED` rows; null when there is none.
  */
-type IndexRow = [string, number, string, number, number | null, string | null];
+type PackedRows = [string, number, number, string, string[] | null, number[] | null, number[] | null];
+const PACKED_ROW_BYTES = 9;
+/** The row has a message that is not kept (the index only knows that there is one). */
+const PACKED_OTHER_MESSAGE = 4;
+const PACKED_KEPT_MESSAGE = 8;
+/** The row has failed attempts or a next attempt. */
+const PACKED_RETRIED = 16;
 
 /**
  * Distinct messages, each kept once and referred to by a number from 1; 0 for one not kept (the store is
@@ -128,7 +139,7 @@ export class NameSlots {
       : undefined;
   }
 
-  /** Records a row as read from the table (`IndexRow`'s message). */
+  /** Records a row as read from the table: its message null when it has none, '' when it is not kept. */
   set(slotMs: number, state: number, attempts: number, nextAttemptMs: number, message: string | null): void {
     const i = this.#indexFor(slotMs);
     this.#count(this.#states[i] as number, this.#attempts[i] as number, -1);
@@ -349,7 +360,7 @@ export class SlotIndex {
       (reading.isAll || reading.names.has(event.name) || reading.rows.get(event.name)?.has(slotMs))
     )
       return false;
-    slots.set(slotMs, STATE_CODE[event.to] as number, slots.attemptsAt(slotMs), 0, null);
+    slots.set(slotMs, event.to === 'SKIP' ? SKIP : COMPLETE, slots.attemptsAt(slotMs), 0, null);
     this.stats.appliedAsHeard += 1;
     return true;
   }
@@ -445,23 +456,22 @@ export class SlotIndex {
     const s = this.#schemaSql;
     let after: [string, Date | string] = ['', '-infinity'];
     for (;;) {
-      const rows = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')} FROM ${s}.tasks t
-         WHERE (t.name, t.slot) > ($1, $2) ORDER BY t.name, t.slot LIMIT ${PAGE_ROWS}`,
+      const page = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks
+           WHERE (name, slot) > ($1, $2) ORDER BY name, slot LIMIT ${PAGE_ROWS}`,
+        ),
         after,
       );
-      // Sorted by name: each name's rows of the page are a run.
-      for (let start = 0; start < rows.length; ) {
-        const name = (rows[start] as IndexRow)[0];
-        let end = start + 1;
-        while (end < rows.length && (rows[end] as IndexRow)[0] === name) end++;
-        const slots = names.get(name);
-        if (slots) setRows(slots, rows.slice(start, end));
-        start = end;
+      let rows = 0;
+      for (const packed of page) {
+        const slots = names.get(packed[0]);
+        if (slots) setPacked(slots, packed);
+        rows += packed[1];
       }
-      const last = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) return names;
-      after = [last[0], new Date(last[1])];
+      const last = page.at(-1);
+      if (!last || rows < PAGE_ROWS) return names;
+      after = [last[0], new Date(last[2])];
     }
   }
 
@@ -471,15 +481,17 @@ export class SlotIndex {
     const s = this.#schemaSql;
     let after: Date | string = '-infinity';
     for (;;) {
-      const rows: IndexRow[] = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')} FROM ${s}.tasks t WHERE t.name = $1 AND t.slot > $2
-         ORDER BY t.slot LIMIT ${PAGE_ROWS}`,
+      const [packed]: PackedRows[] = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${s}.tasks
+           WHERE name = $1 AND slot > $2 ORDER BY slot LIMIT ${PAGE_ROWS}`,
+        ),
         [name, after],
       );
-      setRows(loaded, rows);
-      const last: IndexRow | undefined = rows.at(-1);
-      if (!last || rows.length < PAGE_ROWS) break;
-      after = new Date(last[1]);
+      if (!packed) break;
+      setPacked(loaded, packed);
+      if (packed[1] < PAGE_ROWS) break;
+      after = new Date(packed[2]);
     }
     this.#names.set(name, loaded);
   }
@@ -494,27 +506,42 @@ export class SlotIndex {
       }
     }
     for (let from = 0; from < names.length; from += PAGE_ROWS) {
-      const rows = await this.#query<IndexRow>(
-        `SELECT ${rowColumns('t')}
-         FROM unnest($1::text[], $2::timestamptz[]) k (name, slot)
-         JOIN ${this.#schemaSql}.tasks t ON t.name = k.name AND t.slot = k.slot`,
+      const page = await this.#query<PackedRows>(
+        packedSql(
+          `SELECT ${TASK_COLUMNS} FROM ${this.#schemaSql}.tasks
+           WHERE (name, slot) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))`,
+        ),
         [names.slice(from, from + PAGE_ROWS), slots.slice(from, from + PAGE_ROWS)],
       );
-      for (const row of rows) this.#names.get(row[0])?.set(...entryOf(row));
+      for (const packed of page) {
+        const slotsOfName = this.#names.get(packed[0]);
+        if (slotsOfName) setPacked(slotsOfName, packed);
+      }
     }
   }
 
+  /**
+   * The names (all, or one), each with room made for the slots it has: before any row is read, so that a
+   * load allocates its long-lived arrays first, below the many short-lived buffers that reading rows takes
+   * in the native heap, and not scattered among them, which kept that heap from shrinking (about 10 MB of
+   * RSS).
+   */
   async #readNames(name: string | null): Promise<Map<string, NameSlots>> {
-    const rows = await this.#query<[string, string, Date]>(
-      `SELECT name, interval_ms, origin FROM ${this.#schemaSql}.task_names WHERE $1::text IS NULL OR name = $1`,
+    const s = this.#schemaSql;
+    const rows = await this.#query<[string, string, Date, number | null, number | null]>(
+      `SELECT n.name, n.interval_ms, n.origin,
+              ${epochMs(`(SELECT min(t.slot) FROM ${s}.tasks t WHERE t.name = n.name)`)},
+              ${epochMs(`(SELECT max(t.slot) FROM ${s}.tasks t WHERE t.name = n.name)`)}
+       FROM ${s}.task_names n WHERE $1::text IS NULL OR n.name = $1`,
       [name],
     );
-    return new Map(
-      rows.map(([n, interval, origin]) => [
-        n,
-        new NameSlots(n, Number(interval), origin.getTime(), this.#messages),
-      ]),
-    );
+    const names = new Map<string, NameSlots>();
+    for (const [n, interval, origin, firstMs, lastMs] of rows) {
+      const slots = new NameSlots(n, Number(interval), origin.getTime(), this.#messages);
+      if (firstMs !== null && lastMs !== null) slots.reserve(firstMs, lastMs);
+      names.set(n, slots);
+    }
+    return names;
   }
 
   async #query<R extends unknown[]>(text: string, values: unknown[]): Promise<R[]> {
@@ -525,28 +552,52 @@ export class SlotIndex {
 
 /** A timestamp's epoch milliseconds, in SQL (a float8, which the driver reads as a number). */
 export const epochMs = (column: string) => `round(date_part('epoch', ${column}) * 1000)::float8`;
-/**
- * The columns of an `IndexRow`, from table alias `t`. The message is kept for the slots whose messages the
- * grid shows in any cell: not plain COMPLETE (no failed attempt) ones, which are most slots and often carry
- * a message of their own (a count of records): for those only that there is one.
- */
-const rowColumns = (t: string) =>
-  `${t}.name, ${epochMs(`${t}.slot`)}, ${t}.state, ${t}.failed_attempts, ${epochMs(`${t}.next_attempt_at`)},
-   CASE WHEN ${t}.message IS NULL THEN NULL
-        WHEN ${t}.state <> 'COMPLETE' OR ${t}.failed_attempts > 0 THEN left(${t}.message, ${MESSAGE_LENGTH})
-        ELSE '' END`;
+/** The columns of `tasks` that `packedSql` reads. */
+const TASK_COLUMNS = 'name, slot, state, failed_attempts, next_attempt_at, message';
 
-/** Records rows of one name, in slot order. */
-function setRows(slots: NameSlots, rows: IndexRow[]): void {
-  const first = rows[0];
-  const last = rows.at(-1);
-  if (!first || !last) return;
-  slots.reserve(first[1], last[1]);
-  for (const row of rows) slots.set(...entryOf(row));
+/**
+ * The `PackedRows` of the rows of `source` (a SELECT of `TASK_COLUMNS`), one per name, by name. Committed
+ * rows are AVAILABLE, COMPLETE or SKIP (ACQUIRED lives only in the holder's transaction). The message is
+ * kept for the slots whose messages the grid shows in any cell: not plain COMPLETE (no failed attempt) ones,
+ * which are most slots and often carry a message of their own (a count of records): for those only that
+ * there is one.
+ */
+function packedSql(source: string): string {
+  const isKept = `(t.state <> 'COMPLETE' OR t.failed_attempts > 0)`;
+  const isRetried = '(t.failed_attempts <> 0 OR t.next_attempt_at IS NOT NULL)';
+  const code = `CASE t.state WHEN 'AVAILABLE' THEN ${AVAILABLE} WHEN 'SKIP' THEN ${SKIP} ELSE ${COMPLETE} END
+    + CASE WHEN t.message IS NULL THEN 0
+           WHEN ${isKept} THEN ${PACKED_KEPT_MESSAGE} ELSE ${PACKED_OTHER_MESSAGE} END
+    + CASE WHEN ${isRetried} THEN ${PACKED_RETRIED} ELSE 0 END`;
+  return `SELECT t.name, count(*)::int, ${epochMs('max(t.slot)')},
+     encode(
+       string_agg(float8send(${epochMs('t.slot')}) || set_byte(decode('00', 'hex'), 0, ${code}), '' ORDER BY t.slot),
+       'base64'),
+     array_agg(left(t.message, ${MESSAGE_LENGTH}) ORDER BY t.slot)
+       FILTER (WHERE t.message IS NOT NULL AND ${isKept}),
+     array_agg(t.failed_attempts ORDER BY t.slot) FILTER (WHERE ${isRetried}),
+     array_agg(coalesce(${epochMs('t.next_attempt_at')}, 0) ORDER BY t.slot) FILTER (WHERE ${isRetried})
+   FROM (${source}) t GROUP BY t.name ORDER BY t.name`;
 }
 
-function entryOf(row: IndexRow): [number, number, number, number, string | null] {
-  return [row[1], STATE_CODE[row[2]] ?? COMPLETE, row[3], row[4] ?? 0, row[5]];
+function setPacked(slots: NameSlots, [name, , , base64, messages, attempts, nextAttempts]: PackedRows): void {
+  const rows = Buffer.from(base64, 'base64');
+  let kept = 0;
+  let retried = 0;
+  for (let at = 0; at < rows.length; at += PACKED_ROW_BYTES) {
+    const code = rows[at + 8] as number;
+    const message = code & PACKED_KEPT_MESSAGE ? messages?.[kept++] : code & PACKED_OTHER_MESSAGE ? '' : null;
+    let attemptsOfRow: number | undefined = 0;
+    let nextAttemptMs: number | undefined = 0;
+    if (code & PACKED_RETRIED) {
+      attemptsOfRow = attempts?.[retried];
+      nextAttemptMs = nextAttempts?.[retried];
+      retried += 1;
+    }
+    if (message === undefined || attemptsOfRow === undefined || nextAttemptMs === undefined)
+      throw new Error(`the packed rows of ${name} lack a message or an attempt`);
+    slots.set(rows.readDoubleBE(at), code & STATE_MASK, attemptsOfRow, nextAttemptMs, message);
+  }
 }
 
 function messageOf(error: unknown): string {

@@ -4,18 +4,57 @@ import {
   AVAILABLE,
   COMPLETE,
   HAS_MESSAGE,
+  MESSAGE_LENGTH,
   MessageStore,
   NameSlots,
   NO_ROW,
   SKIP,
+  SlotIndex,
+  type SlotsByName,
 } from '../src/slot-index.ts';
-import { createTestApp, getJson, gridCells, pastSlot, uniqueName, waitFor } from './helpers.ts';
+import { createTestApp, getJson, gridCells, pastSlot, silentLogger, uniqueName, waitFor } from './helpers.ts';
 
 // The grid, names and metrics read the slots from the API's slot index (memory), kept current from the
 // core's notifications: these tests hold it to what the table says, at the moment of each request.
 
 const FIVE_MIN = 300_000;
-const { app, worker, schema } = await createTestApp();
+const { app, tm, worker, schema } = await createTestApp();
+
+/** Every row of `names` as the index should hold it, read from the table; and as `slots` holds it. */
+async function expectTableIn(slots: SlotsByName, names: string[]): Promise<void> {
+  const { rows } = await worker.pool.query<{
+    name: string;
+    slot: Date;
+    state: string;
+    failed_attempts: number;
+    next_attempt_at: Date | null;
+    message: string | null;
+  }>(
+    `SELECT name, slot, state, failed_attempts, next_attempt_at, message FROM "${schema}".tasks
+     WHERE name = ANY($1) ORDER BY name, slot`,
+    [names],
+  );
+  const code = { AVAILABLE, COMPLETE, SKIP } as Record<string, number>;
+  const expected = rows.map((row) => {
+    const isKept = row.state !== 'COMPLETE' || row.failed_attempts > 0;
+    return [
+      row.name,
+      row.slot.getTime(),
+      (code[row.state] ?? Number.NaN) + (row.message === null ? 0 : HAS_MESSAGE),
+      row.failed_attempts,
+      Math.ceil((row.next_attempt_at?.getTime() ?? 0) / 1000) * 1000,
+      isKept && row.message ? row.message.slice(0, MESSAGE_LENGTH) : undefined,
+    ];
+  });
+  const held = rows.map(({ name, slot }) => {
+    const of = slots.get(name);
+    const ms = slot.getTime();
+    return [name, ms, of?.stateAt(ms), of?.attemptsAt(ms), of?.nextAttemptAt(ms), of?.messageAt(ms)];
+  });
+  expect(held).toEqual(expected);
+  for (const name of names)
+    expect(slots.get(name)?.rows).toBe(rows.filter((row) => row.name === name).length);
+}
 
 async function states(name: string, from: Date, count: number): Promise<string> {
   const to = new Date(from.getTime() + count * FIVE_MIN);
@@ -138,6 +177,37 @@ describe('the slot index behind the grid', () => {
       ['COMPLETE', 'counted'],
       ['FAILING', 'boom'],
     ]);
+  });
+
+  it('holds every field of every row as the table has it, after a load (across pages) and after re-reads', async () => {
+    const [long, short] = [uniqueName('long'), uniqueName('short')];
+    const interval = 300_000;
+    await worker.pool.query(
+      `INSERT INTO "${schema}".task_names (name, interval_ms) VALUES ($1, ${interval}), ($2, ${interval})`,
+      [long, short],
+    );
+    // More rows than one page of a load (20,000), with every kind of row: kept messages (one longer than
+    // kept, one empty), COMPLETE ones whose messages are not kept, failed attempts, next attempts.
+    await worker.pool.query(
+      `INSERT INTO "${schema}".tasks (name, slot, state, created_by, failed_attempts, message, next_attempt_at)
+       SELECT n.name, $3::timestamptz - s * interval '5 minutes',
+              (ARRAY['AVAILABLE', 'COMPLETE', 'SKIP'])[1 + s % 3], 'test', s % 5,
+              CASE s % 7 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN repeat('long ', 60) ELSE 'boom ' || s % 4 END,
+              CASE WHEN s % 11 = 0 THEN $3::timestamptz + s * interval '1.5 seconds' END
+       FROM (VALUES ($1, 20010), ($2, 4)) n (name, count), generate_series(0, n.count - 1) s`,
+      [long, short, pastSlot(1)],
+    );
+    const index = new SlotIndex(tm, silentLogger);
+    try {
+      await expectTableIn(await index.read(), [long, short]);
+      // Changes heard as rows to read again, and as a name to read whole.
+      await (await worker.acquire(long, pastSlot(1))).fail('failed again');
+      await (await worker.acquire(short, pastSlot(4))).complete('3 rows');
+      await worker.skip({ name: long, from: pastSlot(400), to: pastSlot(100) }, { reason: 'dropped' });
+      await expectTableIn(await index.read(), [long, short]);
+    } finally {
+      await index.close();
+    }
   });
 
   it('counts per name follow the transitions: /api/names', async () => {
