@@ -218,9 +218,9 @@ export type SlotsByName = ReadonlyMap<string, NameSlots>;
  * core's notifications. A notification is taken as the name of a row that changed, and the row is read
  * again (in batches, one batch at a time), so the index depends neither on what notifications carry nor on
  * their timing: every row is as new as the last time it was read, and it was read after its last change was
- * announced. The one exception is the commonest change, a holder's ending to COMPLETE or SKIP without a
- * message, which says all the index keeps of its row (see #appliesAsHeard) and is applied as heard, in
- * commit order. A bulk notification reloads its name; a lost listening connection (missed notifications)
+ * announced. The one exception is the commonest change, a holder's ending to COMPLETE (or SKIP) whose
+ * message, if any, the index would not keep: it says all the index keeps of its row (see #appliesAsHeard)
+ * and is applied as heard, in commit order. A bulk notification reloads its name; a lost listening connection (missed notifications)
  * reloads everything.
  *
  * `read()` answers with everything committed before it was called: it waits for a marker sent through the
@@ -341,17 +341,20 @@ export class SlotIndex {
   }
 
   /**
-   * A holder's ending to COMPLETE or SKIP without a message tells all the index keeps of its row: that state,
-   * no next attempt, failed attempts as they were, no message. It is applied as heard, without reading the
-   * row, unless a read of the row is due or on its way: that read's answer may be older than the ending, and
-   * it would land after it.
+   * A holder's ending to COMPLETE or SKIP tells all the index keeps of its row (failed attempts as they
+   * were, no next attempt) but the text of a kept message: it is applied as heard, without reading the row,
+   * when it recorded no message, or when it is a plain COMPLETE (no failed attempt), whose message the index
+   * does not keep. Not while a read of the row is due or on its way: that read's answer may be older than the
+   * ending, and it would land after it.
    */
   #appliesAsHeard(event: TransitionEvent): boolean {
-    if (event.from !== 'ACQUIRED' || event.hasMessage !== false) return false;
+    if (event.from !== 'ACQUIRED' || event.hasMessage === undefined) return false;
     if (event.to !== 'COMPLETE' && event.to !== 'SKIP') return false;
     const slots = this.#names.get(event.name);
     const slotMs = event.slot.getTime();
     if (!slots || (slots.stateAt(slotMs) & STATE_MASK) === NO_ROW) return false;
+    const attempts = slots.attemptsAt(slotMs);
+    if (event.hasMessage && (event.to === 'SKIP' || attempts > 0)) return false;
     if (this.#needsAll || this.#dirtyNames.has(event.name) || this.#dirtyRows.get(event.name)?.has(slotMs))
       return false;
     const reading = this.#reading;
@@ -360,7 +363,7 @@ export class SlotIndex {
       (reading.isAll || reading.names.has(event.name) || reading.rows.get(event.name)?.has(slotMs))
     )
       return false;
-    slots.set(slotMs, event.to === 'SKIP' ? SKIP : COMPLETE, slots.attemptsAt(slotMs), 0, null);
+    slots.set(slotMs, event.to === 'SKIP' ? SKIP : COMPLETE, attempts, 0, event.hasMessage ? '' : null);
     this.stats.appliedAsHeard += 1;
     return true;
   }

@@ -149,32 +149,35 @@ describe('the slot index behind the grid', () => {
     expect(seen).toBe('C');
   });
 
-  it('applies a holder’s ending without a message as it hears it; reads back the rows of other changes', async () => {
+  it('applies a holder’s ending whose message it would not keep as it hears it; reads back other rows', async () => {
     const name = uniqueName('heard');
-    const from = pastSlot(3);
+    const from = pastSlot(4);
     await worker.createTasks({ name, from, to: pastSlot(0), interval: 'PT5M' });
-    expect(await states(name, from, 3)).toBe('AAA');
+    expect(await states(name, from, 4)).toBe('AAAA');
     const before = await indexCounters();
+    // Completions: no message, or one of a plain COMPLETE slot (the index notes only that there is one).
     await (await worker.acquire(name, from)).complete();
-    expect(await states(name, from, 3)).toBe('CAA');
+    await (await worker.acquire(name, pastSlot(3))).complete('counted');
+    expect(await states(name, from, 4)).toBe('CCAA');
     const heard = await indexCounters();
-    expect(heard).toEqual({ asHeard: before.asHeard + 1, readBack: before.readBack });
-    // A message, or a failure (attempts, next attempt): the row is read back.
-    await (await worker.acquire(name, pastSlot(2))).complete('counted');
+    expect(heard).toEqual({ asHeard: before.asHeard + 2, readBack: before.readBack });
+    // A skip's message, or a failure (attempts, next attempt): the row is read back.
+    await (await worker.acquire(name, pastSlot(2))).skip('not needed');
     await (await worker.acquire(name, pastSlot(1))).fail('boom');
-    expect(await states(name, from, 3)).toBe('CCF');
+    expect(await states(name, from, 4)).toBe('CCSF');
     expect(await indexCounters()).toEqual({ asHeard: heard.asHeard, readBack: heard.readBack + 2 });
     const cells = gridCells(
       gridResponse.parse(
         await getJson(
           app,
-          `/api/grid?names=${name}&from=${from.toISOString()}&to=${pastSlot(0).toISOString()}&columns=3`,
+          `/api/grid?names=${name}&from=${from.toISOString()}&to=${pastSlot(0).toISOString()}&columns=4`,
         ),
       ),
     );
     expect(cells.map((cell) => [cell.state, cell.message ?? null])).toEqual([
       ['COMPLETE', null],
       ['COMPLETE', 'counted'],
+      ['SKIP', 'not needed'],
       ['FAILING', 'boom'],
     ]);
   });
