@@ -6,7 +6,7 @@ const gzipAsync = promisify(gzip);
 
 /** A computed response as the bytes every request that shares it is sent: the JSON, and gzipped once if asked. */
 export interface EncodedJson {
-  json: Uint8Array<ArrayBuffer>;
+  readonly json: Uint8Array<ArrayBuffer>;
   readonly gzip: Promise<Uint8Array<ArrayBuffer>>;
 }
 
@@ -14,15 +14,21 @@ export interface EncodedJson {
 const bytesOf = (buffer: Buffer): Uint8Array<ArrayBuffer> =>
   new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.byteLength);
 
-/** Encodes JSON text once; gzips it on first demand, once. */
+/**
+ * Encodes JSON text on first demand, once, as plain bytes or gzipped (most clients take gzip: their requests
+ * never make the plain bytes, a copy of the text that would otherwise live as long as the result is reused).
+ */
 export function encodeJson(text: string): EncodedJson {
-  const json = bytesOf(Buffer.from(text));
+  let json: Uint8Array<ArrayBuffer> | null = null;
   let gzipped: Promise<Uint8Array<ArrayBuffer>> | null = null;
   return {
-    json,
+    get json() {
+      json ??= bytesOf(Buffer.from(text));
+      return json;
+    },
     get gzip() {
       // Level 1: most of the size gain of repetitive JSON for a fraction of the time.
-      gzipped ??= gzipAsync(json, { level: 1 }).then(bytesOf);
+      gzipped ??= gzipAsync(text, { level: 1 }).then(bytesOf);
       return gzipped;
     },
   };
