@@ -69,9 +69,11 @@ export async function createFaultSchema(url: string): Promise<{ tm: TaskManager;
     CREATE TABLE "${schema}".starts (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       slot timestamptz NOT NULL, attempt uuid NOT NULL, pid integer NOT NULL,
-      -- when the attempt's holder took the slot (its transaction's start): the insert itself may land after
-      -- a later attempt's (it waits for a connection of its own, and a killed holder's may be written late)
-      acquired_at timestamptz NOT NULL
+      -- read through the holder's connection once it held the slot, so after the lock (the holding
+      -- transaction's start may be earlier: a worker's lane takes its next slot in the message that completes
+      -- the previous one); the insert itself may land after a later attempt's (it waits for a connection of
+      -- its own, and a killed holder's may be written late)
+      held_at timestamptz NOT NULL
     );
     CREATE TABLE "${schema}".results (slot timestamptz NOT NULL, attempt uuid NOT NULL, pid integer NOT NULL);`);
   return { tm, schema };
@@ -128,7 +130,7 @@ export async function expectEachSlotDoneOnce(
   }>(
     `SELECT t.slot,
             r.slot IS NOT NULL AS has_result,
-            r.attempt = (SELECT s.attempt FROM ${schema}.starts s WHERE s.slot = t.slot ORDER BY s.acquired_at DESC, s.id DESC LIMIT 1)
+            r.attempt = (SELECT s.attempt FROM ${schema}.starts s WHERE s.slot = t.slot ORDER BY s.held_at DESC, s.id DESC LIMIT 1)
               AS last_start_wrote
      FROM ${schema}.tasks t LEFT JOIN ${schema}.results r ON r.slot = t.slot
      WHERE t.name = $1`,
