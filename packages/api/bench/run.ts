@@ -257,13 +257,14 @@ try {
 
   // EXPLAIN ANALYZE of the exact queries the routes run; and how long the slot index takes to load.
   const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+  const slots = new SlotIndex(tm, silentLogger);
   const deps: RouteDeps = {
     tm,
     auth: { token: null },
     limits: DEFAULT_LIMITS,
     logger: silentLogger,
-    events: new EventHub(tm, silentLogger),
-    slots: new SlotIndex(tm, silentLogger),
+    events: new EventHub(tm, slots, silentLogger),
+    slots,
     now: () => new Date(),
     schemaSql: `"${SCHEMA}"`,
   };

@@ -58,7 +58,7 @@ export function createApp(deps: AppDeps) {
     auth: deps.auth,
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
     logger,
-    events: deps.events ?? new EventHub(deps.tm, logger),
+    events: deps.events ?? new EventHub(deps.tm, deps.slots, logger),
     slots: deps.slots,
     now: deps.now ?? (() => new Date()),
     schemaSql: `"${deps.tm.schema}"`,

@@ -1,6 +1,7 @@
-import type { Subscription, TaskEvent, TaskManager } from '@dtm/core';
+import type { TaskEvent, TaskManager } from '@dtm/core';
 import type { Logger } from './deps.ts';
 import { heldRowsSql } from './read-only.ts';
+import type { SlotIndex } from './slot-index.ts';
 
 /** What a client of the hub receives. `resync`: events may have been missed; reload what you show. */
 export type HubMessage =
@@ -25,10 +26,11 @@ const HOLDERS_POLL_MS = 1_000;
 const HOLDERS_POLL_SPACING = 10;
 
 /**
- * One LISTEN subscription shared by every `/api/events` client. It listens while at least one client is
- * attached (the first attach opens it, the last detach closes it), so an idle server holds no extra
- * connection. The core's subscription reconnects by itself once up; the hub also retries the first
- * connection, so a client that attaches while the database is down gets `ready` once it is back.
+ * What every `/api/events` client hears, from one source: the slot index's LISTEN connection (see
+ * `SlotIndex.watch`), so the API listens and parses each notification once, and a client told of a change
+ * finds it in the next grid. The hub watches while at least one client is attached (the first attach starts,
+ * the last detach stops). The index's subscription reconnects by itself once up; the hub also retries the
+ * first connection, so a client that attaches while the database is down gets `ready` once it is back.
  *
  * Taking a slot and losing it without a change commit nothing, so no NOTIFY tells of them. While clients
  * are attached the hub therefore also reads the live holders every second (one query over the AVAILABLE
@@ -38,9 +40,11 @@ const HOLDERS_POLL_SPACING = 10;
  */
 export class EventHub {
   readonly #tm: TaskManager;
+  readonly #slots: SlotIndex;
   readonly #logger: Logger;
   readonly #listeners = new Set<HubListener>();
-  #subscription: Subscription | null = null;
+  /** Stops watching the slot index; null while not watching. */
+  #unwatch: (() => void) | null = null;
   #opening: Promise<void> | null = null;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryMs = RETRY_MIN_MS;
@@ -52,8 +56,9 @@ export class EventHub {
   #holdersReadMs = 0;
   #changes = 0;
 
-  constructor(tm: TaskManager, logger: Logger) {
+  constructor(tm: TaskManager, slots: SlotIndex, logger: Logger) {
     this.#tm = tm;
+    this.#slots = slots;
     this.#logger = logger;
   }
 
@@ -70,15 +75,15 @@ export class EventHub {
     return this.#listeners.size;
   }
 
-  /** Whether the shared subscription is listening right now. */
+  /** Whether the hub hears changes right now: watching, with the index's connection up. */
   get isConnected(): boolean {
-    return this.#subscription?.isConnected ?? false;
+    return this.#unwatch !== null && this.#slots.isListening;
   }
 
   /** Attaches a client; it gets `ready` as soon as the subscription listens. Returns the detach function. */
   attach(listener: HubListener): () => void {
     this.#listeners.add(listener);
-    if (this.#subscription?.isConnected) listener({ kind: 'ready' });
+    if (this.isConnected) listener({ kind: 'ready' });
     else this.#open();
     return () => {
       if (!this.#listeners.delete(listener)) return;
@@ -166,24 +171,23 @@ export class EventHub {
   }
 
   #open(): void {
-    if (this.#isClosed || this.#subscription || this.#opening || this.#retryTimer) return;
-    this.#opening = this.#tm
-      .subscribe({
+    if (this.#isClosed || this.#unwatch || this.#opening || this.#retryTimer) return;
+    this.#opening = this.#slots
+      .watch({
         onEvent: (event) => this.#broadcast({ kind: 'event', event }),
         onReconnect: () => {
-          this.#logger.info('event subscription reconnected; telling clients to resync');
+          this.#logger.info('listening again; telling event stream clients to resync');
           this.#broadcast({ kind: 'resync' });
         },
-        onError: (error) => this.#logger.warn(`event subscription lost: ${error.message}; reconnecting`),
       })
       .then(
-        async (subscription) => {
+        (unwatch) => {
           this.#opening = null;
           if (this.#isClosed || this.#listeners.size === 0) {
-            await subscription.close();
+            unwatch();
             return;
           }
-          this.#subscription = subscription;
+          this.#unwatch = unwatch;
           this.#retryMs = RETRY_MIN_MS;
           this.#broadcast({ kind: 'ready' });
           this.#watchHolders();
@@ -210,12 +214,12 @@ export class EventHub {
     this.#holdersTimer = undefined;
     this.#holders = null;
     if (this.#opening) await this.#opening;
-    const subscription = this.#subscription;
-    this.#subscription = null;
-    // A client may have attached while we waited: keep listening for it.
-    if (subscription && (this.#isClosed || this.#listeners.size === 0)) await subscription.close();
-    else if (subscription) {
-      this.#subscription = subscription;
+    const unwatch = this.#unwatch;
+    this.#unwatch = null;
+    // A client may have attached while we waited: keep watching for it.
+    if (unwatch && (this.#isClosed || this.#listeners.size === 0)) unwatch();
+    else if (unwatch) {
+      this.#unwatch = unwatch;
       this.#watchHolders();
     }
   }

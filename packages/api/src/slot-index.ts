@@ -209,6 +209,12 @@ export class NameSlots {
   }
 }
 
+/** What a watcher of the slot index hears (see `SlotIndex.watch`); it must not throw. */
+export interface IndexWatcher {
+  onEvent(event: TaskEvent): void;
+  onReconnect(): void;
+}
+
 /** What readers get: every name's slots, as of a moment after the read was asked for. */
 export type SlotsByName = ReadonlyMap<string, NameSlots>;
 
@@ -236,6 +242,9 @@ export class SlotIndex {
   #names = new Map<string, NameSlots>();
   #messages = new MessageStore();
   #opening: Promise<Subscription> | null = null;
+  #subscription: Subscription | null = null;
+  /** Others told of what the index hears (see `watch`). */
+  readonly #watchers = new Set<IndexWatcher>();
   #isClosed = false;
   /** Work announced and not yet read: everything, whole names, or rows (name → slot epoch ms). */
   #needsAll = true;
@@ -283,6 +292,32 @@ export class SlotIndex {
     return this.#names;
   }
 
+  /**
+   * Also tells `watcher` of every event committed after the call, in commit order, and of every time the
+   * listening connection is back after a loss (events in between were missed), over the index's one LISTEN
+   * connection, opened if need be: the event stream uses it, so the API listens once. Resolves once
+   * listening, with the function that stops telling; throws `DatabaseError` when it cannot listen.
+   */
+  async watch(watcher: IndexWatcher): Promise<() => void> {
+    if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
+    const subscription = await this.#open();
+    try {
+      // What was committed before the call is heard before the watcher is added.
+      await subscription.sync();
+    } catch (error) {
+      throw new DatabaseError(`not hearing changes: ${messageOf(error)}`, { cause: error });
+    }
+    this.#watchers.add(watcher);
+    return () => {
+      this.#watchers.delete(watcher);
+    };
+  }
+
+  /** Whether the index's listening connection is up right now. */
+  get isListening(): boolean {
+    return this.#subscription?.isConnected ?? false;
+  }
+
   async #appliedUpTo(upTo: number): Promise<void> {
     if (this.#applied >= upTo) return;
     await new Promise<void>((resolve, reject) => {
@@ -298,6 +333,8 @@ export class SlotIndex {
     this.#settle(new DatabaseError('the slot index is closed', { cause: null }));
     const opening = this.#opening;
     this.#opening = null;
+    this.#subscription = null;
+    this.#watchers.clear();
     await (await opening?.catch(() => null))?.close();
     await this.#running;
   }
@@ -305,13 +342,21 @@ export class SlotIndex {
   #open(): Promise<Subscription> {
     this.#opening ??= this.#tm
       .subscribe({
-        onEvent: (event) => this.#heard(event),
+        onEvent: (event) => {
+          this.#heard(event);
+          for (const watcher of this.#watchers) watcher.onEvent(event);
+        },
         onReconnect: () => {
           this.#logger.info('slot index: listening again; reloading every slot');
           this.#needsAll = true;
           this.#announce();
+          for (const watcher of this.#watchers) watcher.onReconnect();
         },
         onError: (error) => this.#logger.warn(`slot index: lost its listening connection: ${error.message}`),
+      })
+      .then((subscription) => {
+        this.#subscription = subscription;
+        return subscription;
       })
       .catch((error: unknown) => {
         this.#opening = null;
@@ -324,11 +369,12 @@ export class SlotIndex {
   }
 
   #heard(event: TaskEvent): void {
-    if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
-    else if (event.to === 'ACQUIRED') {
-      // The first of a holder's ending's two transitions: its row is the ending's, which follows.
-      return;
-    } else if (this.#appliesAsHeard(event)) return;
+    // The first of a holder's ending's two transitions: its row is the ending's, which follows.
+    if (event.kind === 'transition' && event.to === 'ACQUIRED') return;
+    if (this.#needsAll) {
+      // A whole load is due (nobody read the index yet, or it missed changes): it reads this row too.
+    } else if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
+    else if (this.#appliesAsHeard(event)) return;
     else {
       let slots = this.#dirtyRows.get(event.name);
       if (!slots) {
@@ -380,6 +426,9 @@ export class SlotIndex {
    */
   #runSoon(): void {
     if (this.#batchTimer || this.#running || this.#isClosed) return;
+    // A whole load waits for a read: heard changes alone (the event stream listening through the index
+    // before anyone read it) are no reason to load the table.
+    if (this.#needsAll) return;
     this.#batchTimer = setTimeout(() => this.#run(), QUIET_BATCH_MS);
     this.#batchTimer.unref();
   }

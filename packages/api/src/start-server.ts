@@ -85,8 +85,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     onIdleError: (error) => logger.warn(`an idle database connection failed: ${error.message}`),
   });
   const auth = options.auth ?? { token: null };
-  const events = new EventHub(database.tm, logger);
   const slots = new SlotIndex(database.tm, logger);
+  const events = new EventHub(database.tm, slots, logger);
   const app = createApp({
     tm: database.tm,
     auth,

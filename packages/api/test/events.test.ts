@@ -54,9 +54,11 @@ describe('GET /api/events', () => {
     try {
       await a.next((e) => e.event === 'ready');
       await b.next((e) => e.event === 'ready');
+      // One listening connection for the API (the slot index's, which the hub listens through): its last
+      // statement is LISTEN, or the marker of a sync.
       const listeners = await worker.pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1`,
-        [`LISTEN "${worker.schema}.events"`],
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE query IN ($1, $2)`,
+        [`LISTEN "${worker.schema}.events"`, `SELECT pg_notify('${worker.schema}.events', $1)`],
       );
       expect(Number(listeners.rows[0]?.n)).toBe(1);
       const name = uniqueName();
@@ -90,10 +92,13 @@ describe('GET /api/events', () => {
     const stream = await openEvents(app);
     try {
       await stream.next((e) => e.event === 'ready');
-      await worker.pool.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
-        [`LISTEN "${worker.schema}.events"`],
+      // The slot index's listening connection, which the hub listens through: its last statement is LISTEN,
+      // or the marker of a read (Subscription.sync).
+      const { rows } = await worker.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query IN ($1, $2) AND pid <> pg_backend_pid()`,
+        [`LISTEN "${worker.schema}.events"`, `SELECT pg_notify('${worker.schema}.events', $1)`],
       );
+      expect(rows).toHaveLength(1);
       await stream.next((e) => e.event === 'resync');
       const name = uniqueName();
       await worker.createTask({ name, slot: pastSlot(), interval: 'PT5M' });

@@ -48,8 +48,8 @@ export async function createTestApp(
   const schema = options.schema ?? `t_${randomBytes(6).toString('hex')}`;
   const worker = await createManager({ schema, workerName: 'test-worker' });
   const database = createApiManager({ connectionString: databaseUrl, schema, poolSize: 10 });
-  const events = new EventHub(database.tm, silentLogger);
   const slots = new SlotIndex(database.tm, silentLogger);
+  const events = new EventHub(database.tm, slots, silentLogger);
   afterAll(async () => {
     await events.close();
     await slots.close();
