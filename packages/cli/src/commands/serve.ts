@@ -53,7 +53,9 @@ ${COMMON_HELP}`,
 
     const db = await connectDatabase({ env: context.env });
     try {
-      const { startServer } = await import('@dtm/api');
+      const { preferSmallHeap, startServer } = await import('@dtm/api');
+      // This process only serves from now on (see preferSmallHeap).
+      preferSmallHeap();
       const server = await startServer({
         databaseUrl: db.url,
         schema,
