@@ -76,7 +76,7 @@ export interface AppDeps {
   dashboardDir?: string | null;
   /** Origins allowed by CORS. Default none: CORS is off. */
   corsOrigins?: readonly string[];
-  /** The shared event subscription; default one built on `tm` that listens while any client streams. */
+  /** What every event stream hears; default one that listens through `slots` while any client streams. */
   events?: EventHub;
   /**
    * The slots in memory that the grid, names and metrics read (it listens from the first such request on).

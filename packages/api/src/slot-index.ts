@@ -226,8 +226,8 @@ export type SlotsByName = ReadonlyMap<string, NameSlots>;
  * their timing: every row is as new as the last time it was read, and it was read after its last change was
  * announced. The one exception is the commonest change, a holder's ending to COMPLETE (or SKIP) whose
  * message, if any, the index would not keep: it says all the index keeps of its row (see #appliesAsHeard)
- * and is applied as heard, in commit order. A bulk notification reloads its name; a lost listening connection (missed notifications)
- * reloads everything.
+ * and is applied as heard, in commit order. A bulk notification reloads its name; a lost listening
+ * connection (missed notifications) reloads everything.
  *
  * `read()` answers with everything committed before it was called: it waits for a marker sent through the
  * listening connection (`Subscription.sync`), then for the rows announced before it to be read.
@@ -274,13 +274,7 @@ export class SlotIndex {
    * Throws `DatabaseError` when the database cannot be reached.
    */
   async read(names: readonly string[] | null = null): Promise<SlotsByName> {
-    if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
-    const subscription = await this.#open();
-    try {
-      await subscription.sync();
-    } catch (error) {
-      throw new DatabaseError(`not hearing changes: ${messageOf(error)}`, { cause: error });
-    }
+    await this.#hearUpToNow();
     await this.#appliedUpTo(this.#announced);
     // A name registered without a slot yet is announced by nobody: look up the names asked for by name.
     const unknown = (names ?? []).filter((name) => !this.#names.has(name));
@@ -299,14 +293,7 @@ export class SlotIndex {
    * listening, with the function that stops telling; throws `DatabaseError` when it cannot listen.
    */
   async watch(watcher: IndexWatcher): Promise<() => void> {
-    if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
-    const subscription = await this.#open();
-    try {
-      // What was committed before the call is heard before the watcher is added.
-      await subscription.sync();
-    } catch (error) {
-      throw new DatabaseError(`not hearing changes: ${messageOf(error)}`, { cause: error });
-    }
+    await this.#hearUpToNow();
     this.#watchers.add(watcher);
     return () => {
       this.#watchers.delete(watcher);
@@ -316,6 +303,20 @@ export class SlotIndex {
   /** Whether the index's listening connection is up right now. */
   get isListening(): boolean {
     return this.#subscription?.isConnected ?? false;
+  }
+
+  /**
+   * Listens (opening the connection if need be) and waits until every notification committed before the
+   * call has been heard: a marker sent through the listening connection came back (`Subscription.sync`).
+   */
+  async #hearUpToNow(): Promise<void> {
+    if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
+    const subscription = await this.#open();
+    try {
+      await subscription.sync();
+    } catch (error) {
+      throw new DatabaseError(`not hearing changes: ${messageOf(error)}`, { cause: error });
+    }
   }
 
   async #appliedUpTo(upTo: number): Promise<void> {
@@ -371,17 +372,18 @@ export class SlotIndex {
   #heard(event: TaskEvent): void {
     // The first of a holder's ending's two transitions: its row is the ending's, which follows.
     if (event.kind === 'transition' && event.to === 'ACQUIRED') return;
-    if (this.#needsAll) {
-      // A whole load is due (nobody read the index yet, or it missed changes): it reads this row too.
-    } else if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
-    else if (this.#appliesAsHeard(event)) return;
-    else {
-      let slots = this.#dirtyRows.get(event.name);
-      if (!slots) {
-        slots = new Set();
-        this.#dirtyRows.set(event.name, slots);
+    // While a whole load is due (nobody read the index yet, or it missed changes), it reads this row too.
+    if (!this.#needsAll) {
+      if (event.kind === 'bulk') this.#dirtyNames.add(event.name);
+      else if (this.#appliesAsHeard(event)) return;
+      else {
+        let slots = this.#dirtyRows.get(event.name);
+        if (!slots) {
+          slots = new Set();
+          this.#dirtyRows.set(event.name, slots);
+        }
+        slots.add(event.slot.getTime());
       }
-      slots.add(event.slot.getTime());
     }
     this.#announce();
   }
@@ -390,8 +392,8 @@ export class SlotIndex {
    * A holder's ending to COMPLETE or SKIP tells all the index keeps of its row (failed attempts as they
    * were, no next attempt) but the text of a kept message: it is applied as heard, without reading the row,
    * when it recorded no message, or when it is a plain COMPLETE (no failed attempt), whose message the index
-   * does not keep. Not while a read of the row is due or on its way: that read's answer may be older than the
-   * ending, and it would land after it.
+   * does not keep. Not while a read of the row is due or on its way (a whole load too, but #heard does not
+   * ask then): that read's answer may be older than the ending, and it would land after it.
    */
   #appliesAsHeard(event: TransitionEvent): boolean {
     if (event.from !== 'ACQUIRED' || event.hasMessage === undefined) return false;
@@ -401,8 +403,7 @@ export class SlotIndex {
     if (!slots || (slots.stateAt(slotMs) & STATE_MASK) === NO_ROW) return false;
     const attempts = slots.attemptsAt(slotMs);
     if (event.hasMessage && (event.to === 'SKIP' || attempts > 0)) return false;
-    if (this.#needsAll || this.#dirtyNames.has(event.name) || this.#dirtyRows.get(event.name)?.has(slotMs))
-      return false;
+    if (this.#dirtyNames.has(event.name) || this.#dirtyRows.get(event.name)?.has(slotMs)) return false;
     const reading = this.#reading;
     if (
       reading &&
@@ -458,7 +459,8 @@ export class SlotIndex {
       this.#needsAll = false;
       this.#dirtyNames = new Set();
       this.#dirtyRows = new Map();
-      this.#reading = { isAll: needsAll, names, rows: new Map(rows) };
+      // A name read whole below leaves `rows` but stays in `names`.
+      this.#reading = { isAll: needsAll, names, rows };
       try {
         // A load reads every row as it is after every change announced before it started.
         if (needsAll) this.#names = await this.#loadAll();

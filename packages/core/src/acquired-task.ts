@@ -203,7 +203,7 @@ export class AcquiredTask {
   ): Promise<Continuation | undefined> {
     const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
     const context = () => `${doing} ${this.#describe()}`;
-    const text = [...statements, ...(next === undefined ? [] : [next])].join(';\n');
+    const text = (next === undefined ? statements : [...statements, next]).join(';\n');
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
     try {
