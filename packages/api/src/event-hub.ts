@@ -26,13 +26,13 @@ const HOLDERS_POLL_MS = 1_000;
 const HOLDERS_POLL_SPACING = 10;
 
 /**
- * What every `/api/events` client hears, from one source: the slot index's LISTEN connection (see
- * `SlotIndex.watch`), so the API listens and parses each notification once, and a client told of a change
+ * What every `/api/events` client hears, from one source: the slot index's subscription (see
+ * `SlotIndex.watch`), so the API reads each transition from the history once, and a client told of a change
  * finds it in the next grid. The hub watches while at least one client is attached (the first attach starts,
  * the last detach stops). The index's subscription reconnects by itself once up; the hub also retries the
  * first connection, so a client that attaches while the database is down gets `ready` once it is back.
  *
- * Taking a slot and losing it without a change commit nothing, so no NOTIFY tells of them. While clients
+ * Taking a slot and losing it without a change commit nothing, so no history row tells of them. While clients
  * are attached the hub therefore also reads the live holders every second (one query over the AVAILABLE
  * rows, whatever the number of clients) and sends `holders` with the names whose
  * holders changed, so a grid stops showing a crashed worker's slot as running within about that time. On a
@@ -176,7 +176,7 @@ export class EventHub {
       .watch({
         onEvent: (event) => this.#broadcast({ kind: 'event', event }),
         onReconnect: () => {
-          this.#logger.info('listening again; telling event stream clients to resync');
+          this.#logger.info('connected again; telling event stream clients to resync');
           this.#broadcast({ kind: 'resync' });
         },
       })

@@ -202,7 +202,7 @@ export function buildOpenApi(limits: Limits, version = '0.1.0'): JsonSchema {
       path: '/api/events',
       summary: 'Server-Sent Events: ready, transition, bulk, holders, resync; comment heartbeats',
       description:
-        '`event: transition` data `{ name, slot, from, to, actor, at }`; `event: bulk` data `{ name, count }`; `event: holders` data `{ names }` when slots of those names were taken or let go without a committed transition (read once a second); `event: ready` once listening; `event: resync` after the server lost its database connection and got it back (events in between were missed: reload). Comment heartbeats.',
+        '`event: transition` data `{ name, slot, from, to, actor, at }`; `event: bulk` data `{ name, count }`; `event: holders` data `{ names }` when slots of those names were taken or let go without a committed transition (read once a second); `event: ready` once listening; `event: resync` after the server lost its database connection and got it back (reload: a change made without being recorded in the history shows then). Comment heartbeats.',
       responses: { 200: { description: 'The event stream', mediaType: 'text/event-stream' }, 503: ERRORS },
     },
     {

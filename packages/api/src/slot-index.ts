@@ -221,18 +221,18 @@ export type SlotsByName = ReadonlyMap<string, NameSlots>;
 /**
  * Every slot's committed state in memory, for the grid, the name summaries and the metrics, which would
  * otherwise read (and count) a window of the table per request: loaded once, then kept current from the
- * core's notifications. A notification is taken as the name of a row that changed, and the row is read
- * again (in batches, one batch at a time), so the index depends neither on what notifications carry nor on
- * their timing: every row is as new as the last time it was read, and it was read after its last change was
- * announced. The one exception is the commonest change, a holder's ending to COMPLETE (or SKIP) whose
- * message, if any, the index would not keep: it says all the index keeps of its row (see #appliesAsHeard)
- * and is applied as heard, in commit order. A bulk notification reloads its name; a lost listening
- * connection (missed notifications) reloads everything.
+ * core's subscription, which reads the transitions recorded in the history. An event is taken as the name
+ * of a row that changed, and the row is read again (in batches, one batch at a time), so the index depends
+ * neither on what events carry nor on their timing: every row is as new as the last time it was read, and it
+ * was read after its last change was heard. The one exception is the commonest change, a holder's ending to
+ * COMPLETE (or SKIP) whose message, if any, the index would not keep: it says all the index keeps of its
+ * row (see #appliesAsHeard) and is applied as heard, in commit order. A bulk event reloads its name; a lost
+ * connection reloads everything (a change made without being recorded, by hand, shows then).
  *
- * `read()` answers with everything committed before it was called: it waits for a marker sent through the
- * listening connection (`Subscription.sync`), then for the rows announced before it to be read.
+ * `read()` answers with everything committed before it was called: the subscription reads the history once
+ * more (`Subscription.sync`), then the rows heard before it are read.
  *
- * Live holders are not in it: a held slot's committed row is AVAILABLE, and nothing is announced when a slot
+ * Live holders are not in it: a held slot's committed row is AVAILABLE, and nothing is recorded when a slot
  * is taken. Readers ask the `holders` view for the few in their window.
  */
 export class SlotIndex {
@@ -250,7 +250,7 @@ export class SlotIndex {
   #needsAll = true;
   #dirtyNames = new Set<string>();
   #dirtyRows = new Map<string, Set<number>>();
-  /** For `/metrics`: holder endings applied as heard, and rows read back by key after a notification. */
+  /** For `/metrics`: holder endings applied as heard, and rows read back by key after an event. */
   readonly stats = { appliedAsHeard: 0, rowsReadBack: 0 };
   /** What the batch being applied reads (see #apply), while it runs. */
   #reading: { isAll: boolean; names: Set<string>; rows: Map<string, Set<number>> } | null = null;
@@ -287,10 +287,10 @@ export class SlotIndex {
   }
 
   /**
-   * Also tells `watcher` of every event committed after the call, in commit order, and of every time the
-   * listening connection is back after a loss (events in between were missed), over the index's one LISTEN
-   * connection, opened if need be: the event stream uses it, so the API listens once. Resolves once
-   * listening, with the function that stops telling; throws `DatabaseError` when it cannot listen.
+   * Also tells `watcher` of every event committed after the call, in commit order for each slot, and of
+   * every time the subscription's connection is back after a loss, through the index's one subscription,
+   * opened if need be: the event stream uses it, so the API reads the history once. Resolves once
+   * subscribed, with the function that stops telling; throws `DatabaseError` when it cannot subscribe.
    */
   async watch(watcher: IndexWatcher): Promise<() => void> {
     await this.#hearUpToNow();
@@ -300,14 +300,14 @@ export class SlotIndex {
     };
   }
 
-  /** Whether the index's listening connection is up right now. */
+  /** Whether the index's subscription is connected right now. */
   get isListening(): boolean {
     return this.#subscription?.isConnected ?? false;
   }
 
   /**
-   * Listens (opening the connection if need be) and waits until every notification committed before the
-   * call has been heard: a marker sent through the listening connection came back (`Subscription.sync`).
+   * Subscribes (if need be) and waits until every transition committed before the call has been heard: the
+   * subscription read the history after the call (`Subscription.sync`).
    */
   async #hearUpToNow(): Promise<void> {
     if (this.#isClosed) throw new DatabaseError('the slot index is closed', { cause: null });
@@ -348,12 +348,12 @@ export class SlotIndex {
           for (const watcher of this.#watchers) watcher.onEvent(event);
         },
         onReconnect: () => {
-          this.#logger.info('slot index: listening again; reloading every slot');
+          this.#logger.info('slot index: connected again; reloading every slot');
           this.#needsAll = true;
           this.#announce();
           for (const watcher of this.#watchers) watcher.onReconnect();
         },
-        onError: (error) => this.#logger.warn(`slot index: lost its listening connection: ${error.message}`),
+        onError: (error) => this.#logger.warn(`slot index: subscription failed: ${error.message}`),
       })
       .then((subscription) => {
         this.#subscription = subscription;
@@ -396,7 +396,7 @@ export class SlotIndex {
    * ask then): that read's answer may be older than the ending, and it would land after it.
    */
   #appliesAsHeard(event: TransitionEvent): boolean {
-    if (event.from !== 'ACQUIRED' || event.hasMessage === undefined) return false;
+    if (event.from !== 'ACQUIRED') return false;
     if (event.to !== 'COMPLETE' && event.to !== 'SKIP') return false;
     const slots = this.#names.get(event.name);
     const slotMs = event.slot.getTime();
@@ -423,7 +423,7 @@ export class SlotIndex {
 
   /**
    * Applies what was announced now if a read waits for it; else within `QUIET_BATCH_MS`, so that rows
-   * changing all the time are read in batches of what changed meanwhile, not one query per notification.
+   * changing all the time are read in batches of what changed meanwhile, not one query per event.
    */
   #runSoon(): void {
     if (this.#batchTimer || this.#running || this.#isClosed) return;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createTestApp, openEvents, pastSlot, post, uniqueName, waitFor } from './helpers.ts';
+import {
+  createTestApp,
+  openEvents,
+  pastSlot,
+  post,
+  SUBSCRIPTION_SESSION,
+  uniqueName,
+  waitFor,
+} from './helpers.ts';
 
 const { app, worker, events } = await createTestApp({ limits: { heartbeatMs: 200, maxEventClients: 3 } });
 
@@ -54,11 +62,10 @@ describe('GET /api/events', () => {
     try {
       await a.next((e) => e.event === 'ready');
       await b.next((e) => e.event === 'ready');
-      // One listening connection for the API (the slot index's, which the hub listens through): its last
-      // statement is LISTEN, or the marker of a sync.
+      // One subscription for the API (the slot index's, which the hub listens through).
       const listeners = await worker.pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM pg_stat_activity WHERE query IN ($1, $2)`,
-        [`LISTEN "${worker.schema}.events"`, `SELECT pg_notify('${worker.schema}.events', $1)`],
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE ${SUBSCRIPTION_SESSION}`,
+        [worker.schema],
       );
       expect(Number(listeners.rows[0]?.n)).toBe(1);
       const name = uniqueName();
@@ -92,11 +99,10 @@ describe('GET /api/events', () => {
     const stream = await openEvents(app);
     try {
       await stream.next((e) => e.event === 'ready');
-      // The slot index's listening connection, which the hub listens through: its last statement is LISTEN,
-      // or the marker of a read (Subscription.sync).
+      // The slot index's subscription, which the hub listens through.
       const { rows } = await worker.pool.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query IN ($1, $2) AND pid <> pg_backend_pid()`,
-        [`LISTEN "${worker.schema}.events"`, `SELECT pg_notify('${worker.schema}.events', $1)`],
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${SUBSCRIPTION_SESSION}`,
+        [worker.schema],
       );
       expect(rows).toHaveLength(1);
       await stream.next((e) => e.event === 'resync');

@@ -73,6 +73,14 @@ export async function createTestApp(
 /** Drops a schema (for tests that make their own). */
 export { dropSchema };
 
+/**
+ * Which pg_stat_activity rows are a schema's subscription connection (`tm.subscribe`): its last statement
+ * is its LISTEN or a read of the history. $1: the schema.
+ */
+export const SUBSCRIPTION_SESSION = `(query = 'LISTEN "' || $1 || '.events"'
+  OR (query LIKE '%pg_snapshot_xip%' AND query LIKE '%"' || $1 || '".task_history%'))
+  AND pid <> pg_backend_pid()`;
+
 export const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** Logs server errors, so a 500 in a test shows its cause. */

@@ -12,7 +12,16 @@ import {
   SlotIndex,
   type SlotsByName,
 } from '../src/slot-index.ts';
-import { createTestApp, getJson, gridCells, pastSlot, silentLogger, uniqueName, waitFor } from './helpers.ts';
+import {
+  createTestApp,
+  getJson,
+  gridCells,
+  pastSlot,
+  SUBSCRIPTION_SESSION,
+  silentLogger,
+  uniqueName,
+  waitFor,
+} from './helpers.ts';
 
 // The grid, names and metrics read the slots from the API's slot index (memory), kept current from the
 // core's notifications: these tests hold it to what the table says, at the moment of each request.
@@ -116,21 +125,19 @@ describe('the slot index behind the grid', () => {
     expect(cells.every((cell) => cell.state === 'SKIP' && cell.message === 'backlog dropped')).toBe(true);
   });
 
-  it('reads everything again after losing its listening connection, so a change it did not hear shows', async () => {
+  it('reads everything again after losing its subscription’s connection, so a change it did not hear shows', async () => {
     const name = uniqueName('unheard');
     const slot = pastSlot(3);
     await worker.createTask({ name, slot, interval: 'PT5M' });
     expect(await states(name, slot, 1)).toBe('A');
-    // In one transaction: the index's listening connection is cut (and gone before the commit), then the row
-    // changes by hand, with no notification at all. Only a reload can show it.
+    // In one transaction: the index's subscription is cut (and gone before the commit), then the row
+    // changes by hand, recording nothing in the history. Only a reload can show it.
     const client = await worker.pool.connect();
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<{ ok: boolean }>(
-        // Its last statement: LISTEN, or the marker of a read (Subscription.sync).
-        `SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity
-         WHERE query IN ($1, $2)`,
-        [`LISTEN "${schema}.events"`, `SELECT pg_notify('${schema}.events', $1)`],
+        `SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity WHERE ${SUBSCRIPTION_SESSION}`,
+        [schema],
       );
       expect(rows).toEqual([{ ok: true }]);
       await client.query(`UPDATE "${schema}".tasks SET state = 'COMPLETE' WHERE name = $1 AND slot = $2`, [

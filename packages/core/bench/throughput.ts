@@ -167,7 +167,7 @@ export async function minimalSql(url: string, concurrency: number): Promise<numb
 }
 
 /** pg-boss 10: one job per slot with the slot as singleton key; `concurrency` workers, each fetching batches. */
-async function pgBoss(url: string, concurrency: number): Promise<number> {
+export async function pgBoss(url: string, concurrency: number): Promise<number> {
   const schema = `boss_${randomBytes(4).toString('hex')}`;
   const boss = new PgBoss({
     connectionString: url,

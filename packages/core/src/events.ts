@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { BadInputError } from './errors.ts';
 import type { Schema } from './schema.ts';
 import type { TaskState } from './types.ts';
 
@@ -12,14 +12,11 @@ export interface TransitionEvent {
   to: TaskState;
   actor: string | null;
   at: Date;
-  /**
-   * Whether the transition recorded a message. Told only for a holder's ending (from ACQUIRED); absent
-   * for every other transition (read the slot to know).
-   */
-  hasMessage?: boolean;
+  /** Whether the transition recorded a message (a failure's, a reason, or what the work returned). */
+  hasMessage: boolean;
 }
 
-/** One statement changed many slots of a name at once (a bulk create, re-queue or skip). */
+/** One transaction changed more than 100 slots of a name (a bulk create, re-queue or skip). */
 export interface BulkEvent {
   kind: 'bulk';
   name: string;
@@ -29,24 +26,31 @@ export interface BulkEvent {
 export type TaskEvent = TransitionEvent | BulkEvent;
 
 export interface SubscribeOptions {
-  /** Called for every committed transition, in commit order. */
+  /** Called for every committed transition, in commit order for each slot. */
   onEvent: (event: TaskEvent) => void;
-  /** Called after the listening connection was lost and is back: events in between were missed, so resync. */
+  /**
+   * Called after the connection was lost and is back. No event is missed (the history is read on from where
+   * the last read stopped), but whatever was changed without being recorded in the history went unseen.
+   */
   onReconnect?: () => void;
-  /** Called when the listening connection fails (it is retried with backoff until `close`). */
+  /** Called when the connection fails (it is retried with backoff until `close`), or a read of the history. */
   onError?: (error: Error) => void;
+  /**
+   * How often the history is read when no notification came, in ms (a holder's ending notifies nobody, so
+   * this is how soon it is seen). Default 200.
+   */
+  pollInterval?: number;
 }
 
 /** A live subscription; `close()` ends its connection. */
 export interface Subscription {
   close(): Promise<void>;
-  /** Whether the listening connection is up right now. */
+  /** Whether the subscription's connection is up right now. */
   readonly isConnected: boolean;
   /**
-   * Resolves once every notification committed before the call has been delivered (to `onEvent`): it sends
-   * a marker through the listening connection and waits for it to come back, and the server delivers
-   * notifications in commit order. Rejects if the connection is not listening, is lost meanwhile, or the
-   * marker is not back within `timeoutMs` (default 10 s).
+   * Resolves once every transition committed before the call has been delivered (to `onEvent`): it reads
+   * the history (or waits for a read that began after the call). Rejects if the connection is down, is lost
+   * meanwhile, or the read does not end within `timeoutMs` (default 10 s).
    */
   sync(timeoutMs?: number): Promise<void>;
 }
@@ -54,33 +58,214 @@ export interface Subscription {
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 const SYNC_TIMEOUT_MS = 10_000;
-/** Payloads of `sync` markers; subscribers elsewhere ignore them (they are no event). */
-const SYNC_PREFIX = 'dtm-sync:';
+const DEFAULT_POLL_MS = 200;
+/** A transaction that records more transitions of one name than this is told as one BulkEvent. */
+const BULK_OVER = 100;
 
 /**
- * LISTENs on the schema's channel over a connection of its own (never one that holds a slot), and keeps
- * reconnecting with backoff when it is lost.
+ * Reads the schema's committed transitions from its history, over a connection of its own (never one that
+ * holds a slot), and keeps reconnecting with backoff when it is lost.
+ *
+ * Holders' endings, the commonest transitions, are announced to nobody (sql/000006.sql): every history row
+ * records the transaction that wrote it, and each read returns the rows of the transactions that had not
+ * ended at the previous read, told by that read's snapshot: any id from its xmax on, and the ids it listed as
+ * running. So a read sees each committed row once, however late its transaction commits, and misses none,
+ * even across a lost connection. The connection also LISTENs to the schema's channel, on which every other
+ * writer announces what it records: one arriving is read at once; otherwise the history is read every
+ * `pollInterval`.
+ *
+ * Rows of one slot are read in the order they were committed (each writer of a slot holds its row lock, and
+ * the next one records after it); a read delivers its rows in the order they were recorded.
  */
-export function subscribe(
+export async function subscribe(
   connection: pg.ClientConfig,
   schema: Schema,
   options: SubscribeOptions,
 ): Promise<Subscription> {
-  return listen(connection, schema.channel, {
-    ...options,
-    onPayload: (payload) => {
-      for (const event of parseEvents(payload)) options.onEvent(event);
+  const pollMs = options.pollInterval ?? DEFAULT_POLL_MS;
+  if (!Number.isInteger(pollMs) || pollMs < 10 || pollMs > 60_000)
+    throw new BadInputError(`pollInterval must be a whole number from 10 to 60000, got ${String(pollMs)}`);
+  const text = readHistory(schema);
+  /** The snapshot of the last read, as text: which transactions had ended then. */
+  let snapshot = '';
+  /** Set once the first read is done; null again when closed. */
+  let listening: ListeningConnection | null = null;
+  let isReading = false;
+  /** Callers waiting for the next read: one runs at a time, and every caller that came meanwhile shares the next. */
+  let nextRead: Array<(error?: Error) => void> = [];
+
+  const deliver = (rows: HistoryRow[]) => {
+    for (const row of rows) {
+      if (row.id === null) {
+        snapshot = row.snapshot as string;
+        continue;
+      }
+      const event: TaskEvent =
+        row.count === null
+          ? {
+              kind: 'transition',
+              name: row.name,
+              slot: row.slot as Date,
+              from: row.from_state,
+              to: row.to_state as TaskState,
+              actor: row.actor,
+              at: row.at as Date,
+              hasMessage: row.has_message as boolean,
+            }
+          : { kind: 'bulk', name: row.name, count: Number(row.count) };
+      try {
+        options.onEvent(event);
+      } catch (error) {
+        options.onError?.(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  };
+
+  const read = () => {
+    if (!listening) return;
+    const waiting = nextRead;
+    nextRead = [];
+    if (waiting.length === 0) return;
+    isReading = true;
+    const connection = listening;
+    connection
+      .query<HistoryRow>(text, [snapshot])
+      .then(
+        (result) => {
+          if (listening) deliver(result.rows);
+          for (const settle of waiting) settle();
+        },
+        (error: Error) => {
+          if (connection.isConnected) options.onError?.(error);
+          for (const settle of waiting) settle(error);
+        },
+      )
+      .finally(() => {
+        isReading = false;
+        read();
+      });
+  };
+
+  /** Resolves after a read that began after the call. */
+  const readAfterNow = (settle: (error?: Error) => void) => {
+    nextRead.push(settle);
+    if (!isReading) read();
+  };
+  /** On a notification or the poll timer. Before the first read is done, that read covers it. */
+  const readSoon = () => {
+    if (listening && nextRead.length === 0) readAfterNow(() => {});
+  };
+
+  const connected = await listen(connection, schema.channel, {
+    onPayload: readSoon,
+    onReconnect: () => {
+      options.onReconnect?.();
+      readSoon();
     },
+    onError: options.onError,
   });
+  try {
+    const { rows } = await connected.query<{ snapshot: string }>(
+      'SELECT pg_current_snapshot()::text AS snapshot',
+    );
+    snapshot = rows[0]?.snapshot as string;
+    // Once now, so that a history this connection cannot read fails here, not in every later read.
+    deliver((await connected.query<HistoryRow>(text, [snapshot])).rows);
+  } catch (error) {
+    await connected.close();
+    throw error;
+  }
+  listening = connected;
+  const poll = setInterval(readSoon, pollMs);
+  poll.unref();
+
+  return {
+    get isConnected() {
+      return connected.isConnected;
+    },
+    sync(timeoutMs = SYNC_TIMEOUT_MS) {
+      if (!connected.isConnected) return Promise.reject(new Error(`not listening on ${schema.channel}`));
+      return new Promise<void>((resolve, reject) => {
+        let isSettled = false;
+        const timer = setTimeout(
+          () => settle(new Error(`no answer from the subscription's connection within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        const settle = (error?: Error) => {
+          if (isSettled) return;
+          isSettled = true;
+          clearTimeout(timer);
+          if (error) reject(error);
+          else resolve();
+        };
+        readAfterNow(settle);
+      });
+    },
+    async close() {
+      listening = null;
+      clearInterval(poll);
+      for (const settle of nextRead.splice(0)) settle(new Error('subscription closed'));
+      await connected.close();
+    },
+  };
 }
 
-/** How `listen` reports: each notification's payload, reconnections and failures (see `SubscribeOptions`). */
-export interface ListenOptions extends Omit<SubscribeOptions, 'onEvent'> {
+/** A row of `readHistory`: a transition, a bulk summary (`count`), or the read's snapshot (`id` null). */
+interface HistoryRow {
+  id: string | null;
+  snapshot: string | null;
+  name: string;
+  slot: Date | null;
+  from_state: TaskState | null;
+  to_state: TaskState | null;
+  actor: string | null;
+  has_message: boolean | null;
+  at: Date | null;
+  count: string | null;
+}
+
+/**
+ * $1: the previous read's snapshot. The rows written by transactions that had not ended then, in the order
+ * they were recorded, a transaction's rows of one name summarised when there are more than BULK_OVER of
+ * them; first, this read's snapshot. One statement, so that the snapshot is the one the rows were read in.
+ */
+function readHistory(schema: Schema): string {
+  return `WITH changed AS MATERIALIZED (
+      SELECT id, xid, name, slot, from_state, to_state, actor, message IS NOT NULL AS has_message, at
+      FROM ${schema.sql}.task_history
+      WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
+         OR xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+    ), bulk AS (
+      SELECT xid, name, count(*) AS count, max(id) AS id
+      FROM changed
+      GROUP BY xid, name
+      HAVING count(*) > ${BULK_OVER}
+    )
+    SELECT NULL::bigint AS id, pg_current_snapshot()::text AS snapshot, NULL AS name, NULL::timestamptz AS slot,
+           NULL AS from_state, NULL AS to_state, NULL AS actor, NULL::boolean AS has_message,
+           NULL::timestamptz AS at, NULL::bigint AS count
+    UNION ALL
+    SELECT c.id, NULL, c.name, c.slot, c.from_state, c.to_state, c.actor, c.has_message, c.at, NULL
+    FROM changed c
+    WHERE NOT EXISTS (SELECT FROM bulk b WHERE b.xid = c.xid AND b.name = c.name)
+    UNION ALL
+    SELECT id, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, count FROM bulk
+    ORDER BY id NULLS FIRST`;
+}
+
+/** How `listen` reports: each notification's payload, reconnections and failures. */
+export interface ListenOptions {
   onPayload: (payload: string) => void;
+  /** Called after the connection was lost and is back: notifications in between were missed. */
+  onReconnect?: () => void;
+  /** Called when the connection fails (it is retried with backoff until `close`). */
+  onError?: (error: Error) => void;
 }
 
-/** A subscription whose LISTEN can be paused while its owner has no use for notifications. */
-export interface PausableSubscription extends Subscription {
+/** A connection of its own that LISTENs on a channel, which can be paused while its owner has no use for it. */
+export interface ListeningConnection {
+  /** Whether the connection is up right now. */
+  readonly isConnected: boolean;
   /** Whether notifications are being delivered right now: connected, and LISTENing. */
   readonly isListening: boolean;
   /** Whether `pause` was the last asked for. */
@@ -92,6 +277,9 @@ export interface PausableSubscription extends Subscription {
   resume(): Promise<boolean>;
   /** UNLISTENs: the server stops waking this connection for every notification committed in the database. */
   pause(): void;
+  /** Runs a statement on the connection; rejects at once when it is down. */
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  close(): Promise<void>;
 }
 
 /**
@@ -102,7 +290,7 @@ export async function listen(
   connection: pg.ClientConfig,
   channel: string,
   options: ListenOptions,
-): Promise<PausableSubscription> {
+): Promise<ListeningConnection> {
   let client: pg.Client | null = null;
   let isClosed = false;
   let isConnected = false;
@@ -113,53 +301,9 @@ export async function listen(
   let isListening = false;
   /** LISTEN and UNLISTEN run one after the other, each bringing the connection to what is wanted then. */
   let changes: Promise<void> = Promise.resolve();
-  /** The `sync` markers on their way: payload → settle. */
-  const markers = new Map<string, (error?: Error) => void>();
-  /**
-   * Callers of `sync` waiting for the next marker. One marker is sent at a time, and every caller that came
-   * while it was being sent shares the next one (sent after they called, so it answers them all): many
-   * readers at once cost one or two notifications, not one each, for this connection and every other
-   * listener, whom the server wakes for each.
-   */
-  let nextMarker: Array<(error?: Error) => void> = [];
-  let isSendingMarker = false;
 
   const onNotification = (message: pg.Notification) => {
-    if (message.channel !== channel || !message.payload) return;
-    const marker = markers.get(message.payload);
-    if (marker) marker();
-    else options.onPayload(message.payload);
-  };
-
-  const failMarkers = (error: Error) => {
-    for (const settle of [...markers.values(), ...nextMarker]) settle(error);
-    nextMarker = [];
-  };
-
-  const sendMarker = () => {
-    const waiting = nextMarker;
-    nextMarker = [];
-    if (waiting.length === 0) return;
-    const current = client;
-    if (!current || !isConnected || !isListening) {
-      for (const settle of waiting) settle(new Error(`not listening on ${channel}`));
-      return;
-    }
-    const payload = `${SYNC_PREFIX}${randomBytes(12).toString('hex')}`;
-    const settleAll = (error?: Error) => {
-      markers.delete(payload);
-      for (const settle of waiting) settle(error);
-    };
-    markers.set(payload, settleAll);
-    isSendingMarker = true;
-    // The channel as a literal: the session's query text (pg_stat_activity) tells which channel it is.
-    current
-      .query(`SELECT pg_notify(${current.escapeLiteral(channel)}, $1)`, [payload])
-      .catch(settleAll)
-      .finally(() => {
-        isSendingMarker = false;
-        sendMarker();
-      });
+    if (message.channel === channel && message.payload) options.onPayload(message.payload);
   };
 
   const connect = async (isReconnect: boolean): Promise<void> => {
@@ -206,7 +350,6 @@ export async function listen(
     which.removeAllListeners('notification');
     which.on('error', () => {});
     which.end().catch(() => {});
-    failMarkers(error);
     options.onError?.(error);
     scheduleReconnect();
   };
@@ -251,29 +394,13 @@ export async function listen(
     pause() {
       void change(false);
     },
-    sync(timeoutMs = SYNC_TIMEOUT_MS) {
-      if (!client || !isConnected || !isListening)
-        return Promise.reject(new Error(`not listening on ${channel}`));
-      return new Promise<void>((resolve, reject) => {
-        let isSettled = false;
-        const timer = setTimeout(
-          () => settle(new Error(`no answer from the listening connection within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        const settle = (error?: Error) => {
-          if (isSettled) return;
-          isSettled = true;
-          clearTimeout(timer);
-          if (error) reject(error);
-          else resolve();
-        };
-        nextMarker.push(settle);
-        if (!isSendingMarker) sendMarker();
-      });
+    query<R extends pg.QueryResultRow>(text: string, values?: unknown[]) {
+      if (!client || !isConnected)
+        return Promise.reject(new Error(`not connected (listening on ${channel})`));
+      return client.query<R>(text, values);
     },
     async close() {
       isClosed = true;
-      failMarkers(new Error('subscription closed'));
       clearTimeout(retryTimer);
       const last = client;
       client = null;
@@ -284,56 +411,4 @@ export async function listen(
       }
     },
   };
-}
-
-interface Payload {
-  bulk?: boolean;
-  name?: string;
-  count?: number;
-  slot?: string;
-  from?: TaskState | null;
-  to?: TaskState;
-  actor?: string | null;
-  at?: string;
-  /** Only from a holder's ending: when it took the slot (sql/000004.sql). */
-  acquiredAt?: string;
-  /** Only from a holder's ending: whether it recorded a message (sql/000005.sql). */
-  hasMessage?: boolean;
-}
-
-/**
- * The events of one notification: one, or, for a holder's ending, both of the transitions it recorded
- * (AVAILABLE → ACQUIRED at `acquiredAt`, then the ending itself, by the same actor), in that order.
- */
-function parseEvents(payload: string): TaskEvent[] {
-  let data: Payload;
-  try {
-    data = JSON.parse(payload) as Payload;
-  } catch {
-    return [];
-  }
-  if (typeof data.name !== 'string') return [];
-  if (data.bulk) return [{ kind: 'bulk', name: data.name, count: Number(data.count ?? 0) }];
-  if (!data.slot || !data.to || !data.at) return [];
-  const ended: TransitionEvent = {
-    kind: 'transition',
-    name: data.name,
-    slot: new Date(data.slot),
-    from: data.from ?? null,
-    to: data.to,
-    actor: data.actor ?? null,
-    at: new Date(data.at),
-  };
-  if (!data.acquiredAt) return [ended];
-  if (typeof data.hasMessage === 'boolean') ended.hasMessage = data.hasMessage;
-  const acquired: TransitionEvent = {
-    kind: 'transition',
-    name: data.name,
-    slot: ended.slot,
-    actor: ended.actor,
-    from: 'AVAILABLE',
-    to: 'ACQUIRED',
-    at: new Date(data.acquiredAt),
-  };
-  return [acquired, ended];
 }

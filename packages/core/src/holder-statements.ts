@@ -13,8 +13,8 @@ import type { Schema } from './schema.ts';
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
- * `holders` view), the holder from its handle, and the statement that ends the slot records (and announces)
- * both transitions (AVAILABLE → ACQUIRED at the transaction's start, then ACQUIRED → its end). That spares a
+ * `holders` view), the holder from its handle, and the statement that ends the slot records both
+ * transitions (AVAILABLE → ACQUIRED at the transaction's start, then ACQUIRED → its end). That spares a
  * row version and a history statement per slot, and lets the ending UPDATE run in the top-level transaction,
  * after RELEASE SAVEPOINT: a row locked by a transaction and then updated by one of its subtransactions gets a
  * MultiXact for its xmax, slow to create, slow for every other worker scanning past it, and not the id of a
@@ -72,17 +72,9 @@ export function holderStatements(schema: Schema): HolderStatements {
        JOIN ${s}.task_names n ON n.name = t.name`,
     );
   const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
-  // The ending statements announce the two transitions they record themselves, as announce() does for other
-  // writers (sql/000003.sql): a trigger would cost the server more than the rest of the slot's bookkeeping.
-  // One notification carries both: the ending transition, with the time of AVAILABLE → ACQUIRED as
-  // "acquiredAt" (sql/000004.sql) and "hasMessage" (sql/000005.sql); subscribe() expands it back into the two.
-  // It reads the ending UPDATE's row,
-  // not the history rows: the INSERT into task_history (`recorded`) runs all the same, as every
-  // data-modifying CTE does, read or not.
-  const announce = (ended: string, toState: string, at: string, hasMessage: string) =>
-    `SELECT pg_notify('${schema.channel}',
-         ${s}.transition_payload(name, slot, 'ACQUIRED', ${toState}, $5, ${at}, acquired_at, ${hasMessage}))
-       FROM ${ended}`;
+  // The ending statements record both transitions and announce neither: a notification would make every
+  // slot's commit wait for every other's (sql/000006.sql). Subscribers read them from task_history. The
+  // INSERT into task_history (`recorded`) runs all the same, as every data-modifying CTE does, read or not.
   return {
     lockOldest: lockNext('ASC'),
     lockNewest: lockNext('DESC'),
@@ -111,7 +103,7 @@ export function holderStatements(schema: Schema): HolderStatements {
          UNION ALL
          SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
        )
-       ${announce('done', '$3', 'completed_at', '$4 IS NOT NULL')}`,
+       SELECT FROM done`,
     ),
     fail: prepared(
       ['text', 'timestamptz', 'text', 'bigint', 'text'],
@@ -128,8 +120,6 @@ export function holderStatements(schema: Schema): HolderStatements {
          UNION ALL
          SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, failed_at FROM failed
        )
-       ${announce('failed', "'AVAILABLE'", 'failed_at', 'true')}
-       UNION ALL
        SELECT pg_notify('${schema.workChannel}', name) FROM failed`,
     ),
   };

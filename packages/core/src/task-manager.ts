@@ -165,8 +165,8 @@ export class TaskManager {
   }
 
   /**
-   * Listens for committed transitions of this schema on a connection of its own (not from the pool), and
-   * reconnects with backoff when it is lost (`onReconnect` then tells you to resync).
+   * Delivers the committed transitions of this schema, read from its history over a connection of its own
+   * (not from the pool) that reconnects with backoff when it is lost. See `SubscribeOptions`.
    */
   subscribe(options: SubscribeOptions): Promise<Subscription> {
     return subscribe(this.pool.options, this.#schema, options);

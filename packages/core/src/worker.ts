@@ -1,6 +1,6 @@
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import { BadInputError } from './errors.ts';
-import { listen, type PausableSubscription } from './events.ts';
+import { type ListeningConnection, listen } from './events.ts';
 import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { type Interval, parseInterval } from './time.ts';
@@ -132,7 +132,7 @@ export class Worker {
   readonly #sleepers = new Set<() => void>();
   #isStopping = false;
   #stopped: Promise<void> | null = null;
-  #subscription: PausableSubscription | null = null;
+  #subscription: ListeningConnection | null = null;
   #pollTimer: NodeJS.Timeout | undefined;
   #boundaryTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
