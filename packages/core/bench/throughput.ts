@@ -91,8 +91,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
   const started = performance.now();
   await Promise.all(
     clients.map(async (client) => {
-      const opening = () =>
-        `BEGIN; ${execute(client, statements.lockOldest, [name, from, to])}; SAVEPOINT dtm_work`;
+      const opening = () => `BEGIN; ${execute(statements.lockOldest, [name, from, to])}; SAVEPOINT dtm_work`;
       let [, locked] = await batch(client, opening());
       for (;;) {
         const slot: Date | undefined = locked?.rows[0]?.slot;
@@ -100,7 +99,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
           await client.query('ROLLBACK');
           return;
         }
-        const finish = execute(client, statements.finish, [name, slot, 'COMPLETE', null, 'raw']);
+        const finish = execute(statements.finish, [name, slot, 'COMPLETE', null, 'raw']);
         [, , , , locked] = await batch(client, `RELEASE SAVEPOINT dtm_work; ${finish}; COMMIT; ${opening()}`);
       }
     }),

@@ -139,7 +139,7 @@ export class AcquiredTask {
       [
         'ROLLBACK TO SAVEPOINT dtm_work',
         'RELEASE SAVEPOINT dtm_work',
-        execute(this.client, this.#statements.fail, [name, slot, message, delayMs, this.#worker]),
+        execute(this.#statements.fail, [name, slot, message, delayMs, this.#worker]),
         'COMMIT',
       ],
       'fail',
@@ -180,7 +180,7 @@ export class AcquiredTask {
     return this.#end(
       [
         'RELEASE SAVEPOINT dtm_work',
-        execute(this.client, this.#statements.finish, [name, slot, state, message, this.#worker]),
+        execute(this.#statements.finish, [name, slot, state, message, this.#worker]),
         'COMMIT',
       ],
       outcome,
@@ -201,8 +201,7 @@ export class AcquiredTask {
     outcome: 'complete' | 'skip' | 'fail',
     next?: string,
   ): Promise<Continuation | undefined> {
-    const doing = { complete: 'completing', skip: 'skipping', fail: 'failing' }[outcome];
-    const context = () => `${doing} ${this.#describe()}`;
+    const context = () => `${DOING[outcome]} ${this.#describe()}`;
     const text = (next === undefined ? statements : [...statements, next]).join(';\n');
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
@@ -326,6 +325,8 @@ export class AcquiredTask {
     return `${JSON.stringify(this.task.name)} @ ${this.task.slot.toISOString()}`;
   }
 }
+
+const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as const;
 
 function ignore(): void {}
 

@@ -161,8 +161,8 @@ export function isSetUp(client: pg.ClientBase, statements: readonly SetUpStateme
 export type Argument = string | Date | number | null;
 
 /** `EXECUTE name(…)` with the arguments as literals, for a batch. */
-export function execute(client: pg.ClientBase, statement: Prepared, args: readonly Argument[]): string {
-  return `EXECUTE ${statement.name}(${args.map((arg) => literal(client, arg)).join(', ')})`;
+export function execute(statement: Prepared, args: readonly Argument[]): string {
+  return `EXECUTE ${statement.name}(${args.map(literal).join(', ')})`;
 }
 
 /**
@@ -198,12 +198,12 @@ interface CommandCompletion {
   handleCommandComplete(...args: unknown[]): void;
 }
 
-function literal(client: pg.ClientBase, value: Argument): string {
+function literal(value: Argument): string {
   if (value === null) return 'NULL';
   if (value instanceof Date) return `'${value.toISOString()}'`;
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw new RangeError(`not an integer: ${value}`);
     return String(value);
   }
-  return client.escapeLiteral(value);
+  return pg.escapeLiteral(value);
 }

@@ -124,6 +124,8 @@ export class TaskManager {
   readonly #heartbeat: Heartbeat;
   readonly #sessionSettings: SetUpStatement;
   #namedWorker: { worker: string; statement: SetUpStatement } | null = null;
+  /** See #chainFor. */
+  #chain: Chain | null = null;
   readonly #statements: HolderStatements;
 
   constructor(options: TaskManagerOptions) {
@@ -369,14 +371,8 @@ export class TaskManager {
     options: Parameters<TaskManager['acquireNext']>[0],
   ): Promise<{ next: AcquiredTask | null } | { error: unknown }> {
     const { client } = task;
-    const checked = (() => {
-      try {
-        return this.#nextLock(options);
-      } catch {
-        return null; // acquireNext() below says why
-      }
-    })();
-    if (!checked || !isSetUp(client, this.#holderSetUp(checked.worker, checked.lock.statement))) {
+    const chain = this.#chainFor(options);
+    if (!chain || !isSetUp(client, chain.setUp)) {
       // Bad options, or another worker name or lock than the slot's own (set up outside a transaction first).
       await task.complete(message);
       return this.acquireNext(options).then(
@@ -384,18 +380,40 @@ export class TaskManager {
         (error: unknown) => ({ error }),
       );
     }
-    const { worker, doing, lock } = checked;
-    const continuation = await task.completeThen(message, opening(client, lock));
+    const continuation = await task.completeThen(message, chain.opening);
     try {
       const open = async () => {
         if ('error' in continuation) throw continuation.error;
         return continuation.results;
       };
-      const next = await this.#holdOn(client, worker, doing, open, isLocked, options.retry);
+      const next = await this.#holdOn(client, chain.worker, chain.doing, open, isLocked, options.retry);
       return { next };
     } catch (error) {
       return error instanceof NothingToAcquire ? { next: null } : { error };
     }
+  }
+
+  /**
+   * What completeAndAcquireNext sends after COMMIT for `options`, checked once for as long as it is given
+   * the same options object (a worker's lane gives the same until its window moves); null if they are bad.
+   */
+  #chainFor(options: Parameters<TaskManager['acquireNext']>[0]): Chain | null {
+    if (this.#chain?.options === options) return this.#chain;
+    let checked: { worker: string; doing: string; lock: Lock };
+    try {
+      checked = this.#nextLock(options);
+    } catch {
+      return null; // acquireNext() says why
+    }
+    const { worker, doing, lock } = checked;
+    this.#chain = {
+      options,
+      worker,
+      doing,
+      setUp: this.#holderSetUp(worker, lock.statement),
+      opening: opening(lock),
+    };
+    return this.#chain;
   }
 
   /** acquireNext()'s options, checked, as the lock that takes the slot. */
@@ -758,7 +776,7 @@ export class TaskManager {
     const client = await this.#connect(doing);
     const open = async () => {
       await setUp(client, this.#holderSetUp(worker, lock.statement));
-      return batch(client, opening(client, lock));
+      return batch(client, opening(lock));
     };
     return this.#holdOn(client, worker, doing, open, check, retry);
   }
@@ -779,7 +797,9 @@ export class TaskManager {
     try {
       const [, locked] = await open();
       const row = check(locked?.rows[0]);
-      const task = toTask({ ...row, acquired_by: worker, acquired_at: row.holder_since });
+      row.acquired_by = worker;
+      row.acquired_at = row.holder_since;
+      const task = toTask(row);
       return new AcquiredTask(client, task, {
         statements: this.#statements,
         worker,
@@ -873,6 +893,17 @@ function announcedCte(schema: Schema): string {
 /** Thrown inside #hold when acquireNext finds nothing; never escapes the manager. */
 class NothingToAcquire extends Error {}
 
+/** What a lane's next slot is taken with, for the options it was made for (see #chainFor). */
+interface Chain {
+  options: object;
+  worker: string;
+  doing: string;
+  /** What the connection must have set up. */
+  setUp: SetUpStatement[];
+  /** The statements that open the next holding transaction (`opening`). */
+  opening: string;
+}
+
 /** A prepared locking statement and its arguments. */
 interface Lock {
   statement: Prepared;
@@ -884,8 +915,8 @@ interface Lock {
  * second statement's. The work runs after the savepoint, so fail() can undo the work's writes (even failed
  * SQL) and still record the failure in the same transaction.
  */
-function opening(client: pg.ClientBase, lock: Lock): string {
-  return `BEGIN; ${execute(client, lock.statement, lock.args)}; SAVEPOINT dtm_work`;
+function opening(lock: Lock): string {
+  return `BEGIN; ${execute(lock.statement, lock.args)}; SAVEPOINT dtm_work`;
 }
 
 /** acquireNext's check: a row was locked. */

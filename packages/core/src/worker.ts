@@ -78,6 +78,8 @@ export interface WorkerEvents {
 
 type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void;
 
+type AcquireOptions = Parameters<TaskManager['acquireNext']>[0] & { from: Date; to: Date };
+
 /** What a lane found when it completed a slot and looked for its next one in the same round trip. */
 type NextSlot = Awaited<ReturnType<TaskManager['completeAndAcquireNext']>>;
 
@@ -142,6 +144,7 @@ export class Worker {
   #createdUpTo = Number.NEGATIVE_INFINITY;
   #creating: Promise<void> | null = null;
   #isDegraded = false;
+  #options: { current: number; value: AcquireOptions } | null = null;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#handleSignal(signal);
 
   /** @internal Built by `tm.work()`. */
@@ -289,22 +292,26 @@ export class Worker {
     if (chained && 'next' in chained) await chained.next?.release();
   }
 
-  /** What the lane acquires: the oldest due slot of the window. */
-  #acquireOptions(): {
-    name: string;
-    from: Date;
-    to: Date;
-    order: 'oldest';
-    worker: string;
-    retry?: RetryPolicy;
-  } {
-    return {
-      name: this.name,
-      ...this.#window(),
-      order: 'oldest',
-      worker: this.#workerName,
-      ...(this.#retry ? { retry: this.#retry } : {}),
-    };
+  /**
+   * What the lane acquires: the oldest due slot of the window. The same object until the current slot
+   * changes, so that the manager checks it once (see `completeAndAcquireNext`), not for every slot.
+   */
+  #acquireOptions(): AcquireOptions {
+    const current = this.#currentSlot();
+    if (this.#options?.current !== current) {
+      this.#options = {
+        current,
+        value: {
+          name: this.name,
+          from: new Date(current - this.#backlogMs),
+          to: new Date(current + this.#intervalMs),
+          order: 'oldest',
+          worker: this.#workerName,
+          ...(this.#retry ? { retry: this.#retry } : {}),
+        },
+      };
+    }
+    return this.#options.value;
   }
 
   /**
@@ -313,7 +320,7 @@ export class Worker {
    */
   async #process(task: AcquiredTask): Promise<NextSlot | undefined> {
     const started = Date.now();
-    const fields = { ...this.#fields(), slot: task.task.slot.toISOString() };
+    const fields = { worker: this.#workerName, task: this.name, slot: task.task.slot.toISOString() };
     // A promise per slot: racing every handler against one that lives as long as the worker would leave a
     // reaction per slot on it, never freed.
     const forced = new Promise<'forced'>((resolve) => this.#running.set(task, () => resolve('forced')));
@@ -609,12 +616,6 @@ export class Worker {
 
   #alignUp(ms: number): number {
     return this.#originMs + Math.ceil((ms - this.#originMs) / this.#intervalMs) * this.#intervalMs;
-  }
-
-  /** Slots that may be taken now: the backlog window up to and including the current slot. */
-  #window(): { from: Date; to: Date } {
-    const current = this.#currentSlot();
-    return { from: new Date(current - this.#backlogMs), to: new Date(current + this.#intervalMs) };
   }
 }
 

@@ -85,6 +85,29 @@ describe('the worker runtime', () => {
     expect(await states(name)).toEqual({ COMPLETE: 13 });
   });
 
+  it('workers of two names on one manager, each taking its next slot in the round trip that ends one, take only their own', async () => {
+    const [a, b] = [uniqueName(), uniqueName()];
+    await createPast(a, 40);
+    await createPast(b, 40);
+    const taken: Array<[worker: string, slot: string]> = [];
+    const start = (name: string) =>
+      work({
+        name,
+        concurrency: 2,
+        handler: async (task) => {
+          taken.push([name, task.task.name]);
+        },
+      });
+    const workers = [start(a), start(b)];
+    await waitFor(
+      'both drained',
+      async () => (await states(a)).COMPLETE === 41 && (await states(b)).COMPLETE === 41,
+    );
+    await Promise.all(workers.map((worker) => worker.stop()));
+    expect(taken).toHaveLength(82);
+    expect(taken.filter(([worker, slot]) => worker !== slot)).toEqual([]);
+  });
+
   it('runs at most `concurrency` handlers at once, each on its own connection', async () => {
     const name = uniqueName();
     await createPast(name, 12);
