@@ -392,7 +392,8 @@ export async function listen(
       return isConnected && isListening;
     },
     pause() {
-      void change(false);
+      // A lane pauses before every slot it takes: once asked, there is nothing more to ask.
+      if (isWanted) void change(false);
     },
     query<R extends pg.QueryResultRow>(text: string, values?: unknown[]) {
       if (!client || !isConnected)

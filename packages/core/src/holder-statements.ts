@@ -205,5 +205,6 @@ function literal(value: Argument): string {
     if (!Number.isSafeInteger(value)) throw new RangeError(`not an integer: ${value}`);
     return String(value);
   }
-  return pg.escapeLiteral(value);
+  // Most text has neither quote nor backslash, and is quoted as it is, as escapeLiteral would.
+  return /['\\]/.test(value) ? pg.escapeLiteral(value) : `'${value}'`;
 }

@@ -80,6 +80,9 @@ type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void
 
 type AcquireOptions = Parameters<TaskManager['acquireNext']>[0] & { from: Date; to: Date };
 
+/** How a handler ended: returned, threw, or was given up on by stop(). */
+type HandlerResult = { isOk: true; value: unknown } | { isOk: false; error: unknown } | 'forced';
+
 /** What a lane found when it completed a slot and looked for its next one in the same round trip. */
 type NextSlot = Awaited<ReturnType<TaskManager['completeAndAcquireNext']>>;
 
@@ -321,16 +324,17 @@ export class Worker {
   async #process(task: AcquiredTask): Promise<NextSlot | undefined> {
     const started = Date.now();
     const fields = { worker: this.#workerName, task: this.name, slot: task.task.slot.toISOString() };
-    // A promise per slot: racing every handler against one that lives as long as the worker would leave a
-    // reaction per slot on it, never freed.
-    const forced = new Promise<'forced'>((resolve) => this.#running.set(task, () => resolve('forced')));
     this.#emit('acquired', { task: task.task });
     this.#log.debug(fields, 'slot acquired');
-    const run = (async () => this.#handler(task))().then(
-      (value) => ({ isOk: true as const, value }),
-      (error: unknown) => ({ isOk: false as const, error }),
-    );
-    const result = await Promise.race([run, forced]);
+    // Settled by the handler, or by stop() forcing it (a promise per slot: one that lived as long as the
+    // worker, raced against every handler, would keep a reaction per slot, never freed).
+    const result = await new Promise<HandlerResult>((resolve) => {
+      this.#running.set(task, () => resolve('forced'));
+      (async () => this.#handler(task))().then(
+        (value) => resolve({ isOk: true, value }),
+        (error: unknown) => resolve({ isOk: false, error }),
+      );
+    });
     this.#running.delete(task);
     let failure: unknown;
     let next: NextSlot | undefined;
