@@ -61,7 +61,7 @@ export class AcquiredTask {
   #isWorkUndone = false;
   /** The batch ending the slot got past its COMMIT: whatever happens to the connection now, the slot is ended. */
   #isCommitted = false;
-  readonly #onConnectionLost = (error?: Error) => this.#lose(error);
+  readonly #onConnectionLost: (error?: Error) => void;
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
   constructor(
@@ -74,6 +74,7 @@ export class AcquiredTask {
     this.#statements = options.statements;
     this.#worker = options.worker;
     this.#retry = options.retry;
+    this.#onConnectionLost = (error) => this.#lose(error);
     // A checked-out pg client with no 'error' listener would crash the process when its connection dies.
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
@@ -201,7 +202,6 @@ export class AcquiredTask {
     outcome: 'complete' | 'skip' | 'fail',
     next?: string,
   ): Promise<Continuation | undefined> {
-    const context = () => `${DOING[outcome]} ${this.#describe()}`;
     const text = (next === undefined ? statements : [...statements, next]).join(';\n');
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
@@ -213,10 +213,13 @@ export class AcquiredTask {
       error = caught;
     }
     if (!this.#isCommitted) {
-      if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, context());
-      if (outcome !== 'fail' && (await this.#undoWork())) throw translatePgError(error, context());
+      if (this.#state === 'lost' || isConnectionError(error)) this.#lockLost(error, this.#doing(outcome));
+      if (outcome !== 'fail' && (await this.#undoWork())) throw translatePgError(error, this.#doing(outcome));
       this.#lose(error instanceof Error ? error : undefined);
-      throw translatePgError(error, `${context()}: rolled back, the slot is AVAILABLE again, unchanged`);
+      throw translatePgError(
+        error,
+        `${this.#doing(outcome)}: rolled back, the slot is AVAILABLE again, unchanged`,
+      );
     }
     this.#state = 'finished';
     this.#outcome = outcome;
@@ -319,6 +322,10 @@ export class AcquiredTask {
     clearInterval(this.#heartbeat);
     this.client.off('end', this.#onConnectionLost);
     this.client.off('error', this.#onConnectionLost);
+  }
+
+  #doing(outcome: keyof typeof DOING): string {
+    return `${DOING[outcome]} ${this.#describe()}`;
   }
 
   #describe(): string {

@@ -176,26 +176,49 @@ export function batch(
   onCompleted?: (count: number) => void,
 ): Promise<pg.QueryResult[]> {
   return new Promise((resolve, reject) => {
-    const query = new pg.Query(text, (error: Error | undefined, result: unknown) => {
-      if (error) reject(error);
-      else resolve(Array.isArray(result) ? result : [result as pg.QueryResult]);
-    }) as pg.Query & CommandCompletion;
-    if (onCompleted) {
-      // Called by node-pg for each CommandComplete message (the hook pg-cursor also uses).
-      const handleCommandComplete = query.handleCommandComplete;
-      let count = 0;
-      query.handleCommandComplete = function (this: pg.Query, ...args: unknown[]) {
-        handleCommandComplete.apply(this, args);
-        count += 1;
-        onCompleted(count);
-      };
-    }
-    client.query(query);
+    client.query(
+      new CountingQuery(
+        text,
+        (error, result) => {
+          if (error) reject(error);
+          else resolve(Array.isArray(result) ? result : [result as pg.QueryResult]);
+        },
+        onCompleted,
+      ),
+    );
   });
 }
 
-interface CommandCompletion {
-  handleCommandComplete(...args: unknown[]): void;
+/**
+ * A batch's query, counting its CommandComplete messages (node-pg calls `handleCommandComplete` for each: the
+ * hook pg-cursor also uses). A subclass, not a method set on each query, so that every query keeps one shape
+ * for node-pg's code.
+ */
+class CountingQuery extends (pg.Query as unknown as new (
+  text: string,
+  callback: (error: Error | undefined, result: unknown) => void,
+) => CommandCompletion) {
+  readonly #onCompleted: ((count: number) => void) | undefined;
+  #count = 0;
+
+  constructor(
+    text: string,
+    callback: (error: Error | undefined, result: unknown) => void,
+    onCompleted: ((count: number) => void) | undefined,
+  ) {
+    super(text, callback);
+    this.#onCompleted = onCompleted;
+  }
+
+  override handleCommandComplete(message: unknown, connection: unknown): void {
+    super.handleCommandComplete(message, connection);
+    this.#count += 1;
+    this.#onCompleted?.(this.#count);
+  }
+}
+
+interface CommandCompletion extends pg.Query {
+  handleCommandComplete(message: unknown, connection: unknown): void;
 }
 
 function literal(value: Argument): string {

@@ -381,12 +381,10 @@ export class TaskManager {
       );
     }
     const continuation = await task.completeThen(message, chain.opening);
+    const opened =
+      'error' in continuation ? Promise.reject(continuation.error) : Promise.resolve(continuation.results);
     try {
-      const open = async () => {
-        if ('error' in continuation) throw continuation.error;
-        return continuation.results;
-      };
-      const next = await this.#holdOn(client, chain.worker, chain.doing, open, isLocked, options.retry);
+      const next = await this.#holdOn(client, chain.worker, chain.doing, opened, isLocked, options.retry);
       return { next };
     } catch (error) {
       return error instanceof NothingToAcquire ? { next: null } : { error };
@@ -774,15 +772,14 @@ export class TaskManager {
     retry?: RetryPolicy,
   ): Promise<AcquiredTask> {
     const client = await this.#connect(doing);
-    const open = async () => {
-      await setUp(client, this.#holderSetUp(worker, lock.statement));
-      return batch(client, opening(lock));
-    };
-    return this.#holdOn(client, worker, doing, open, check, retry);
+    const opened = setUp(client, this.#holderSetUp(worker, lock.statement)).then(() =>
+      batch(client, opening(lock)),
+    );
+    return this.#holdOn(client, worker, doing, opened, check, retry);
   }
 
   /**
-   * Makes the handle of the slot that `open` locked on `client` (the results of `opening`, run by `open`);
+   * Makes the handle of the slot that `opened` locked on `client` (the results of `opening`);
    * `check` returns the locked row, or throws if it is not held. On any failure the transaction is rolled back
    * and the connection returned to the pool (destroyed if broken).
    */
@@ -790,12 +787,12 @@ export class TaskManager {
     client: pg.PoolClient,
     worker: string,
     doing: string,
-    open: () => Promise<pg.QueryResult[]>,
+    opened: Promise<pg.QueryResult[]>,
     check: (row: TaskRow | undefined) => TaskRow,
     retry: RetryPolicy = this.#retry,
   ): Promise<AcquiredTask> {
     try {
-      const [, locked] = await open();
+      const [, locked] = await opened;
       const row = check(locked?.rows[0]);
       row.acquired_by = worker;
       row.acquired_at = row.holder_since;
