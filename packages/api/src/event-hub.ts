@@ -175,8 +175,8 @@ export class EventHub {
     this.#opening = this.#slots
       .watch({
         onEvent: (event) => this.#broadcast({ kind: 'event', event }),
-        onReconnect: () => {
-          this.#logger.info('connected again; telling event stream clients to resync');
+        onResync: () => {
+          this.#logger.info('told to resync; telling event stream clients to resync');
           this.#broadcast({ kind: 'resync' });
         },
       })

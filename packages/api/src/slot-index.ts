@@ -212,7 +212,7 @@ export class NameSlots {
 /** What a watcher of the slot index hears (see `SlotIndex.watch`); it must not throw. */
 export interface IndexWatcher {
   onEvent(event: TaskEvent): void;
-  onReconnect(): void;
+  onResync(): void;
 }
 
 /** What readers get: every name's slots, as of a moment after the read was asked for. */
@@ -226,8 +226,9 @@ export type SlotsByName = ReadonlyMap<string, NameSlots>;
  * neither on what events carry nor on their timing: every row is as new as the last time it was read, and it
  * was read after its last change was heard. The one exception is the commonest change, a holder's ending to
  * COMPLETE (or SKIP) whose message, if any, the index would not keep: it says all the index keeps of its
- * row (see #appliesAsHeard) and is applied as heard, in commit order. A bulk event reloads its name; a lost
- * connection reloads everything (a change made without being recorded, by hand, shows then).
+ * row (see #appliesAsHeard) and is applied as heard, in commit order. A bulk event reloads its name; a resync
+ * (a lost connection, or a subscription far behind) reloads everything (a change made without being
+ * recorded, by hand, shows then).
  *
  * `read()` answers with everything committed before it was called: the subscription reads the history once
  * more (`Subscription.sync`), then the rows heard before it are read.
@@ -288,7 +289,7 @@ export class SlotIndex {
 
   /**
    * Also tells `watcher` of every event committed after the call, in commit order for each slot, and of
-   * every time the subscription's connection is back after a loss, through the index's one subscription,
+   * every time the subscription asks for a resync (see `SubscribeOptions.onResync`), through the index's one subscription,
    * opened if need be: the event stream uses it, so the API reads the history once. Resolves once
    * subscribed, with the function that stops telling; throws `DatabaseError` when it cannot subscribe.
    */
@@ -347,11 +348,13 @@ export class SlotIndex {
           this.#heard(event);
           for (const watcher of this.#watchers) watcher.onEvent(event);
         },
-        onReconnect: () => {
-          this.#logger.info('slot index: connected again; reloading every slot');
+        onResync: () => {
+          this.#logger.info(
+            'slot index: told to resync (connected again, or far behind); reloading every slot',
+          );
           this.#needsAll = true;
           this.#announce();
-          for (const watcher of this.#watchers) watcher.onReconnect();
+          for (const watcher of this.#watchers) watcher.onResync();
         },
         onError: (error) => this.#logger.warn(`slot index: subscription failed: ${error.message}`),
       })

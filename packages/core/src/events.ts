@@ -29,11 +29,13 @@ export interface SubscribeOptions {
   /** Called for every committed transition, in commit order for each slot. */
   onEvent: (event: TaskEvent) => void;
   /**
-   * Called after the connection was lost and is back. No event is missed (the history is read on from where
-   * the last read stopped), but whatever was changed without being recorded in the history went unseen.
+   * Called when what you keep should be read again: after the connection was lost and is back (no event is
+   * missed, the history is read on from where the last read stopped, but a change made without being
+   * recorded in the history may have been), and when a read finds more than 50,000 transitions to tell
+   * (a subscriber that fell far behind), which it skips instead of delivering them.
    */
-  onReconnect?: () => void;
-  /** Called when the connection fails (it is retried with backoff until `close`), or a read of the history. */
+  onResync?: () => void;
+  /** Called when the connection fails (it is retried with backoff until `close`) or a read of the history does. */
   onError?: (error: Error) => void;
   /**
    * How often the history is read when no notification came, in ms (a holder's ending notifies nobody, so
@@ -61,6 +63,8 @@ const SYNC_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_MS = 200;
 /** A transaction that records more transitions of one name than this is told as one BulkEvent. */
 const BULK_OVER = 100;
+/** A read that finds more transitions than this to tell skips them and asks for a resync. */
+const MOST_TOLD = 50_000;
 
 /**
  * Reads the schema's committed transitions from its history, over a connection of its own (never one that
@@ -98,6 +102,7 @@ export async function subscribe(
     for (const row of rows) {
       if (row.id === null) {
         snapshot = row.snapshot as string;
+        if (row.is_over) options.onResync?.();
         continue;
       }
       const event: TaskEvent =
@@ -159,7 +164,7 @@ export async function subscribe(
   const connected = await listen(connection, schema.channel, {
     onPayload: readSoon,
     onReconnect: () => {
-      options.onReconnect?.();
+      options.onResync?.();
       readSoon();
     },
     onError: options.onError,
@@ -210,10 +215,14 @@ export async function subscribe(
   };
 }
 
-/** A row of `readHistory`: a transition, a bulk summary (`count`), or the read's snapshot (`id` null). */
+/**
+ * A row of `readHistory`: a transition, a bulk summary (`count`), or the read's snapshot (`id` null), with
+ * whether it found too many transitions to tell (`is_over`).
+ */
 interface HistoryRow {
   id: string | null;
   snapshot: string | null;
+  is_over: boolean | null;
   name: string;
   slot: Date | null;
   from_state: TaskState | null;
@@ -225,9 +234,10 @@ interface HistoryRow {
 }
 
 /**
- * $1: the previous read's snapshot. The rows written by transactions that had not ended then, in the order
- * they were recorded, a transaction's rows of one name summarised when there are more than BULK_OVER of
- * them; first, this read's snapshot. One statement, so that the snapshot is the one the rows were read in.
+ * $1: the previous read's snapshot. First, this read's snapshot (one statement, so that it is the snapshot the
+ * rows were read in) and whether there are more than MOST_TOLD transitions to tell; then, unless there are,
+ * the rows written by the transactions that had not ended at the previous read, in the order they were
+ * recorded, a transaction's rows of one name summarised when there are more than BULK_OVER of them.
  */
 function readHistory(schema: Schema): string {
   return `WITH changed AS MATERIALIZED (
@@ -235,21 +245,28 @@ function readHistory(schema: Schema): string {
       FROM ${schema.sql}.task_history
       WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
          OR xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
-    ), bulk AS (
+    ), bulk AS MATERIALIZED (
       SELECT xid, name, count(*) AS count, max(id) AS id
       FROM changed
       GROUP BY xid, name
       HAVING count(*) > ${BULK_OVER}
+    ), told AS MATERIALIZED (
+      SELECT * FROM changed c WHERE NOT EXISTS (SELECT FROM bulk b WHERE b.xid = c.xid AND b.name = c.name)
+    ), over AS (
+      SELECT count(*) > ${MOST_TOLD} AS is_over FROM told
     )
-    SELECT NULL::bigint AS id, pg_current_snapshot()::text AS snapshot, NULL AS name, NULL::timestamptz AS slot,
-           NULL AS from_state, NULL AS to_state, NULL AS actor, NULL::boolean AS has_message,
-           NULL::timestamptz AS at, NULL::bigint AS count
+    SELECT NULL::bigint AS id, pg_current_snapshot()::text AS snapshot, over.is_over, NULL AS name,
+           NULL::timestamptz AS slot, NULL AS from_state, NULL AS to_state, NULL AS actor,
+           NULL::boolean AS has_message, NULL::timestamptz AS at, NULL::bigint AS count
+    FROM over
     UNION ALL
-    SELECT c.id, NULL, c.name, c.slot, c.from_state, c.to_state, c.actor, c.has_message, c.at, NULL
-    FROM changed c
-    WHERE NOT EXISTS (SELECT FROM bulk b WHERE b.xid = c.xid AND b.name = c.name)
+    SELECT id, NULL, NULL, name, slot, from_state, to_state, actor, has_message, at, NULL
+    FROM told
+    WHERE NOT (SELECT is_over FROM over)
     UNION ALL
-    SELECT id, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, count FROM bulk
+    SELECT id, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, count
+    FROM bulk
+    WHERE NOT (SELECT is_over FROM over)
     ORDER BY id NULLS FIRST`;
 }
 

@@ -218,6 +218,36 @@ describe('subscribe', () => {
     }
   });
 
+  it('skips a read with more than 50,000 transitions to tell, asks for a resync, and goes on', async () => {
+    const [many, after] = [uniqueName(), uniqueName()];
+    const events: TaskEvent[] = [];
+    let resyncs = 0;
+    const subscription = await tm.subscribe({
+      onEvent: (event) => events.push(event),
+      onResync: () => {
+        resyncs += 1;
+      },
+      pollInterval: 60_000,
+    });
+    try {
+      // One transaction, one row per name: nothing to summarise, 50,001 transitions to tell.
+      await tm.pool.query(
+        `INSERT INTO "${tm.schema}".task_history (name, slot, from_state, to_state, actor)
+         SELECT $1 || g, now(), NULL, 'AVAILABLE', 'bulk' FROM generate_series(1, 50001) g`,
+        [many],
+      );
+      await subscription.sync();
+      expect(resyncs).toBe(1);
+      expect(events).toEqual([]);
+      await tm.createTask({ name: after, slot: pastSlot(), interval: 'PT5M' });
+      await subscription.sync();
+      expect(resyncs).toBe(1);
+      expect(events.map((e) => e.name)).toEqual([after]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('rejects a bad poll interval', async () => {
     await expect(tm.subscribe({ onEvent: () => {}, pollInterval: 0 })).rejects.toThrow(/pollInterval/);
   });
@@ -228,7 +258,7 @@ describe('subscribe', () => {
     let reconnects = 0;
     const subscription = await tm.subscribe({
       onEvent: (event) => events.push(event),
-      onReconnect: () => {
+      onResync: () => {
         reconnects += 1;
       },
     });
