@@ -18,27 +18,46 @@ export type System =
   | 'graphile-worker'
   | 'minimal lock-and-complete SQL';
 
-/** Slots per second for each system and concurrency. */
-export async function measureThroughput(url: string): Promise<Record<System, Record<number, number>>> {
-  const results: Record<System, Record<number, number>> = {
-    'raw SQL floor': {},
-    'DTM worker': {},
-    'pg-boss': {},
-    'graphile-worker': {},
-    'minimal lock-and-complete SQL': {},
+/** Rounds of every system at each concurrency, one after the other; each result is the rounds' median. */
+export const ROUNDS = 3;
+
+/** What measureThroughput found: the median of the rounds, and every round. */
+export interface Throughput {
+  median: Record<System, Record<number, number>>;
+  rounds: Record<System, Record<number, number[]>>;
+}
+
+/**
+ * Slots per second for each system and concurrency: the median of ROUNDS rounds, the systems taking turns
+ * within each round, so that a slower minute of the machine falls on every system alike and no single
+ * drain of a couple of seconds decides a ratio.
+ */
+export async function measureThroughput(url: string): Promise<Throughput> {
+  const runs: Record<System, (url: string, concurrency: number) => Promise<number>> = {
+    'raw SQL floor': rawFloor,
+    'DTM worker': dtmWorker,
+    'pg-boss': pgBoss,
+    'graphile-worker': graphileWorker,
+    'minimal lock-and-complete SQL': minimalSql,
   };
+  const systems = Object.keys(runs) as System[];
+  const rounds = Object.fromEntries(systems.map((system) => [system, {}])) as Throughput['rounds'];
+  const median = Object.fromEntries(systems.map((system) => [system, {}])) as Throughput['median'];
   for (const concurrency of CONCURRENCIES) {
-    results['raw SQL floor'][concurrency] = await rawFloor(url, concurrency);
-    results['minimal lock-and-complete SQL'][concurrency] = await minimalSql(url, concurrency);
-    results['DTM worker'][concurrency] = await dtmWorker(url, concurrency);
-    results['pg-boss'][concurrency] = await pgBoss(url, concurrency);
-    results['graphile-worker'][concurrency] = await graphileWorker(url, concurrency);
+    for (const system of systems) rounds[system][concurrency] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const system of systems) rounds[system][concurrency]?.push(await runs[system](url, concurrency));
+    }
+    for (const system of systems) {
+      const sorted = [...(rounds[system][concurrency] ?? [])].sort((a, b) => a - b);
+      median[system][concurrency] = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+    }
     console.log(
       `throughput at ${concurrency}:`,
-      Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v[concurrency]])),
+      Object.fromEntries(systems.map((system) => [system, rounds[system][concurrency]])),
     );
   }
-  return results;
+  return { median, rounds };
 }
 
 export async function dtmWorker(url: string, concurrency: number): Promise<number> {
@@ -69,9 +88,9 @@ export async function dtmWorker(url: string, concurrency: number): Promise<numbe
 
 /**
  * The floor: DTM's own statements for one slot, driven straight through `pg` on one dedicated connection per
- * lane, with no library around them, in the worker's round trips: one per slot, which ends a slot and takes
- * the next (RELEASE SAVEPOINT, finish, COMMIT; BEGIN, lock, SAVEPOINT). What DTM's worker loses against it
- * is the cost of the worker itself.
+ * lane, with no library around them, in the worker's round trips for a handler that never reads its client
+ * (no savepoint): one per slot, which ends a slot and takes the next (finish, COMMIT; BEGIN, lock). What
+ * DTM's worker loses against it is the cost of the worker itself.
  */
 export async function rawFloor(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);
@@ -91,7 +110,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
   const started = performance.now();
   await Promise.all(
     clients.map(async (client) => {
-      const opening = () => `BEGIN; ${execute(statements.lockOldest, [name, from, to])}; SAVEPOINT dtm_work`;
+      const opening = () => `BEGIN; ${execute(statements.lockOldest, [name, from, to])}`;
       let [, locked] = await batch(client, opening());
       for (;;) {
         const slot: Date | undefined = locked?.rows[0]?.slot;
@@ -100,7 +119,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
           return;
         }
         const finish = execute(statements.finish, [name, slot, 'COMPLETE', null, 'raw']);
-        [, , , , locked] = await batch(client, `RELEASE SAVEPOINT dtm_work; ${finish}; COMMIT; ${opening()}`);
+        [, , , locked] = await batch(client, `${finish}; COMMIT; ${opening()}`);
       }
     }),
   );

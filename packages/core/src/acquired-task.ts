@@ -46,8 +46,8 @@ export interface Heartbeat {
 export class AcquiredTask {
   /** The slot as it was when acquired (state ACQUIRED). */
   readonly task: Task;
-  /** The connection whose transaction holds the lock; write the work's results through it. */
-  readonly client: pg.PoolClient;
+
+  readonly #client: pg.PoolClient;
 
   readonly #statements: HolderStatements;
   readonly #worker: string;
@@ -61,6 +61,8 @@ export class AcquiredTask {
   #isWorkUndone = false;
   /** The batch ending the slot got past its COMMIT: whatever happens to the connection now, the slot is ended. */
   #isCommitted = false;
+  /** The work's savepoint was asked for (see `client`). */
+  #hasSavepoint = false;
   readonly #onConnectionLost: (error?: Error) => void;
 
   /** @internal Built by TaskManager after the acquiring statement succeeded. */
@@ -69,7 +71,7 @@ export class AcquiredTask {
     task: Task,
     options: { statements: HolderStatements; worker: string; retry: RetryPolicy; heartbeat?: Heartbeat },
   ) {
-    this.client = client;
+    this.#client = client;
     this.task = task;
     this.#statements = options.statements;
     this.#worker = options.worker;
@@ -79,6 +81,25 @@ export class AcquiredTask {
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
     if (options.heartbeat) this.#startHeartbeat(options.heartbeat);
+  }
+
+  /**
+   * The connection whose transaction holds the lock; write the work's results through it. Its first read
+   * takes the work's savepoint (queued ahead of anything the work then sends), which `fail` rolls back to:
+   * work that never reads it costs the slot two statements less.
+   */
+  get client(): pg.PoolClient {
+    if (!this.#hasSavepoint && this.#state === 'held') {
+      this.#hasSavepoint = true;
+      // Its failure is the connection's, which the work's own statements and the ending will meet too.
+      this.#client.query('SAVEPOINT dtm_work').catch(ignore);
+    }
+    return this.#client;
+  }
+
+  /** @internal The holding connection, for the manager, without taking the work's savepoint. */
+  get connection(): pg.PoolClient {
+    return this.#client;
   }
 
   /** Fires when the lock is lost (connection error, backend terminated, transaction timeout): stop the work. */
@@ -128,7 +149,8 @@ export class AcquiredTask {
 
   /**
    * ACQUIRED → AVAILABLE with `message`, failed attempts + 1 and a next-attempt time from the retry policy.
-   * The work's own writes are rolled back (to the savepoint taken before the work), even if its SQL failed.
+   * The work's own writes are rolled back (to the savepoint taken before the work's first statement), even if
+   * its SQL failed.
    * If recording the failure fails, the transaction is rolled back whole: the slot is AVAILABLE again,
    * unchanged, and the error is thrown.
    */
@@ -136,13 +158,11 @@ export class AcquiredTask {
     this.#assertHeld('fail');
     const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
     const { name, slot } = this.task;
+    const fail = execute(this.#statements.fail, [name, slot, message, delayMs, this.#worker]);
     await this.#end(
-      [
-        'ROLLBACK TO SAVEPOINT dtm_work',
-        'RELEASE SAVEPOINT dtm_work',
-        execute(this.#statements.fail, [name, slot, message, delayMs, this.#worker]),
-        'COMMIT',
-      ],
+      this.#hasSavepoint
+        ? ['ROLLBACK TO SAVEPOINT dtm_work', 'RELEASE SAVEPOINT dtm_work', fail, 'COMMIT']
+        : [fail, 'COMMIT'],
       'fail',
     );
   }
@@ -151,11 +171,11 @@ export class AcquiredTask {
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
     try {
-      await this.client.query('ROLLBACK');
+      await this.#client.query('ROLLBACK');
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
-      this.client.release();
+      this.#client.release();
     } catch (error) {
       // A failed rollback means the connection is gone, and with it the transaction: the slot is free.
       this.#lose(error instanceof Error ? error : undefined);
@@ -176,14 +196,11 @@ export class AcquiredTask {
       );
     }
     const { name, slot } = this.task;
+    const finish = execute(this.#statements.finish, [name, slot, state, message, this.#worker]);
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts).
     return this.#end(
-      [
-        'RELEASE SAVEPOINT dtm_work',
-        execute(this.#statements.finish, [name, slot, state, message, this.#worker]),
-        'COMMIT',
-      ],
+      this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work', finish, 'COMMIT'] : [finish, 'COMMIT'],
       outcome,
       next,
     );
@@ -206,7 +223,7 @@ export class AcquiredTask {
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
     try {
-      results = await batch(this.client, text, (count) => {
+      results = await batch(this.#client, text, (count) => {
         if (count === statements.length) this.#isCommitted = true;
       });
     } catch (caught) {
@@ -228,13 +245,14 @@ export class AcquiredTask {
       return results ? { results: results.slice(statements.length) } : { error };
     }
     // A connection that failed after COMMIT (on its way back from the server) is not reused.
-    this.client.release(error instanceof Error ? error : undefined);
+    this.#client.release(error instanceof Error ? error : undefined);
     return undefined;
   }
 
-  /** Rolls back to the work's savepoint; false if that is no longer possible. */
+  /** Rolls back to the work's savepoint; false if that is no longer possible (or there is none). */
   async #undoWork(): Promise<boolean> {
-    const isUndone = await this.client.query('ROLLBACK TO SAVEPOINT dtm_work').then(
+    if (!this.#hasSavepoint) return false;
+    const isUndone = await this.#client.query('ROLLBACK TO SAVEPOINT dtm_work').then(
       () => true,
       () => false,
     );
@@ -265,7 +283,7 @@ export class AcquiredTask {
         clearTimeout(deadline);
         this.#isBeating = false;
       };
-      this.client.query('SELECT 1').then(answered, answered);
+      this.#client.query('SELECT 1').then(answered, answered);
     }, everyMs);
     this.#heartbeat.unref();
   }
@@ -300,28 +318,28 @@ export class AcquiredTask {
     if (this.#state !== 'held') return;
     if (this.#isCommitted) {
       // The slot is ended already; #end hands the connection on, once its batch failed.
-      if (isSilent) destroyConnection(this.client);
+      if (isSilent) destroyConnection(this.#client);
       return;
     }
     this.#state = 'lost';
     this.#outcome = 'lost';
     this.#detach();
     // The destroyed connection may still emit an error; with no listener that would crash the process.
-    this.client.on('error', ignore);
+    this.#client.on('error', ignore);
     this.#abort ??= new AbortController();
     this.#abort.abort(
       error instanceof LockLostError
         ? error
         : new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }),
     );
-    if (isSilent) destroyConnection(this.client);
-    this.client.release(error ?? new Error('connection ended while holding a slot'));
+    if (isSilent) destroyConnection(this.#client);
+    this.#client.release(error ?? new Error('connection ended while holding a slot'));
   }
 
   #detach(): void {
     clearInterval(this.#heartbeat);
-    this.client.off('end', this.#onConnectionLost);
-    this.client.off('error', this.#onConnectionLost);
+    this.#client.off('end', this.#onConnectionLost);
+    this.#client.off('error', this.#onConnectionLost);
   }
 
   #doing(outcome: keyof typeof DOING): string {

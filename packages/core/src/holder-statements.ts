@@ -4,11 +4,11 @@ import type { Schema } from './schema.ts';
 
 /**
  * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
- * multi-statement batch: one round trip opens the transaction, locks the slot and takes the work's savepoint
- * (`BEGIN; EXECUTE lock…; SAVEPOINT dtm_work`), one more ends it (`RELEASE SAVEPOINT dtm_work; EXECUTE
- * finish…; COMMIT`), and the server does not plan them again for every slot. A worker's lane sends both in
- * one: the batch that completes a slot goes on to take the next (`…; COMMIT; BEGIN; EXECUTE lock…; SAVEPOINT
- * dtm_work`), so a slot costs one round trip. A batch cannot carry parameters, so EXECUTE's arguments are
+ * multi-statement batch: one round trip opens the transaction and locks the slot (`BEGIN; EXECUTE lock…`),
+ * one more ends it (`EXECUTE finish…; COMMIT`, after `RELEASE SAVEPOINT dtm_work` if the work took its
+ * savepoint: see AcquiredTask.client), and the server does not plan them again for every slot. A worker's lane
+ * sends both in one: the batch that completes a slot goes on to take the next (`…; COMMIT; BEGIN; EXECUTE
+ * lock…`), so a slot costs one round trip. A batch cannot carry parameters, so EXECUTE's arguments are
  * literals, escaped by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other

@@ -370,7 +370,7 @@ export class TaskManager {
     message: string | undefined,
     options: Parameters<TaskManager['acquireNext']>[0],
   ): Promise<{ next: AcquiredTask | null } | { error: unknown }> {
-    const { client } = task;
+    const client = task.connection;
     const chain = this.#chainFor(options);
     if (!chain || !isSetUp(client, chain.setUp)) {
       // Bad options, or another worker name or lock than the slot's own (set up outside a transaction first).
@@ -760,8 +760,7 @@ export class TaskManager {
   }
 
   /**
-   * Opens the holding transaction on a connection of its own, locks a slot with `lock` and takes the work's
-   * savepoint, in one round trip; `check` returns the row, or throws if it is not held. On success the
+   * Opens the holding transaction on a connection of its own and locks a slot with `lock`, in one round trip; `check` returns the row, or throws if it is not held. On success the
    * connection belongs to the returned handle; on any failure it is returned to the pool (see #holdOn).
    */
   async #hold(
@@ -908,12 +907,11 @@ interface Lock {
 }
 
 /**
- * Opens a holding transaction, locks a slot with `lock` and takes the work's savepoint; the locked row is the
- * second statement's. The work runs after the savepoint, so fail() can undo the work's writes (even failed
- * SQL) and still record the failure in the same transaction.
+ * Opens a holding transaction and locks a slot with `lock`; the locked row is the second statement's. (The
+ * work's savepoint is taken when the work first reads `task.client`: see AcquiredTask.)
  */
 function opening(lock: Lock): string {
-  return `BEGIN; ${execute(lock.statement, lock.args)}; SAVEPOINT dtm_work`;
+  return `BEGIN; ${execute(lock.statement, lock.args)}`;
 }
 
 /** acquireNext's check: a row was locked. */
