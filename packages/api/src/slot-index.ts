@@ -103,6 +103,8 @@ export class NameSlots {
   /** The first and last slot with a row (epoch ms); NaN while there is none. */
   firstSlotMs = Number.NaN;
   lastSlotMs = Number.NaN;
+  /** No entry before this one is AVAILABLE (see `firstAvailableMs`). */
+  #availableFrom = 0;
 
   constructor(name: string, intervalMs: number, originMs: number, messages: MessageStore) {
     this.name = name;
@@ -139,6 +141,21 @@ export class NameSlots {
       : undefined;
   }
 
+  /**
+   * The first AVAILABLE slot (epoch ms), NaN when there is none. It looks on from where the last call found
+   * one, so a name whose first slots are done for good is not walked from its first slot every time.
+   */
+  firstAvailableMs(): number {
+    for (let i = this.#availableFrom; i < this.#states.length; i++) {
+      if (((this.#states[i] as number) & STATE_MASK) === AVAILABLE) {
+        this.#availableFrom = i;
+        return this.#baseMs + i * this.intervalMs;
+      }
+    }
+    this.#availableFrom = this.#states.length;
+    return Number.NaN;
+  }
+
   /** Records a row as read from the table: its message null when it has none, '' when it is not kept. */
   set(slotMs: number, state: number, attempts: number, nextAttemptMs: number, message: string | null): void {
     const i = this.#indexFor(slotMs);
@@ -148,6 +165,7 @@ export class NameSlots {
     this.#nextAttempts[i] = Math.ceil(nextAttemptMs / 1000);
     this.#messageIds[i] = message ? this.#messages.intern(message) : 0;
     this.#count(state, attempts, 1);
+    if (state === AVAILABLE && i < this.#availableFrom) this.#availableFrom = i;
     if (!(slotMs >= this.firstSlotMs)) this.firstSlotMs = slotMs;
     if (!(slotMs <= this.lastSlotMs)) this.lastSlotMs = slotMs;
   }
@@ -206,6 +224,7 @@ export class NameSlots {
     this.#nextAttempts = nextAttempts;
     this.#messageIds = messageIds;
     this.#baseMs -= before * this.intervalMs;
+    this.#availableFrom = Math.min(this.#availableFrom + before, size);
   }
 }
 

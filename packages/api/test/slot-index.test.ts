@@ -235,6 +235,30 @@ describe('the slot index behind the grid', () => {
 });
 
 describe('NameSlots', () => {
+  it('finds the first AVAILABLE slot as slots end, are put back, and are added before the first', () => {
+    const slots = new NameSlots('n', FIVE_MIN, 0, new MessageStore());
+    const at = (i: number) => 1_000 * FIVE_MIN + i * FIVE_MIN;
+    expect(slots.firstAvailableMs()).toBeNaN();
+    for (let i = 0; i < 10; i++) slots.set(at(i), AVAILABLE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBe(at(0));
+    for (let i = 0; i < 6; i++) slots.set(at(i), COMPLETE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBe(at(6));
+    // Re-queued: it is first again.
+    slots.set(at(2), AVAILABLE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBe(at(2));
+    slots.set(at(2), SKIP, 0, 0, 'not needed');
+    expect(slots.firstAvailableMs()).toBe(at(6));
+    // Slots before the first entry, first done, then one AVAILABLE.
+    slots.set(at(-300), COMPLETE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBe(at(6));
+    slots.set(at(-200), AVAILABLE, 1, 0, 'boom');
+    expect(slots.firstAvailableMs()).toBe(at(-200));
+    for (const i of [-200, 6, 7, 8, 9]) slots.set(at(i), COMPLETE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBeNaN();
+    slots.set(at(900), AVAILABLE, 0, 0, null);
+    expect(slots.firstAvailableMs()).toBe(at(900));
+  });
+
   it('grows at both ends and keeps the counts of what it holds', () => {
     const slots = new NameSlots('n', FIVE_MIN, 0, new MessageStore());
     const at = (i: number) => 1_000 * FIVE_MIN + i * FIVE_MIN;

@@ -76,7 +76,7 @@ export async function readNameSummaries(deps: RouteDeps): Promise<NameSummary[]>
 /** The first AVAILABLE slot that is due at `nowMs` and not held; null when there is none. */
 function oldestDue(slots: NameSlots, held: Set<number>, nowMs: number): Date | null {
   if (slots.available - held.size <= 0) return null;
-  for (let slot = slots.firstSlotMs; slot <= slots.lastSlotMs; slot += slots.intervalMs) {
+  for (let slot = slots.firstAvailableMs(); slot <= slots.lastSlotMs; slot += slots.intervalMs) {
     if ((slots.stateAt(slot) & STATE_MASK) !== AVAILABLE || held.has(slot)) continue;
     if (slots.nextAttemptAt(slot) <= nowMs) return new Date(slot);
   }
