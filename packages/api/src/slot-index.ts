@@ -308,9 +308,9 @@ export class SlotIndex {
 
   /**
    * Also tells `watcher` of every event committed after the call, in commit order for each slot, and of
-   * every time the subscription asks for a resync (see `SubscribeOptions.onResync`), through the index's one subscription,
-   * opened if need be: the event stream uses it, so the API reads the history once. Resolves once
-   * subscribed, with the function that stops telling; throws `DatabaseError` when it cannot subscribe.
+   * every time the subscription asks for a resync (see `SubscribeOptions.onResync`), through the index's one
+   * subscription, opened if need be: the event stream uses it, so the API reads the history once. Resolves
+   * once subscribed, with the function that stops telling; throws `DatabaseError` when it cannot subscribe.
    */
   async watch(watcher: IndexWatcher): Promise<() => void> {
     await this.#hearUpToNow();

@@ -35,7 +35,10 @@ export interface SubscribeOptions {
    * (a subscriber that fell far behind), which it skips instead of delivering them.
    */
   onResync?: () => void;
-  /** Called when the connection fails (it is retried with backoff until `close`) or a read of the history does. */
+  /**
+   * Called when the connection fails (it is retried with backoff until `close`), or a read of the history
+   * does.
+   */
   onError?: (error: Error) => void;
   /**
    * How often the history is read when no notification came, in ms (a holder's ending notifies nobody, so
@@ -95,7 +98,10 @@ export async function subscribe(
   /** Set once the first read is done; null again when closed. */
   let listening: ListeningConnection | null = null;
   let isReading = false;
-  /** Callers waiting for the next read: one runs at a time, and every caller that came meanwhile shares the next. */
+  /**
+   * Callers waiting for the next read: one runs at a time, and every caller that came meanwhile shares the
+   * next.
+   */
   let nextRead: Array<(error?: Error) => void> = [];
 
   const deliver = (rows: HistoryRow[]) => {

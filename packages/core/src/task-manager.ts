@@ -760,8 +760,9 @@ export class TaskManager {
   }
 
   /**
-   * Opens the holding transaction on a connection of its own and locks a slot with `lock`, in one round trip; `check` returns the row, or throws if it is not held. On success the
-   * connection belongs to the returned handle; on any failure it is returned to the pool (see #holdOn).
+   * Opens the holding transaction on a connection of its own and locks a slot with `lock`, in one round trip;
+   * `check` returns the row, or throws if it is not held. On success the connection belongs to the returned
+   * handle; on any failure it is returned to the pool (see #holdOn).
    */
   async #hold(
     worker: string,

@@ -147,6 +147,7 @@ export class Worker {
   #createdUpTo = Number.NEGATIVE_INFINITY;
   #creating: Promise<void> | null = null;
   #isDegraded = false;
+  /** The lanes' acquire options, and the current slot they were made for (see #acquireOptions). */
   #options: { current: number; value: AcquireOptions } | null = null;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#handleSignal(signal);
 
