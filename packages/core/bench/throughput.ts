@@ -60,7 +60,7 @@ export async function measureThroughput(url: string): Promise<Throughput> {
   return { median, rounds };
 }
 
-export async function dtmWorker(url: string, concurrency: number): Promise<number> {
+async function dtmWorker(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, concurrency + 4);
   const name = 'noop';
   await createPastSlots(tm, name, SLOTS);
@@ -92,7 +92,7 @@ export async function dtmWorker(url: string, concurrency: number): Promise<numbe
  * (no savepoint): one per slot, which ends a slot and takes the next (finish, COMMIT; BEGIN, lock). What
  * DTM's worker loses against it is the cost of the worker itself.
  */
-export async function rawFloor(url: string, concurrency: number): Promise<number> {
+async function rawFloor(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);
   const name = 'noop';
   await createPastSlots(tm, name, SLOTS);
@@ -136,7 +136,7 @@ export async function rawFloor(url: string, concurrency: number): Promise<number
  * DTM does more by design (the holder made visible, both transitions recorded, a savepoint for fail()), in
  * fewer round trips (one per slot, against four).
  */
-export async function minimalSql(url: string, concurrency: number): Promise<number> {
+async function minimalSql(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);
   const name = 'noop';
   await createPastSlots(tm, name, SLOTS);
@@ -185,7 +185,7 @@ export async function minimalSql(url: string, concurrency: number): Promise<numb
 }
 
 /** pg-boss 10: one job per slot with the slot as singleton key; `concurrency` workers, each fetching batches. */
-export async function pgBoss(url: string, concurrency: number): Promise<number> {
+async function pgBoss(url: string, concurrency: number): Promise<number> {
   const schema = `boss_${randomBytes(4).toString('hex')}`;
   const boss = new PgBoss({
     connectionString: url,
@@ -231,7 +231,7 @@ export async function pgBoss(url: string, concurrency: number): Promise<number> 
 }
 
 /** graphile-worker 0.16: one job per slot with the slot as job key; a runner with `concurrency`. */
-export async function graphileWorker(url: string, concurrency: number): Promise<number> {
+async function graphileWorker(url: string, concurrency: number): Promise<number> {
   const schema = `gw_${randomBytes(4).toString('hex')}`;
   const watcher = new pg.Pool({ connectionString: url, max: 1 });
   // Install the schema (and let it settle) before any job exists, so that only the drain is timed.

@@ -78,8 +78,8 @@ const MOST_TOLD = 50_000;
  * ended at the previous read, told by that read's snapshot: any id from its xmax on, and the ids it listed as
  * running. So a read sees each committed row once, however late its transaction commits, and misses none,
  * even across a lost connection. The connection also LISTENs to the schema's channel, on which every other
- * writer announces what it records: one arriving is read at once; otherwise the history is read every
- * `pollInterval`.
+ * writer names what it changed (sql/000007.sql): the history is read at once when one arrives, and otherwise
+ * every `pollInterval`.
  *
  * Rows of one slot are read in the order they were committed (each writer of a slot holds its row lock, and
  * the next one records after it); a read delivers its rows in the order they were recorded.

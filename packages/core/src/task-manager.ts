@@ -879,9 +879,9 @@ export class TaskManager {
 }
 
 /**
- * The CTE that announces the transitions a statement recorded in its `recorded` CTE (its history rows,
- * `RETURNING *`) through announce() (sql/000003.sql). It yields one row, and the statement must read it
- * (`CROSS JOIN announced`) for it to run.
+ * The CTE that announces the names of the transitions a statement recorded in its `recorded` CTE (its
+ * history rows, `RETURNING *`) through announce() (sql/000007.sql). It yields one row, and the statement must
+ * read it (`CROSS JOIN announced`) for it to run.
  */
 function announcedCte(schema: Schema): string {
   return `announced AS (SELECT ${schema.sql}.announce(array_agg(r::${schema.sql}.task_history)) FROM recorded r)`;

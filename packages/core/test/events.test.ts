@@ -67,7 +67,7 @@ describe('subscribe', () => {
     const payloads: string[] = [];
     await raw.connect();
     raw.on('notification', (message) => {
-      if (message.payload?.includes(JSON.stringify(name))) payloads.push(message.payload);
+      if (message.payload?.includes(name)) payloads.push(message.payload);
     });
     await raw.query(`LISTEN "${tm.schema}.events"`);
     try {

@@ -92,6 +92,8 @@ describe('requeue', () => {
         if (event.kind === 'transition' && event.name === name)
           seen.push(`${event.from}->${event.to}:${event.actor}`);
       },
+      // Its poll is no help within the test's deadline: only the announcement can make it read.
+      pollInterval: 60_000,
     });
     try {
       await tm.requeue({ name, slots: [done] }, { reason: 'late data', actor: 'ops' });
