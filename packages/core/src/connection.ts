@@ -114,6 +114,8 @@ export function sessionSettings(timings: ConnectionTimings): SetUpStatement {
     PERFORM set_config('tcp_keepalives_interval', '${timings.keepalivesIntervalS}', false);
     PERFORM set_config('tcp_keepalives_count', '${timings.keepalivesCount}', false);
     PERFORM set_config('tcp_user_timeout', '${timings.userTimeoutMs}', false);
+    -- A holder's endings record their history, which is what tells the slot counts (sql/000001.sql).
+    PERFORM set_config('dtm.records_history', 'on', false);
     BEGIN
       -- A statement still running when its client is gone is cancelled, and its locks freed, this soon.
       PERFORM set_config('client_connection_check_interval', '${CONNECTION_CHECK_MS}', false);

@@ -1,5 +1,6 @@
 export { AcquiredTask, type HandleOutcome, type RetryPolicy } from './acquired-task.ts';
 export type { ConnectionLossOptions } from './connection.ts';
+export type { RecountingOptions } from './counts.ts';
 export {
   BadInputError,
   DatabaseError,
@@ -15,6 +16,25 @@ export {
 } from './errors.ts';
 export type { BulkEvent, SubscribeOptions, Subscription, TaskEvent, TransitionEvent } from './events.ts';
 export {
+  type Cadence,
+  CELL_STATE_CODES,
+  CELL_STATES_DISPLAY_ORDER,
+  CELL_STATES_WORST_FIRST,
+  type CellState,
+  checkTaskName,
+  fixedCadence,
+  formatInterval,
+  type Interval,
+  isFailing,
+  parseInterval,
+  slotsIn,
+  TASK_STATES,
+  type TaskState,
+  taskNameProblem,
+  worstState,
+} from './model.ts';
+export type { Grid, GridCell, GridRequest, GridRow, HeldSlot, NameSummary } from './reads.ts';
+export {
   type ActorOptions,
   type ListTasksOptions,
   MAX_SLOTS_PER_CALL,
@@ -25,6 +45,6 @@ export {
   TaskManager,
   type TaskManagerOptions,
 } from './task-manager.ts';
-export { alignToInterval, formatInterval, type Interval, parseInterval } from './time.ts';
-export { type HistoryEntry, type Holder, TASK_STATES, type Task, type TaskState } from './types.ts';
+export { alignToInterval } from './time.ts';
+export type { HistoryEntry, Holder, Task } from './types.ts';
 export { Worker, type WorkerEvents, type WorkerLogger, type WorkerOptions } from './worker.ts';

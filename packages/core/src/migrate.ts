@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type pg from 'pg';
-import { translatePgError } from './errors.ts';
+import { DtmError, translatePgError } from './errors.ts';
 import type { Schema } from './schema.ts';
 
 const SQL_DIR = new URL('../sql/', import.meta.url);
@@ -25,6 +25,16 @@ export async function migrate(pool: pg.Pool, schema: Schema): Promise<void> {
     );
     const { rows } = await client.query<{ id: number }>(`SELECT id FROM ${schema.sql}.migrations`);
     const applied = new Set(rows.map((row) => row.id));
+    const { rows: baseline } = await client.query<{ has_counts: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AS has_counts`,
+      [`${schema.sql}.slot_counts`],
+    );
+    if (applied.size > 0 && !baseline[0]?.has_counts) {
+      throw new DtmError(
+        'BAD_INPUT',
+        `schema ${schema.name} was made by a pre-release version of DTM whose migrations were squashed into one baseline; drop it (DROP SCHEMA ${schema.name} CASCADE) and migrate again`,
+      );
+    }
     await client.query(`SET LOCAL search_path TO ${schema.sql}`);
     for (const file of files) {
       const id = Number.parseInt(file, 10);

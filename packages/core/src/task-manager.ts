@@ -9,6 +9,7 @@ import {
   sessionSettings,
   watchPool,
 } from './connection.ts';
+import { type RecountingOptions, rebuildCounts, recountChanged, startRecounting } from './counts.ts';
 import {
   BadInputError,
   DtmError,
@@ -32,6 +33,17 @@ import {
   setUp,
 } from './holder-statements.ts';
 import { migrate } from './migrate.ts';
+import { checkTaskName as checkName } from './model.ts';
+import {
+  type Grid,
+  type GridRequest,
+  type HeldSlot,
+  type NameSummary,
+  type ReadPools,
+  readGrid,
+  readHolders,
+  readNames,
+} from './reads.ts';
 import { type Schema, toSchema } from './schema.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, slotsBetween, toDate } from './time.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
@@ -45,6 +57,11 @@ export interface TaskManagerOptions {
   connectionString?: string;
   /** A pool you own (direct or session-pooled connections; never a transaction-pooling pgbouncer). */
   pool?: pg.Pool;
+  /**
+   * Where committed rows are read (tasks, history, the grid, the names): a pool on a streaming replica, say.
+   * Live holders, which only the primary knows, and every write use the main pool. Default: the main pool.
+   */
+  readPool?: pg.Pool;
   /** Schema holding DTM's tables. Default `dtm`. */
   schema?: string;
   /** Recorded as actor and holder. Default `<hostname>:<pid>`. */
@@ -104,7 +121,6 @@ export interface ListTasksOptions {
 
 /** Largest number of slots one call may create, re-queue or skip. */
 export const MAX_SLOTS_PER_CALL = 10_000;
-const MAX_NAME_LENGTH = 200;
 const MAX_TEXT_LENGTH = 10_000;
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
@@ -119,6 +135,7 @@ export class TaskManager {
   readonly schema: string;
   readonly workerName: string;
   readonly #schema: Schema;
+  readonly #pools: ReadPools;
   readonly #ownsPool: boolean;
   readonly #retry: RetryPolicy;
   readonly #heartbeat: Heartbeat;
@@ -151,6 +168,7 @@ export class TaskManager {
       throw new BadInputError('TaskManager needs a connectionString or a pool');
     }
     watchPool(this.pool);
+    this.#pools = { rows: options.readPool ?? this.pool, live: this.pool, schema: this.#schema };
   }
 
   /**
@@ -172,6 +190,48 @@ export class TaskManager {
    */
   subscribe(options: SubscribeOptions): Promise<Subscription> {
     return subscribe(this.pool.options, this.#schema, options);
+  }
+
+  /**
+   * The grid of a window: per name, its slots in at most `columns` cells counted by live state, with gaps,
+   * failures and holders. Costs the names and cells asked, not the slots they cover. See `GridRequest`.
+   */
+  grid(request: GridRequest): Promise<Grid> {
+    return readGrid(this.#pools, request);
+  }
+
+  /** Every task name with its totals by live state, first and last slot, and oldest due slot. */
+  listNames(): Promise<NameSummary[]> {
+    return readNames(this.#pools);
+  }
+
+  /** The slots workers hold right now, of `names` (default every name) in [from, to) (default unbounded). */
+  listHolders(filter: { names?: readonly string[]; from?: Date; to?: Date } = {}): Promise<HeldSlot[]> {
+    const names = filter.names ? filter.names.map(checkName) : null;
+    return readHolders(this.#pools, { ...filter, names });
+  }
+
+  /**
+   * Brings the stored slot counts (what wide grids and the names' totals add up) up to date with what changed
+   * since they were last recounted; one process at a time (null: another was recounting). Reads are exact
+   * without it; they only cost more the longer it has not run. The API sidecar runs it continuously
+   * (`startRecounting`).
+   */
+  recountChanged(): Promise<number | null> {
+    return recountChanged(this.pool, this.#schema);
+  }
+
+  /** Recounts `recountChanged` every `everyMs` (default 500) until `stop()`. */
+  startRecounting(options: RecountingOptions = {}): { stop(): Promise<void> } {
+    return startRecounting(this.pool, this.#schema, options);
+  }
+
+  /**
+   * Counts every slot again from scratch: needed only after rows were written with the session setting
+   * `dtm.records_history = on` but without history rows (a bulk load), which nothing else tells the counts of.
+   */
+  rebuildCounts(): Promise<void> {
+    return rebuildCounts(this.pool, this.#schema);
   }
 
   /** Ends the pool if the manager built it. */
@@ -246,7 +306,9 @@ export class TaskManager {
   /** The slot with its live state, or null if it does not exist. Never takes a row lock. */
   async getTask(name: string, slot: Date | string): Promise<Task | null> {
     const at = toDate(slot, 'slot');
-    const [task] = await this.#selectTasks('t.name = $1 AND t.slot = $2', [checkName(name), at], '', 1);
+    const checked = checkName(name);
+    const scope = { names: [checked], from: at, to: new Date(at.getTime() + 1) };
+    const [task] = await this.#selectTasks(scope, 't.name = $1 AND t.slot = $2', [checked, at], null, 1);
     return task ?? null;
   }
 
@@ -274,20 +336,21 @@ export class TaskManager {
       ? [checkName(options.after.name), toDate(options.after.slot, 'after.slot')]
       : [null, null];
     return this.#selectTasks(
+      { names, from, to },
       `($1::text[] IS NULL OR t.name = ANY($1))
        AND ($2::timestamptz IS NULL OR t.slot >= $2)
        AND ($3::timestamptz IS NULL OR t.slot < $3)
        AND ($4::text IS NULL OR (t.name, t.slot) > ($4, $5::timestamptz))
        AND (NOT $6 OR (t.state = 'AVAILABLE' AND t.failed_attempts > 0))`,
-      [names, from, to, after[0], after[1], options.isFailing ?? false, states],
-      'WHERE $7::text[] IS NULL OR live.live_state = ANY($7)',
+      [names, from, to, after[0], after[1], options.isFailing ?? false],
+      states,
       limit,
     );
   }
 
   /** Every committed transition of a slot, oldest first. */
   async history(name: string, slot: Date | string): Promise<HistoryEntry[]> {
-    const { rows } = await this.#query<{
+    const { rows } = await this.#read<{
       id: string;
       name: string;
       slot: Date;
@@ -670,14 +733,8 @@ export class TaskManager {
   ): Promise<number> {
     const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
     await this.#registerName(name, intervalMs, originMs);
-    const client = await this.#connect(`creating slots of ${JSON.stringify(name)}`);
-    try {
-      return (await this.#insertSlots(client, name, slots, actor)).length;
-    } catch (error) {
-      throw translatePgError(error, `creating slots of ${JSON.stringify(name)}`);
-    } finally {
-      client.release();
-    }
+    const created = await this.#transaction(false, (client) => this.#insertSlots(client, name, slots, actor));
+    return created.length;
   }
 
   /**
@@ -733,27 +790,44 @@ export class TaskManager {
   }
 
   /**
-   * Reads task rows with the live overlay: a committed AVAILABLE row whose xmax is the id of a transaction
-   * running right now is held by that transaction's session (see the `holding_sessions` view), so it reads
-   * ACQUIRED.
+   * Reads task rows (from the read pool) with the live overlay: the slots held right now, read from the
+   * primary first (the `holders` view, within `scope`), read ACQUIRED with their holder; `states` filters by
+   * live state.
    */
-  async #selectTasks(where: string, values: unknown[], liveWhere: string, limit: number): Promise<Task[]> {
-    const { rows } = await this.#query<TaskRow>(
+  async #selectTasks(
+    scope: { names: string[] | null; from: Date | null; to: Date | null },
+    where: string,
+    values: unknown[],
+    states: TaskState[] | null,
+    limit: number,
+  ): Promise<Task[]> {
+    const held = await readHolders(this.#pools, scope);
+    const n = values.length;
+    const { rows } = await this.#read<TaskRow>(
       `SELECT live.* FROM (
          SELECT t.*, n.interval_ms,
-                h.xid IS NOT NULL AS is_held,
+                h.slot IS NOT NULL AS is_held,
                 h.worker AS holder_worker,
                 h.since AS holder_since,
-                CASE WHEN h.xid IS NOT NULL THEN 'ACQUIRED' ELSE t.state END AS live_state
+                CASE WHEN h.slot IS NOT NULL THEN 'ACQUIRED' ELSE t.state END AS live_state
          FROM ${this.#schema.sql}.tasks t
          JOIN ${this.#schema.sql}.task_names n ON n.name = t.name
-         LEFT JOIN ${this.#schema.sql}.holding_sessions h ON t.state = 'AVAILABLE' AND h.xid = t.xmax
+         LEFT JOIN unnest($${n + 1}::text[], $${n + 2}::timestamptz[], $${n + 3}::text[], $${n + 4}::timestamptz[])
+           AS h (name, slot, worker, since) ON h.name = t.name AND h.slot = t.slot AND t.state = 'AVAILABLE'
          WHERE ${where}
        ) live
-       ${liveWhere}
+       WHERE $${n + 5}::text[] IS NULL OR live.live_state = ANY ($${n + 5})
        ORDER BY live.name, live.slot
-       LIMIT $${values.length + 1}`,
-      [...values, limit],
+       LIMIT $${n + 6}`,
+      [
+        ...values,
+        held.map((h) => h.name),
+        held.map((h) => h.slot),
+        held.map((h) => h.worker),
+        held.map((h) => h.since),
+        states,
+        limit,
+      ],
       'reading tasks',
     );
     return rows.map(toTask);
@@ -845,6 +919,19 @@ export class TaskManager {
     }
   }
 
+  /** A read of committed rows, on the read pool. */
+  async #read<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+    doing: string,
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pools.rows.query<R>(text, values);
+    } catch (error) {
+      throw translatePgError(error, doing);
+    }
+  }
+
   async #query<R extends pg.QueryResultRow>(
     text: string,
     values: unknown[],
@@ -862,7 +949,8 @@ export class TaskManager {
     const client = await this.#connect('opening a transaction');
     let isBroken = false;
     try {
-      await client.query('BEGIN');
+      // This transaction records the history of what it changes, which is what tells the slot counts.
+      await client.query("BEGIN; SET LOCAL dtm.records_history = 'on'");
       const result = await body(client);
       await client.query(isDryRun ? 'ROLLBACK' : 'COMMIT');
       return result;
@@ -871,7 +959,7 @@ export class TaskManager {
         () => true,
         () => false,
       ));
-      throw translatePgError(error, 'running a guarded operation');
+      throw translatePgError(error, 'writing slots');
     } finally {
       client.release(isBroken ? new Error('rollback failed') : undefined);
     }
@@ -959,17 +1047,6 @@ function parseDuration(value: Interval, what: string): number {
       `${what} must be an ISO-8601 duration (PT1H, P1D) or milliseconds, got ${JSON.stringify(value)}`,
     );
   }
-}
-
-/** Names are 1–200 characters of any Unicode (no NUL, which PostgreSQL text cannot hold), stored verbatim. */
-function checkName(name: unknown): string {
-  if (typeof name !== 'string') throw new BadInputError('task name must be a string');
-  const length = [...name].length;
-  if (length < 1 || length > MAX_NAME_LENGTH) {
-    throw new BadInputError(`task name must be 1–${MAX_NAME_LENGTH} characters, got ${length}`);
-  }
-  if (name.includes('\u0000')) throw new BadInputError('task name must not contain the NUL character');
-  return name;
 }
 
 function checkText(value: unknown, what: string, maxLength: number): string {

@@ -1,10 +1,6 @@
-import { formatInterval } from './time.ts';
+import { formatInterval, type TaskState } from './model.ts';
 
-/** The states of a slot. ACQUIRED is live: a worker holds the slot right now. */
-export type TaskState = 'AVAILABLE' | 'ACQUIRED' | 'COMPLETE' | 'SKIP';
-
-/** The four states, in their usual order. */
-export const TASK_STATES: readonly TaskState[] = ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'SKIP'];
+export { TASK_STATES, type TaskState } from './model.ts';
 
 /** A worker holding a slot right now, as other sessions see it. */
 export interface Holder {
