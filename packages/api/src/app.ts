@@ -58,10 +58,8 @@ export function createApp(deps: AppDeps) {
     auth: deps.auth,
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
     logger,
-    events: deps.events ?? new EventHub(deps.tm, deps.slots, logger),
-    slots: deps.slots,
+    events: deps.events ?? new EventHub(deps.tm, logger),
     now: deps.now ?? (() => new Date()),
-    schemaSql: `"${deps.tm.schema}"`,
   };
   const { limits } = routeDeps;
   const requests = new RequestMetrics();

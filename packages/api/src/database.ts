@@ -4,6 +4,11 @@ import pg from 'pg';
 /** Options of {@link createApiManager}. */
 export interface ApiManagerOptions {
   connectionString: string;
+  /**
+   * A streaming replica that serves the reads of committed rows (grid, names, tasks, history); writes and the
+   * live holders, which only the primary knows, use `connectionString`. Default: none, everything on the primary.
+   */
+  readConnectionString?: string;
   /** Default `dtm`. */
   schema?: string;
   /** Connections of the API's own pool. Default 5. */
@@ -22,9 +27,29 @@ export interface ApiManagerOptions {
  * `statement_timeout` (and run no parallel query) and whose connection attempts give up after a few seconds.
  */
 export function createApiManager(options: ApiManagerOptions): { tm: TaskManager; close(): Promise<void> } {
+  const pool = apiPool(options.connectionString, options);
+  const readPool =
+    options.readConnectionString === undefined ? undefined : apiPool(options.readConnectionString, options);
+  const tm = new TaskManager({
+    pool,
+    ...(readPool ? { readPool } : {}),
+    schema: options.schema ?? 'dtm',
+    workerName: 'dtm-api',
+  });
+  return {
+    tm,
+    async close() {
+      await tm.close();
+      await pool.end();
+      await readPool?.end();
+    },
+  };
+}
+
+function apiPool(connectionString: string, options: ApiManagerOptions): pg.Pool {
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const pool = new pg.Pool({
-    connectionString: options.connectionString,
+    connectionString,
     max: options.poolSize ?? 5,
     application_name: 'dtm-api',
     // No parallel workers: launching them costs more than the API's reads take (60–80 ms on the benchmark's
@@ -37,12 +62,5 @@ export function createApiManager(options: ApiManagerOptions): { tm: TaskManager;
   });
   // Without a listener, an idle connection dropped by a database restart would crash the process.
   pool.on('error', (error) => options.onIdleError?.(error));
-  const tm = new TaskManager({ pool, schema: options.schema ?? 'dtm', workerName: 'dtm-api' });
-  return {
-    tm,
-    async close() {
-      await tm.close();
-      await pool.end();
-    },
-  };
+  return pool;
 }

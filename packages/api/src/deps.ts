@@ -1,6 +1,5 @@
 import type { TaskManager } from '@dtm/core';
 import type { EventHub } from './event-hub.ts';
-import type { SlotIndex } from './slot-index.ts';
 
 /** Who may write, and optionally who may read. */
 export interface AuthConfig {
@@ -21,8 +20,6 @@ export interface Limits {
   maxBodyBytes: number;
   /** Most slots one write (re-queue, skip, backfill) may name or span. Default 10,000. */
   maxSlotsPerRequest: number;
-  /** Most expected slots per name in one grid request once bucketed. Default 1,000,000. */
-  maxGridSlotsPerName: number;
   /** Most names in one grid request. Default 500. */
   maxGridNames: number;
   /** Most concurrent `/api/events` streams. Default 200. */
@@ -49,7 +46,6 @@ export interface Limits {
 export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 1024 * 1024,
   maxSlotsPerRequest: 10_000,
-  maxGridSlotsPerName: 1_000_000,
   maxGridNames: 500,
   maxEventClients: 200,
   heartbeatMs: 15_000,
@@ -76,13 +72,8 @@ export interface AppDeps {
   dashboardDir?: string | null;
   /** Origins allowed by CORS. Default none: CORS is off. */
   corsOrigins?: readonly string[];
-  /** What every event stream hears; default one that listens through `slots` while any client streams. */
+  /** What every event stream hears; default one that subscribes while any client streams. */
   events?: EventHub;
-  /**
-   * The slots in memory that the grid, names and metrics read (it listens from the first such request on).
-   * Whoever builds it closes it (`close()`), after the app.
-   */
-  slots: SlotIndex;
   /** Default: a logger that only reports errors and warnings to the console. */
   logger?: Logger;
   /** The clock of grid and metrics (tests); default `() => new Date()`. */
@@ -96,8 +87,5 @@ export interface RouteDeps {
   limits: Limits;
   logger: Logger;
   events: EventHub;
-  slots: SlotIndex;
   now: () => Date;
-  /** The schema's quoted SQL name, for the read-only aggregate queries that live beside their routes. */
-  schemaSql: string;
 }

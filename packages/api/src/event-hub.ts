@@ -1,7 +1,5 @@
-import type { TaskEvent, TaskManager } from '@dtm/core';
+import type { Subscription, TaskEvent, TaskManager } from '@dtm/core';
 import type { Logger } from './deps.ts';
-import { heldRowsSql } from './read-only.ts';
-import type { SlotIndex } from './slot-index.ts';
 
 /** What a client of the hub receives. `resync`: events may have been missed; reload what you show. */
 export type HubMessage =
@@ -26,11 +24,11 @@ const HOLDERS_POLL_MS = 1_000;
 const HOLDERS_POLL_SPACING = 10;
 
 /**
- * What every `/api/events` client hears, from one source: the slot index's subscription (see
- * `SlotIndex.watch`), so the API reads each transition from the history once, and a client told of a change
- * finds it in the next grid. The hub watches while at least one client is attached (the first attach starts,
- * the last detach stops). The index's subscription reconnects by itself once up; the hub also retries the
- * first connection, so a client that attaches while the database is down gets `ready` once it is back.
+ * What every `/api/events` client hears, from one source: one subscription of the core (`TaskManager.subscribe`),
+ * so the API reads each transition from the history once, whatever the number of clients. The hub subscribes
+ * while at least one client is attached (the first attach starts, the last detach stops). The subscription
+ * reconnects by itself once up; the hub also retries the first connection, so a client that attaches while
+ * the database is down gets `ready` once it is back.
  *
  * Taking a slot and losing it without a change commit nothing, so no history row tells of them. While clients
  * are attached the hub therefore also reads the live holders every second (one query over the AVAILABLE
@@ -40,11 +38,10 @@ const HOLDERS_POLL_SPACING = 10;
  */
 export class EventHub {
   readonly #tm: TaskManager;
-  readonly #slots: SlotIndex;
   readonly #logger: Logger;
   readonly #listeners = new Set<HubListener>();
-  /** Stops watching the slot index; null while not watching. */
-  #unwatch: (() => void) | null = null;
+  /** The subscription; null while not subscribed. */
+  #subscription: Subscription | null = null;
   #opening: Promise<void> | null = null;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryMs = RETRY_MIN_MS;
@@ -56,9 +53,8 @@ export class EventHub {
   #holdersReadMs = 0;
   #changes = 0;
 
-  constructor(tm: TaskManager, slots: SlotIndex, logger: Logger) {
+  constructor(tm: TaskManager, logger: Logger) {
     this.#tm = tm;
-    this.#slots = slots;
     this.#logger = logger;
   }
 
@@ -75,9 +71,9 @@ export class EventHub {
     return this.#listeners.size;
   }
 
-  /** Whether the hub hears changes right now: watching, with the index's connection up. */
+  /** Whether the hub hears changes right now: subscribed, with the subscription's connection up. */
   get isConnected(): boolean {
-    return this.#unwatch !== null && this.#slots.isListening;
+    return this.#subscription?.isConnected ?? false;
   }
 
   /** Attaches a client; it gets `ready` as soon as the subscription listens. Returns the detach function. */
@@ -132,15 +128,8 @@ export class EventHub {
   /** The held slots by name, as `slot|worker|since` keys; null when the database cannot be read. */
   async #readHolders(): Promise<Map<string, Set<string>> | null> {
     try {
-      const sql = heldRowsSql(`"${this.#tm.schema}"`);
-      const { rows } = await this.#tm.pool.query<{
-        name: string;
-        slot: Date;
-        worker: string | null;
-        since: Date | null;
-      }>(sql);
       const holders = new Map<string, Set<string>>();
-      for (const row of rows) {
+      for (const row of await this.#tm.listHolders()) {
         const keys = holders.get(row.name) ?? new Set<string>();
         keys.add(`${row.slot.getTime()}|${row.worker}|${row.since?.getTime()}`);
         holders.set(row.name, keys);
@@ -171,23 +160,24 @@ export class EventHub {
   }
 
   #open(): void {
-    if (this.#isClosed || this.#unwatch || this.#opening || this.#retryTimer) return;
-    this.#opening = this.#slots
-      .watch({
+    if (this.#isClosed || this.#subscription || this.#opening || this.#retryTimer) return;
+    this.#opening = this.#tm
+      .subscribe({
         onEvent: (event) => this.#broadcast({ kind: 'event', event }),
         onResync: () => {
           this.#logger.info('told to resync; telling event stream clients to resync');
           this.#broadcast({ kind: 'resync' });
         },
+        onError: (error) => this.#logger.warn(`the event subscription failed: ${error.message}`),
       })
       .then(
-        (unwatch) => {
+        async (subscription) => {
           this.#opening = null;
           if (this.#isClosed || this.#listeners.size === 0) {
-            unwatch();
+            await subscription.close();
             return;
           }
-          this.#unwatch = unwatch;
+          this.#subscription = subscription;
           this.#retryMs = RETRY_MIN_MS;
           this.#broadcast({ kind: 'ready' });
           this.#watchHolders();
@@ -214,12 +204,12 @@ export class EventHub {
     this.#holdersTimer = undefined;
     this.#holders = null;
     if (this.#opening) await this.#opening;
-    const unwatch = this.#unwatch;
-    this.#unwatch = null;
-    // A client may have attached while we waited: keep watching for it.
-    if (unwatch && (this.#isClosed || this.#listeners.size === 0)) unwatch();
-    else if (unwatch) {
-      this.#unwatch = unwatch;
+    const subscription = this.#subscription;
+    this.#subscription = null;
+    // A client may have attached while we waited: keep listening for it.
+    if (subscription && (this.#isClosed || this.#listeners.size === 0)) await subscription.close();
+    else if (subscription) {
+      this.#subscription = subscription;
       this.#watchHolders();
     }
   }

@@ -1,9 +1,9 @@
+import { CELL_STATES_WORST_FIRST } from '@dtm/core';
 import { z } from 'zod';
 import type { Limits } from './deps.ts';
 import {
   backfillBody,
   backfillResponse,
-  CELL_STATES_WORST_FIRST,
   errorResponse,
   gridCellDetailSchema,
   gridQuery,
@@ -150,7 +150,7 @@ export function buildOpenApi(limits: Limits, version = '0.1.0'): JsonSchema {
       path: '/api/grid',
       summary:
         'The matrix of names × slots the dashboard draws, with MISSING/FUTURE/BEFORE_FIRST cells and buckets',
-      description: `Cells are bucketed so that a row has at most \`columns\` cells; at most ${limits.maxGridSlotsPerName} slots per name and ${limits.maxGridNames} names per request. A cell's state is the worst inside it, in the order ${CELL_STATES_WORST_FIRST.join(', ')} (MISSING: a gap, from the name's first slot on; BEFORE_FIRST: before the name's first slot, not expected), sent as one letter per cell in a row's \`states\`; cells whose slots are in several states, or that have failed attempts, a message or a holder, also have an entry in \`details\`. Cell boundaries follow from \`firstStart\`, \`intervalMs\`, \`slotsPerCell\` and \`slotCount\`.`,
+      description: `Cells are bucketed so that a row has at most \`columns\` cells; at most ${limits.maxGridNames} names per request; a request costs its cells, not the slots they cover. A cell's state is the worst inside it, in the order ${CELL_STATES_WORST_FIRST.join(', ')} (MISSING: a gap, from the name's first slot on; BEFORE_FIRST: before the name's first slot, not expected), sent as one letter per cell in a row's \`states\`; cells whose slots are in several states, or that have failed attempts, a message or a holder, also have an entry in \`details\`. Cell boundaries follow from \`firstStart\`, \`intervalMs\`, \`firstCellSlots\`, \`slotsPerCell\` and \`slotCount\`.`,
       query: gridQuery,
       responses: { 200: 'Grid', 400: ERRORS },
     },

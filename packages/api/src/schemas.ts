@@ -1,4 +1,4 @@
-import { TASK_STATES } from '@dtm/core';
+import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, TASK_STATES } from '@dtm/core';
 import { z } from 'zod';
 
 // The zod schemas of every query, body and response of docs/http-api.md. Routes parse their input with the
@@ -31,24 +31,6 @@ export const taskName = z
   .meta({ description: 'Task name, 1–200 characters' });
 
 const stateEnum = z.enum(TASK_STATES as ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'SKIP']);
-
-/**
- * Grid cell states, worst first: a bucket is drawn by its worst slot. MISSING (a gap) is a slot that has
- * started, has no row, and is at or after the name's first slot (its earliest row); a slot before that is
- * BEFORE_FIRST: not expected, since the name did not exist yet (the rule of the CLI's status and of
- * `dtm_missing_slots`). FUTURE is a slot from the first one on that has not started and has no row.
- */
-export const CELL_STATES_WORST_FIRST = [
-  'FAILING',
-  'MISSING',
-  'AVAILABLE',
-  'ACQUIRED',
-  'SKIP',
-  'COMPLETE',
-  'FUTURE',
-  'BEFORE_FIRST',
-] as const;
-export type CellState = (typeof CELL_STATES_WORST_FIRST)[number];
 
 const booleanText = z.enum(['true', 'false', '1', '0']).transform((text) => text === 'true' || text === '1');
 
@@ -208,12 +190,9 @@ export const tasksResponse = z.object({ tasks: z.array(taskSchema), nextCursor: 
 
 export const taskResponse = z.object({ task: taskSchema, history: z.array(historyEntrySchema) });
 
-/**
- * The letter of each cell state in a grid row's `states` and in a detail's counts: the letter at index i
- * codes `CELL_STATES_WORST_FIRST[i]`, so F FAILING, M MISSING, A AVAILABLE, R ACQUIRED (running), S SKIP,
- * C COMPLETE, U FUTURE (upcoming), B BEFORE_FIRST (before the name's first slot: not expected, not a gap).
- */
-export const CELL_STATE_CODES = 'FMARSCUB';
+// The letter of each cell state in a grid row's `states` and in a detail's counts: the letter at index i codes
+// `CELL_STATES_WORST_FIRST[i]`, so F FAILING, M MISSING, A AVAILABLE, R ACQUIRED (running), S SKIP, C COMPLETE,
+// U FUTURE (upcoming), B BEFORE_FIRST (before the name's first slot: not expected, not a gap).
 const CODES_TEXT = [...CELL_STATE_CODES].map((code, i) => `${code} ${CELL_STATES_WORST_FIRST[i]}`).join(', ');
 /** One cell letter, for the patterns of `states` and of a detail's counts. */
 const CODE_CLASS = `[${CELL_STATE_CODES}]`;
@@ -259,7 +238,11 @@ export const gridRowSchema = z.object({
   firstStart: isoString.meta({
     description: 'The first slot at or after `from`: the start of cell 0',
   }),
-  slotsPerCell: z.number().int().min(1),
+  slotsPerCell: z.number().int().min(1).meta({
+    description:
+      "Slots per cell. Cells are aligned to multiples of it from the name's origin, so a cell holds the same slots however the window moves; the first and the last cell may hold fewer",
+  }),
+  firstCellSlots: z.number().int().min(0).meta({ description: 'Slots in cell 0 (at most slotsPerCell)' }),
   slotCount: z
     .number()
     .int()
@@ -267,7 +250,7 @@ export const gridRowSchema = z.object({
     .meta({ description: "The interval's slots in the window, those before the name's first slot included" }),
   cellCount: z.number().int().min(0).meta({
     description:
-      'ceil(slotCount / slotsPerCell). Cell i holds slots i × slotsPerCell up to (not including) min(slotCount, (i + 1) × slotsPerCell), each intervalMs long from firstStart: the last cell may hold fewer',
+      'Cell 0 holds the first firstCellSlots slots from firstStart; cell i ≥ 1 holds the slots from firstCellSlots + (i − 1) × slotsPerCell up to (not including) min(slotCount, firstCellSlots + i × slotsPerCell), each intervalMs long',
   }),
   summary: z.object({
     missing: z.number().int().meta({

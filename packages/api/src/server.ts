@@ -44,6 +44,7 @@ let server: Awaited<ReturnType<typeof startServer>>;
 try {
   server = await startServer({
     databaseUrl: database.url,
+    ...(env.DTM_READ_DATABASE_URL ? { readDatabaseUrl: env.DTM_READ_DATABASE_URL } : {}),
     schema: env.DTM_SCHEMA || 'dtm',
     host: env.DTM_HOST || '127.0.0.1',
     port,
@@ -65,6 +66,7 @@ console.log(
 );
 if (auth.readAuth) console.log('Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
 console.log(database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL');
+if (env.DTM_READ_DATABASE_URL) console.log('Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
 
 let isStopping = false;
 async function stop(signal: string): Promise<void> {

@@ -7,7 +7,6 @@ import { type AppType, createApp } from './app.ts';
 import { createApiManager } from './database.ts';
 import type { AuthConfig, Limits, Logger } from './deps.ts';
 import { EventHub } from './event-hub.ts';
-import { SlotIndex } from './slot-index.ts';
 
 /** The dashboard build inside this repository (packages/dashboard/dist). */
 export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', '..', 'dashboard', 'dist');
@@ -16,6 +15,8 @@ export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', '..', 'dash
 export interface StartServerOptions {
   /** PostgreSQL connection string. */
   databaseUrl: string;
+  /** A streaming replica for the reads of committed rows (see `ApiManagerOptions.readConnectionString`). */
+  readDatabaseUrl?: string;
   /** Default `dtm`. */
   schema?: string;
   /** Interface to listen on. Default `127.0.0.1` (loopback only). */
@@ -79,19 +80,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
   const database = createApiManager({
     connectionString: options.databaseUrl,
+    ...(options.readDatabaseUrl === undefined ? {} : { readConnectionString: options.readDatabaseUrl }),
     schema,
     ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
     ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
     onIdleError: (error) => logger.warn(`an idle database connection failed: ${error.message}`),
   });
   const auth = options.auth ?? { token: null };
-  const slots = new SlotIndex(database.tm, logger);
-  const events = new EventHub(database.tm, slots, logger);
+  const events = new EventHub(database.tm, logger);
+  // The stored slot counts that wide reads add up are kept current here, off the workers' path (one sidecar
+  // at a time; reads are exact without it, only slower the further behind it is).
+  const recounting = database.tm.startRecounting({
+    onError: (error) => logger.warn(`recounting the slot counts failed: ${error.message}`),
+  });
   const app = createApp({
     tm: database.tm,
     auth,
     events,
-    slots,
     logger,
     dashboardDir: options.dashboardDir === undefined ? DEFAULT_DASHBOARD_DIR : options.dashboardDir,
     ...(options.limits ? { limits: options.limits } : {}),
@@ -106,7 +111,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       started.once('error', reject);
     });
   } catch (error) {
-    await slots.close();
+    await recounting.stop();
     await database.close();
     throw error;
   }
@@ -130,7 +135,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         await closed;
         clearInterval(sweep);
         clearTimeout(grace);
-        await slots.close();
+        await recounting.stop();
         await database.close();
       })();
       return closing;

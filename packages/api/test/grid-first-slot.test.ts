@@ -6,15 +6,26 @@ import { createTestApp, getJson, gridCells, pastSlot, uniqueName } from './helpe
 // the same): the slots before the first one are BEFORE_FIRST, not MISSING, and not in `summary.missing`.
 
 const FIVE_MIN = 300_000;
-const { app, worker, schema } = await createTestApp({ limits: { maxGridSlotsPerName: 100_000 } });
+const { app, worker, schema } = await createTestApp();
 
 /** The `i`-th 5-minute slot after `from`. */
 const at = (from: Date, i: number) => new Date(from.getTime() + i * FIVE_MIN);
 
-async function grid(name: string, from: Date, to: Date, columns = 200) {
+/**
+ * A whole hour, `hours` before the last one: cells of 3 or 4 five-minute slots are aligned to it (cells are
+ * aligned to multiples of their size from the name's origin).
+ */
+const hourSlot = (hours: number) =>
+  new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - hours * 3_600_000);
+
+/** An app whose clock stands in slot 9 after `CLOCK_BASE`: slot 9 is the current one. */
+const CLOCK_BASE = hourSlot(2);
+const clocked = await createTestApp({ now: () => new Date(at(CLOCK_BASE, 9).getTime() + 60_000) });
+
+async function grid(name: string, from: Date, to: Date, columns = 200, on = app) {
   const body = gridResponse.parse(
     await getJson(
-      app,
+      on,
       `/api/grid?names=${encodeURIComponent(name)}&from=${from.toISOString()}&to=${to.toISOString()}&columns=${columns}`,
     ),
   );
@@ -54,7 +65,7 @@ describe('GET /api/grid before a name’s first slot', () => {
 
   it('counts in a bucket that straddles the first slot only the slots from it on (rows with gaps)', async () => {
     const name = uniqueName('straddle');
-    const from = pastSlot(9);
+    const from = hourSlot(1);
     // Buckets of three: [before, first, gap] [C C C] [C gap C], all started.
     await complete(
       name,
@@ -72,11 +83,11 @@ describe('GET /api/grid before a name’s first slot', () => {
 
   it('counts in a bucket that straddles the first slot only the slots from it on (rows without gaps)', async () => {
     const name = uniqueName('contiguous');
-    const from = pastSlot(9);
+    const from = CLOCK_BASE;
     // Slot 0 predates the name, 1–8 complete (counted arithmetically), 9 the current slot (no row), 10–11 future.
-    await worker.createTasks({ name, from: at(from, 1), to: at(from, 9), interval: 'PT5M' });
-    for (let i = 1; i < 9; i++) await (await worker.acquire(name, at(from, i))).complete();
-    const { row, cells } = await grid(name, from, at(from, 12), 4);
+    await clocked.worker.createTasks({ name, from: at(from, 1), to: at(from, 9), interval: 'PT5M' });
+    for (let i = 1; i < 9; i++) await (await clocked.worker.acquire(name, at(from, i))).complete();
+    const { row, cells } = await grid(name, from, at(from, 12), 4, clocked.app);
     expect(row).toMatchObject({ slotsPerCell: 3, cellCount: 4, states: 'CCCM' });
     expect(cells.map((c) => c.counts)).toEqual([
       { COMPLETE: 2, BEFORE_FIRST: 1 },

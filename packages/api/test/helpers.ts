@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { TaskManager } from '@dtm/core';
+import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, type CellState, type TaskManager } from '@dtm/core';
 import { afterAll, expect } from 'vitest';
 import type { z } from 'zod';
 import { createManager, databaseUrl, dropSchema } from '../../core/test/helpers.ts';
@@ -7,13 +7,7 @@ import { type AppType, createApp } from '../src/app.ts';
 import { createApiManager } from '../src/database.ts';
 import type { AppDeps, AuthConfig, Limits } from '../src/deps.ts';
 import { EventHub } from '../src/event-hub.ts';
-import {
-  CELL_STATE_CODES,
-  CELL_STATES_WORST_FIRST,
-  type CellState,
-  type gridResponse,
-} from '../src/schemas.ts';
-import { SlotIndex } from '../src/slot-index.ts';
+import type { gridResponse } from '../src/schemas.ts';
 import type { WireHolder } from '../src/wire.ts';
 
 export { databaseUrl, pastSlot, uniqueName, waitFor } from '../../core/test/helpers.ts';
@@ -48,18 +42,15 @@ export async function createTestApp(
   const schema = options.schema ?? `t_${randomBytes(6).toString('hex')}`;
   const worker = await createManager({ schema, workerName: 'test-worker' });
   const database = createApiManager({ connectionString: databaseUrl, schema, poolSize: 10 });
-  const slots = new SlotIndex(database.tm, silentLogger);
-  const events = new EventHub(database.tm, slots, silentLogger);
+  const events = new EventHub(database.tm, silentLogger);
   afterAll(async () => {
     await events.close();
-    await slots.close();
     await database.close();
   });
   const deps: AppDeps = {
     tm: database.tm,
     auth: { token: TOKEN, tokenName: 'tests', ...options.auth },
     events,
-    slots,
     logger: process.env.DEBUG_API ? errorLogger : silentLogger,
     dashboardDir: options.dashboardDir ?? null,
     // Tests read what they just wrote.
@@ -260,10 +251,13 @@ export function gridCells(grid: WireGrid, rowIndex = 0): ExpandedCell[] {
   const firstMs = Date.parse(row.firstStart);
   const details = new Map(row.details.map((detail) => [detail[0], detail]));
   expect(row.states).toHaveLength(row.cellCount);
-  expect(row.cellCount).toBe(Math.ceil(row.slotCount / row.slotsPerCell));
+  const { firstCellSlots, slotsPerCell, slotCount } = row;
+  expect(row.cellCount).toBe(
+    slotCount === 0 ? 0 : 1 + Math.ceil((slotCount - firstCellSlots) / slotsPerCell),
+  );
   return [...row.states].map((code, cell) => {
-    const first = cell * row.slotsPerCell;
-    const end = Math.min(row.slotCount, first + row.slotsPerCell);
+    const first = cell === 0 ? 0 : firstCellSlots + (cell - 1) * slotsPerCell;
+    const end = Math.min(slotCount, cell === 0 ? firstCellSlots : first + slotsPerCell);
     const state = stateOfCode(code);
     const [, counted, failedAttempts, message, holder] = details.get(cell) ?? [cell];
     const counts: Partial<Record<CellState, number>> = counted ? {} : { [state]: end - first };

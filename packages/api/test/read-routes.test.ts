@@ -5,21 +5,34 @@ import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src
 import { createTestApp, getJson, gridCells, openEvents, pastSlot, uniqueName } from './helpers.ts';
 
 const FIVE_MIN = 300_000;
-const { app, worker } = await createTestApp({ limits: { maxGridSlotsPerName: 100_000 } });
+/**
+ * A 5-minute slot at a whole hour, `hours` before the last whole hour: cells of 1, 2, 3, 4, 6 or 12 slots are
+ * aligned to it (cells are aligned to multiples of their size from the name's origin).
+ */
+function hourSlot(hours: number): Date {
+  return new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - hours * 3_600_000);
+}
+
+const { app, worker } = await createTestApp();
+/** An app whose clock stands in the seventh slot after `CLOCK_BASE`: that slot is the current one. */
+const CLOCK_BASE = hourSlot(2);
+const clocked = await createTestApp({ now: () => new Date(CLOCK_BASE.getTime() + 6 * FIVE_MIN + 60_000) });
 
 /** A 5-minute name with six slots: COMPLETE, failing, SKIP, AVAILABLE, a gap, then COMPLETE. */
-async function sixSlots() {
+/**
+ * Six 5-minute slots from `from` (default: six slots ago): COMPLETE, FAILING, SKIP, AVAILABLE, a gap, COMPLETE.
+ */
+async function sixSlots(from = pastSlot(6), seeder = worker) {
   const name = uniqueName('report');
-  const from = pastSlot(6);
   const slots = Array.from({ length: 6 }, (_, i) => new Date(from.getTime() + i * FIVE_MIN));
   const [done, failing, skipped, pending, gap, last] = slots as [Date, Date, Date, Date, Date, Date];
   for (const slot of [done, failing, skipped, pending, last]) {
-    await worker.createTask({ name, slot, interval: 'PT5M', createdBy: 'seeder' });
+    await seeder.createTask({ name, slot, interval: 'PT5M', createdBy: 'seeder' });
   }
-  await (await worker.acquire(name, done)).complete('42 rows');
-  await (await worker.acquire(name, failing)).fail('source unreachable');
-  await (await worker.acquire(name, skipped)).skip('no data that day');
-  await (await worker.acquire(name, last)).complete('7 rows');
+  await (await seeder.acquire(name, done)).complete('42 rows');
+  await (await seeder.acquire(name, failing)).fail('source unreachable');
+  await (await seeder.acquire(name, skipped)).skip('no data that day');
+  await (await seeder.acquire(name, last)).complete('7 rows');
   return { name, from, done, failing, skipped, pending, gap, last };
 }
 
@@ -226,7 +239,7 @@ describe('GET /api/grid', () => {
   });
 
   it('buckets slots so that a row has at most `columns` cells, with the worst state and counts per state', async () => {
-    const s = await sixSlots();
+    const s = await sixSlots(hourSlot(1));
     const to = new Date(s.from.getTime() + 6 * FIVE_MIN);
     const body = gridResponse.parse(
       await getJson(
@@ -265,11 +278,11 @@ describe('GET /api/grid', () => {
   });
 
   it('buckets with a partial last cell: counts add up to the slots of each cell, the current slot MISSING', async () => {
-    const s = await sixSlots();
+    const s = await sixSlots(CLOCK_BASE, clocked.worker);
     const to = new Date(s.from.getTime() + 8 * FIVE_MIN);
     const body = gridResponse.parse(
       await getJson(
-        app,
+        clocked.app,
         `/api/grid?names=${encodeURIComponent(s.name)}&from=${s.from.toISOString()}&to=${to.toISOString()}&columns=3`,
       ),
     );
@@ -287,15 +300,16 @@ describe('GET /api/grid', () => {
 
   it('sends a letter per cell and no detail for a cell whose slots are all in one state', async () => {
     const name = uniqueName('steady');
-    const from = pastSlot(6);
-    await worker.createTasks({ name, from, to: pastSlot(0), interval: 'PT5M' });
+    const from = CLOCK_BASE;
+    const { worker: seeder } = clocked;
+    await seeder.createTasks({ name, from, to: new Date(from.getTime() + 6 * FIVE_MIN), interval: 'PT5M' });
     for (let i = 0; i < 5; i++) {
-      await (await worker.acquire(name, new Date(from.getTime() + i * FIVE_MIN))).complete();
+      await (await seeder.acquire(name, new Date(from.getTime() + i * FIVE_MIN))).complete();
     }
     const to = new Date(from.getTime() + 10 * FIVE_MIN);
     const body = gridResponse.parse(
       await getJson(
-        app,
+        clocked.app,
         `/api/grid?names=${encodeURIComponent(name)}&from=${from.toISOString()}&to=${to.toISOString()}&columns=5`,
       ),
     );
@@ -341,7 +355,9 @@ describe('GET /api/grid', () => {
     );
     const row = body.rows[0];
     if (!row) throw new Error('no row');
-    expect(row).toMatchObject({ slotsPerCell: 864, slotCount: 86_400, cellCount: 100 });
+    // Cells aligned to 1,024 slots (four level-1 buckets of stored counts): at most 100 of them.
+    expect(row).toMatchObject({ slotsPerCell: 1024, slotCount: 86_400 });
+    expect(row.cellCount).toBeLessThanOrEqual(100);
     const cells = gridCells(body);
     const total = cells.reduce(
       (sum, c) => sum + Object.values(c.counts).reduce((a, b) => a + (b ?? 0), 0),
@@ -382,11 +398,14 @@ describe('the size of a grid', () => {
     const body = gridResponse.parse(JSON.parse(text));
     expect(body.rows).toHaveLength(50);
     expect(body.messages).toEqual(['source unreachable']);
+    // Cells of 11 slots, aligned to multiples of 11 slots from the epoch: the first and last are partial.
+    const firstN = first.getTime() / FIVE_MIN;
+    const cellOf = (n: number) => Math.floor(n / 11) - Math.floor(firstN / 11);
+    const cellCount = cellOf(firstN + 2015) + 1;
     for (const [i, row] of body.rows.entries()) {
-      expect(row).toMatchObject({ slotCount: 2016, slotsPerCell: 11, cellCount: 184 });
-      // The failing slot's cell, and the last cell (5 slots: it is partial), which is plainly COMPLETE.
-      const failingCell = Math.floor(((i + 1) * 20) / 11);
-      expect(row.states).toBe(`${'C'.repeat(failingCell)}F${'C'.repeat(183 - failingCell)}`);
+      expect(row).toMatchObject({ slotCount: 2016, slotsPerCell: 11, cellCount });
+      const failingCell = cellOf(firstN + (i + 1) * 20);
+      expect(row.states).toBe(`${'C'.repeat(failingCell)}F${'C'.repeat(cellCount - 1 - failingCell)}`);
       expect(row.details).toEqual([[failingCell, 'F1C10', 3, 0]]);
     }
     // The cell-per-object format of before sent about 1.7 MB for this grid.

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApiManager } from '../src/database.ts';
-import { SlotIndex } from '../src/slot-index.ts';
 import { startServer } from '../src/start-server.ts';
 import {
   createTestApp,
@@ -161,14 +160,12 @@ describe('startServer', () => {
       statementTimeoutMs: 1,
     });
     const { createApp } = await import('../src/app.ts');
-    const slots = new SlotIndex(database.tm, silentLogger);
-    const app1 = createApp({ tm: database.tm, auth: { token: null }, logger: silentLogger, slots });
+    const app1 = createApp({ tm: database.tm, auth: { token: null }, logger: silentLogger });
     try {
       const response = await app1.request('/api/names');
       expect([503]).toContain(response.status);
       expect(await response.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
     } finally {
-      await slots.close();
       await database.close();
     }
   });

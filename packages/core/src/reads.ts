@@ -54,7 +54,10 @@ export interface GridCell {
   counts: Partial<Record<CellState, number>>;
   /** The most failed attempts of any slot in the cell. */
   failedAttempts: number;
-  /** For a FAILING or SKIP cell: the message (up to 500 characters) of its first slot in that state that has one. */
+  /**
+   * The message (up to 500 characters) of the cell's slot; in a cell of several FAILING, SKIP or COMPLETE
+   * after retries, that of its first slot in that state that has one.
+   */
   message: string | null;
   /** A holder of one of the cell's slots, when it has one. */
   holder: HeldSlot | null;
@@ -740,8 +743,10 @@ async function countPieces(client: pg.PoolClient, s: string, plans: RowPlan[]): 
 }
 
 /**
- * The message of each FAILING or SKIP cell: its first slot in that state that has one (one index probe per
- * cell, through the partial indexes of those states).
+ * The message each cell shows. A cell of one slot: its slot's. A wider cell: its first slot, in the cell's
+ * state, that has one, for FAILING and SKIP cells and COMPLETE cells that needed retries (a worker's routine
+ * completion notes would otherwise make every bucket a detail): one index probe per such cell, through the
+ * partial indexes of those states.
  */
 async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise<void> {
   const wanted = {
@@ -753,41 +758,45 @@ async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise
   };
   const cells: Array<[RowPlan, number]> = [];
   for (const plan of plans) {
+    const isSlotPerCell = plan.slotsPerCell === 1;
     for (let cell = 0; cell < plan.cellCount; cell++) {
-      const state = worstState(plan.countsOf(cell));
-      if (state !== 'FAILING' && state !== 'SKIP') continue;
+      const counts = plan.countsOf(cell);
+      const state = worstState(counts);
+      const kind =
+        isSlotPerCell && state !== 'ACQUIRED'
+          ? 'ANY'
+          : state === 'COMPLETE' && (plan.maxAttempts[cell] ?? 0) > 0
+            ? 'RETRIED'
+            : state;
+      if (kind !== 'ANY' && kind !== 'FAILING' && kind !== 'SKIP' && kind !== 'RETRIED') continue;
+      if (kind === 'ANY' && !counts.COMPLETE && !counts.SKIP && !counts.AVAILABLE && !counts.FAILING)
+        continue;
       const [start, end] = plan.cellRange(cell);
       wanted.key.push(cells.length);
       wanted.name.push(plan.name.name);
       wanted.lo.push(new Date(plan.name.cadence.slotStart(start)));
       wanted.hi.push(new Date(plan.name.cadence.slotStart(end)));
-      wanted.kind.push(state);
+      wanted.kind.push(kind);
       cells.push([plan, cell]);
     }
   }
   if (cells.length === 0) return;
+  const first = (condition: string) => `SELECT w.key, m.message FROM wanted w
+     CROSS JOIN LATERAL (
+       SELECT left(t.message, ${MESSAGE_LENGTH}) AS message FROM ${s}.tasks t
+       WHERE t.name = w.name AND t.slot >= w.lo AND t.slot < w.hi AND t.message IS NOT NULL AND ${condition}
+       ORDER BY t.slot LIMIT 1
+     ) m`;
   const { rows } = await query<{ key: number; message: string }>(
     pool,
     `WITH wanted AS (
        SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
          AS w (key, name, lo, hi, kind)
      )
-     SELECT w.key, m.message FROM wanted w
-     CROSS JOIN LATERAL (
-       SELECT left(t.message, ${MESSAGE_LENGTH}) AS message FROM ${s}.tasks t
-       WHERE t.name = w.name AND t.slot >= w.lo AND t.slot < w.hi
-         AND t.state = 'AVAILABLE' AND t.failed_attempts > 0 AND t.message IS NOT NULL
-       ORDER BY t.slot LIMIT 1
-     ) m
-     WHERE w.kind = 'FAILING'
-     UNION ALL
-     SELECT w.key, m.message FROM wanted w
-     CROSS JOIN LATERAL (
-       SELECT left(t.message, ${MESSAGE_LENGTH}) AS message FROM ${s}.tasks t
-       WHERE t.name = w.name AND t.slot >= w.lo AND t.slot < w.hi AND t.state = 'SKIP' AND t.message IS NOT NULL
-       ORDER BY t.slot LIMIT 1
-     ) m
-     WHERE w.kind = 'SKIP'`,
+     ${first("t.state = 'AVAILABLE' AND t.failed_attempts > 0")} WHERE w.kind = 'FAILING'
+     UNION ALL ${first("t.state = 'SKIP'")} WHERE w.kind = 'SKIP'
+     UNION ALL ${first("t.state = 'COMPLETE' AND t.failed_attempts > 0")} WHERE w.kind = 'RETRIED'
+     UNION ALL ${first('true')} WHERE w.kind = 'ANY'`,
     [wanted.key, wanted.name, wanted.lo, wanted.hi, wanted.kind],
     'reading the grid messages',
   );

@@ -234,6 +234,15 @@ export class TaskManager {
     return rebuildCounts(this.pool, this.#schema);
   }
 
+  /** Resolves when the database answers (and the read pool's, when it is another); rejects otherwise. */
+  async ping(): Promise<void> {
+    const pools = new Set([this.pool, this.#pools.rows]);
+    for (const pool of pools)
+      await pool.query('SELECT 1').catch((error) => {
+        throw translatePgError(error, 'reaching the database');
+      });
+  }
+
   /** Ends the pool if the manager built it. */
   async close(): Promise<void> {
     if (this.#ownsPool) await this.pool.end();

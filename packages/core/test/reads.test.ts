@@ -204,7 +204,7 @@ describe('the grid', () => {
         backlog: 'P3D',
         concurrency: 4,
         handler: async (task) => {
-          if (task.slot.getMinutes() % 9 === 0) throw new Error('flaky');
+          if (task.task.slot.getMinutes() % 9 === 0) throw new Error('flaky');
           return 'ok';
         },
       }),

@@ -4,13 +4,13 @@ import type { RouteDeps } from '../deps.ts';
 
 const HEALTH_TIMEOUT_MS = 3_000;
 
-/** Whether the database answers `SELECT 1` within a few seconds. */
+/** Whether the database (and the replica reads go to, if any) answers within a few seconds. */
 export async function isDatabaseUp(deps: RouteDeps): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS);
   });
-  const probe = deps.tm.pool.query('SELECT 1').then(
+  const probe = deps.tm.ping().then(
     () => true,
     () => false,
   );

@@ -3,29 +3,7 @@ import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { escapeLabel, type RequestMetrics } from '../request-metrics.ts';
 import type { SingleFlightStats } from '../single-flight.ts';
-import { type NameSlots, NO_ROW, STATE_MASK } from '../slot-index.ts';
 import { isDatabaseUp } from './health.ts';
-import { readNameSummaries } from './names.ts';
-
-/**
- * Missing slots per name in the look-back window: slots that have started by now, from the later of
- * (now − look-back) and the name's first slot (a name is not missing slots from before it existed), that
- * have no row.
- */
-function countMissing(deps: RouteDeps, slots: NameSlots, nowMs: number): number {
-  if (slots.rows === 0) return 0;
-  const { intervalMs, originMs } = slots;
-  const lookbackStart = nowMs - deps.limits.metricsLookbackMs;
-  const start = Math.max(
-    slots.firstSlotMs,
-    originMs + Math.ceil((lookbackStart - originMs) / intervalMs) * intervalMs,
-  );
-  let missing = 0;
-  for (let slot = start; slot <= nowMs; slot += intervalMs) {
-    if ((slots.stateAt(slot) & STATE_MASK) === NO_ROW) missing += 1;
-  }
-  return missing;
-}
 
 function gauge(lines: string[], name: string, help: string): void {
   lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -64,7 +42,18 @@ export function metricsRoutes(
     lines.push(`dtm_database_up ${isUp ? 1 : 0}`);
     if (isUp) {
       const now = deps.now();
-      const summaries = await readNameSummaries(deps);
+      // The grid's own counts of the look-back window, one cell per name: metrics, grid and `dtm status`
+      // never disagree.
+      const [summaries, lookback] = await Promise.all([
+        deps.tm.listNames(),
+        deps.tm.grid({
+          from: new Date(now.getTime() - deps.limits.metricsLookbackMs),
+          to: now,
+          columns: 1,
+          now,
+        }),
+      ]);
+      const missingOf = new Map(lookback.rows.map((row) => [row.name, row.summary.missing]));
       gauge(lines, 'dtm_slots', 'Slots by task name and live state (ACQUIRED: held by a worker right now).');
       for (const s of summaries) {
         for (const [state, count] of Object.entries(s.counts)) {
@@ -88,23 +77,13 @@ export function metricsRoutes(
         `Slots with no row although the interval says they should exist, in the last ${deps.limits.metricsLookbackMs / 1000} s (not before the name's first slot).`,
       );
       for (const s of summaries) {
-        const missing = countMissing(deps, s.slots, now.getTime());
-        lines.push(`dtm_missing_slots{name="${escapeLabel(s.name)}"} ${missing}`);
+        lines.push(`dtm_missing_slots{name="${escapeLabel(s.name)}"} ${missingOf.get(s.name) ?? 0}`);
       }
     }
     gauge(lines, 'dtm_event_stream_clients', 'Open /api/events streams.');
     lines.push(`dtm_event_stream_clients ${deps.events.size}`);
     flightCounters(lines, 'grid', 'Grids', 'Grid requests', flights.grid);
     flightCounters(lines, 'names', 'Name summaries', 'Name summary requests', flights.names);
-    const { appliedAsHeard, rowsReadBack } = deps.slots.stats;
-    lines.push(
-      '# HELP dtm_api_slot_index_applied_as_heard_total Holder endings the slot index applied from their notification alone.',
-      '# TYPE dtm_api_slot_index_applied_as_heard_total counter',
-      `dtm_api_slot_index_applied_as_heard_total ${appliedAsHeard}`,
-      '# HELP dtm_api_slot_index_rows_read_back_total Rows the slot index read back by key after a notification named them.',
-      '# TYPE dtm_api_slot_index_rows_read_back_total counter',
-      `dtm_api_slot_index_rows_read_back_total ${rowsReadBack}`,
-    );
     gauge(lines, 'process_resident_memory_bytes', 'Resident memory of the API process.');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     const text = `${lines.join('\n')}\n${requests.render()}`;
