@@ -1,19 +1,5 @@
-import type { Task } from '@dtm/core';
+import { CELL_STATES_WORST_FIRST, type CellState, type GridRow, type HeldSlot, type Task } from '@dtm/core';
 import { type Color, formatTime, paint, truncate } from './output.ts';
-
-/** What a cell shows; the same codes as the API's grid (see docs/http-api.md). */
-export type CellState = 'COMPLETE' | 'ACQUIRED' | 'AVAILABLE' | 'FAILING' | 'SKIP' | 'MISSING' | 'FUTURE';
-
-/** A cell holding several slots shows the worst of them, in this order. */
-export const WORST_FIRST: readonly CellState[] = [
-  'FAILING',
-  'MISSING',
-  'AVAILABLE',
-  'ACQUIRED',
-  'SKIP',
-  'COMPLETE',
-  'FUTURE',
-];
 
 /** The order of the legend and the counts: the usual life of a slot, then what needs attention. */
 const DISPLAY_ORDER: readonly CellState[] = [
@@ -33,6 +19,7 @@ const LOOK: Record<CellState, { char: string; color: Color; label: string }> = {
   SKIP: { char: '-', color: 'gray', label: 'skipped' },
   MISSING: { char: '?', color: 'yellow', label: 'missing' },
   FUTURE: { char: ' ', color: 'dim', label: 'future' },
+  BEFORE_FIRST: { char: ' ', color: 'dim', label: 'before the first slot' },
 };
 
 /** One task name over a window: its cells, counts, gaps, failures and holders. */
@@ -40,99 +27,65 @@ export interface NameStatus {
   name: string;
   interval: string;
   intervalMs: number;
-  /** First slot shown (the window's start, or the name's first slot if later). */
+  /** The window's first slot. */
   from: Date;
   /** End of the window (exclusive). */
   to: Date;
   slots: number;
   slotsPerCell: number;
   cells: CellState[];
+  /** Slots per cell state; BEFORE_FIRST: slots before the name's first slot (not expected, not gaps). */
   counts: Record<CellState, number>;
+  /** Runs of cells with gaps: each slot of a gap when a cell is one slot, else the cells that hold gaps. */
   gaps: Array<{ from: Date; to: Date; count: number }>;
   failures: Array<{ slot: Date; failedAttempts: number; message: string | null; nextAttemptAt: Date | null }>;
   running: Array<{ slot: Date; worker: string | null; since: Date | null }>;
 }
 
-/** The state a slot shows: its live state, FAILING for an AVAILABLE slot that failed, MISSING for a gap. */
-export function slotState(task: Task | undefined, slot: Date, now: Date): CellState {
-  if (!task) return slot > now ? 'FUTURE' : 'MISSING';
-  if (task.state === 'AVAILABLE' && task.failedAttempts > 0) return 'FAILING';
-  return task.state;
-}
-
 /**
- * Lays a name's slots in [from, to) out as at most `maxCells` cells. Slots before the name's first slot
- * are not shown: they predate the name, so they are not gaps.
+ * A name's status from its row of the core's grid (the same cells and counts as the API's grid and
+ * `dtm_missing_slots`), its first failing slots and its holders.
  */
-export function summarizeName(input: {
-  name: string;
-  interval: string;
-  intervalMs: number;
-  originMs: number;
-  firstSlot: Date | null;
-  from: Date;
-  to: Date;
-  now: Date;
-  tasks: readonly Task[];
-  maxCells: number;
-}): NameStatus {
-  const { intervalMs, originMs } = input;
-  const alignedFrom = originMs + Math.ceil((input.from.getTime() - originMs) / intervalMs) * intervalMs;
-  const start = input.firstSlot ? Math.max(alignedFrom, input.firstSlot.getTime()) : input.to.getTime();
-  const count = Math.max(0, Math.ceil((input.to.getTime() - start) / intervalMs));
-  const bySlot = new Map(input.tasks.map((task) => [task.slot.getTime(), task]));
-  const counts = Object.fromEntries(WORST_FIRST.map((state) => [state, 0])) as Record<CellState, number>;
-  const states: CellState[] = [];
+export function summarizeName(
+  row: GridRow,
+  window: { to: Date },
+  failing: readonly Task[],
+  held: readonly HeldSlot[],
+): NameStatus {
+  const counts = Object.fromEntries(CELL_STATES_WORST_FIRST.map((state) => [state, 0])) as Record<
+    CellState,
+    number
+  >;
   const gaps: NameStatus['gaps'] = [];
-  const failures: NameStatus['failures'] = [];
-  const running: NameStatus['running'] = [];
-  for (let i = 0; i < count; i += 1) {
-    const slot = new Date(start + i * intervalMs);
-    const task = bySlot.get(slot.getTime());
-    const state = slotState(task, slot, input.now);
-    states.push(state);
-    counts[state] += 1;
-    if (state === 'MISSING') {
-      const last = gaps.at(-1);
-      if (last && last.to.getTime() === slot.getTime()) {
-        last.to = new Date(slot.getTime() + intervalMs);
-        last.count += 1;
-      } else {
-        gaps.push({ from: slot, to: new Date(slot.getTime() + intervalMs), count: 1 });
-      }
-    }
-    if (task && state === 'FAILING') {
-      failures.push({
-        slot,
-        failedAttempts: task.failedAttempts,
-        message: task.message,
-        nextAttemptAt: task.nextAttemptAt,
-      });
-    }
-    if (task?.holder) running.push({ slot, worker: task.holder.worker, since: task.holder.since });
+  for (const cell of row.cells) {
+    for (const state of CELL_STATES_WORST_FIRST) counts[state] += cell.counts[state] ?? 0;
+    const missing = cell.counts.MISSING ?? 0;
+    if (missing === 0) continue;
+    const last = gaps.at(-1);
+    if (last && last.to.getTime() === cell.start.getTime()) {
+      last.to = cell.end;
+      last.count += missing;
+    } else gaps.push({ from: cell.start, to: cell.end, count: missing });
   }
-  const slotsPerCell = Math.max(1, Math.ceil(count / Math.max(1, input.maxCells)));
-  const cells: CellState[] = [];
-  for (let i = 0; i < count; i += slotsPerCell) cells.push(worstOf(states.slice(i, i + slotsPerCell)));
   return {
-    name: input.name,
-    interval: input.interval,
-    intervalMs,
-    from: new Date(start),
-    to: input.to,
-    slots: count,
-    slotsPerCell,
-    cells,
+    name: row.name,
+    interval: row.interval,
+    intervalMs: row.intervalMs,
+    from: row.start,
+    to: window.to,
+    slots: row.slotCount,
+    slotsPerCell: row.slotsPerCell,
+    cells: row.cells.map((cell) => cell.state),
     counts,
     gaps,
-    failures,
-    running,
+    failures: failing.map((task) => ({
+      slot: task.slot,
+      failedAttempts: task.failedAttempts,
+      message: task.message,
+      nextAttemptAt: task.nextAttemptAt,
+    })),
+    running: held.map((slot) => ({ slot: slot.slot, worker: slot.worker, since: slot.since })),
   };
-}
-
-function worstOf(states: readonly CellState[]): CellState {
-  for (const state of WORST_FIRST) if (states.includes(state)) return state;
-  return 'FUTURE';
 }
 
 /** The legend line: each cell character and what it means. */
@@ -142,12 +95,14 @@ export function renderLegend(isColor: boolean): string {
   ).join('  ');
 }
 
-const LISTED = 5;
+/** How many failing slots and holders a name lists. */
+export const LISTED = 5;
 
 /** The text block of one name: header, the cell line, counts, then gaps, failures and holders. */
 export function renderName(status: NameStatus, isColor: boolean): string[] {
   const lines: string[] = [];
   const per = status.slotsPerCell === 1 ? '1 slot per cell' : `${status.slotsPerCell} slots per cell`;
+  const listedGaps = status.slotsPerCell === 1 ? 'gaps' : 'cells with gaps';
   lines.push(
     `${paint(status.name, 'bold', isColor)}  every ${status.interval}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
   );
@@ -174,15 +129,16 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
           : `${formatTime(gap.from)} .. ${formatTime(gap.to)} (${gap.count})`,
       );
     const more = status.gaps.length > LISTED ? ` and ${status.gaps.length - LISTED} more` : '';
-    lines.push(`  gaps: ${listed.join(', ')}${more}`);
+    lines.push(`  ${listedGaps}: ${listed.join(', ')}${more}`);
   }
-  for (const failure of status.failures.slice(0, LISTED)) {
+  for (const failure of status.failures) {
     const attempts = failure.failedAttempts === 1 ? '1 attempt' : `${failure.failedAttempts} attempts`;
     lines.push(
       `  ${paint('failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
     );
   }
-  if (status.failures.length > LISTED) lines.push(`  … and ${status.failures.length - LISTED} more failing`);
+  const moreFailing = status.counts.FAILING - status.failures.length;
+  if (moreFailing > 0) lines.push(`  … and ${moreFailing} more failing`);
   for (const held of status.running.slice(0, LISTED)) {
     const since = held.since ? ` since ${formatTime(held.since)}` : '';
     lines.push(

@@ -56,9 +56,19 @@ describe('dtm status', () => {
   });
 
   it('buckets slots into at most --width cells, each showing its worst slot', async () => {
-    const { stdout } = await runDtm(['status', 'sensor', ...window, '--width', '4', '--schema', schema]);
-    // cells of three slots: ###, ###, !-?, >.. → complete, complete, failing, pending
-    expect(stdout).toContain('|##!.|');
+    const { stdout } = await runDtm(['status', 'sensor', ...window, '--width', '5', '--schema', schema]);
+    // Cells of three slots, aligned to multiples of three slots (15 minutes) from the epoch, each showing the
+    // worst of '######!-?>..' (one per slot), in the order failing, missing, pending, running, skipped, complete.
+    const perSlot = '######!-?>..';
+    const worst = '!?.>-#';
+    const firstN = from.getTime() / FIVE_MINUTES;
+    const cells: string[] = [];
+    for (let i = 0; i < perSlot.length; i += 1) {
+      const cell = Math.floor((firstN + i) / 3) - Math.floor(firstN / 3);
+      cells[cell] = (cells[cell] ?? '') + perSlot[i];
+    }
+    const line = cells.map((slots) => [...worst].find((char) => slots.includes(char))).join('');
+    expect(stdout).toContain(`|${line}|`);
     expect(stdout).toContain('3 slots per cell');
   });
 
@@ -75,6 +85,7 @@ describe('dtm status', () => {
       SKIP: 1,
       COMPLETE: 6,
       FUTURE: 0,
+      BEFORE_FIRST: 0,
     });
     expect(sensor.gaps).toEqual([{ from: at(8).toISOString(), to: at(9).toISOString(), count: 1 }]);
     expect(sensor.failures[0].message).toContain('ECONNREFUSED');
@@ -86,7 +97,7 @@ describe('dtm status', () => {
   it('fails with exit 1 for an unknown name and exit 2 for a bad window', async () => {
     const unknown = await runDtm(['status', 'nope', '--schema', schema]);
     expect(unknown.status).toBe(1);
-    expect(unknown.stderr).toContain('no task name "nope"');
+    expect(unknown.stderr).toContain('unknown task name: "nope"');
     const inverted = await runDtm([
       'status',
       '--from',

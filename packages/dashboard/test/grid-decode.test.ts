@@ -11,6 +11,7 @@ function bucketedGrid(): WireGrid {
     intervalMs: STEP,
     firstStart: iso(FROM),
     slotsPerCell: 3,
+    firstCellSlots: 3,
     slotCount: 7,
     cellCount: 3,
     summary: { missing: 1, failing: 1, running: 1 },
@@ -45,6 +46,18 @@ describe('toGrid (the compact grid format)', () => {
     ]);
     expect(grid.rows[0]?.slotsPerCell).toBe(3);
     expect(grid.now.getTime()).toBe(FROM + 6 * STEP);
+  });
+
+  it('starts with a shorter first cell when the window starts inside an aligned cell', () => {
+    const wire = bucketedGrid();
+    const rows = wire.rows.map((row) => ({ ...row, firstCellSlots: 1 }));
+    const grid = toGrid({ ...wire, rows });
+    expect(grid.rows[0]?.cells.map((c) => [c.start.getTime(), c.end.getTime()])).toEqual([
+      [FROM, FROM + STEP],
+      [FROM + STEP, FROM + 4 * STEP],
+      [FROM + 4 * STEP, FROM + 7 * STEP],
+    ]);
+    expect(grid.rows[1]?.cells[0]?.counts).toEqual({ COMPLETE: 1 });
   });
 
   it('reads states, counts, attempts, messages and holders from letters and details', () => {
@@ -90,6 +103,7 @@ describe('toGrid (the compact grid format)', () => {
       intervalMs: STEP,
       firstStart: iso(FROM),
       slotsPerCell: 11,
+      firstCellSlots: 11,
       slotCount: 2016,
       cellCount: 184,
       summary: { missing: 0, failing: 1, running: 0 },

@@ -1,16 +1,8 @@
-import type { Task, TaskManager } from '@dtm/core';
+import type { TaskManager } from '@dtm/core';
 import { parseCommandArgs, parseRange, UsageError } from '../args.ts';
-import {
-  COMMON_HELP,
-  type Command,
-  OperationalError,
-  printJson,
-  resolveSchema,
-  withManager,
-} from '../command.ts';
-import { type NameStatus, renderLegend, renderName, summarizeName } from '../status-grid.ts';
+import { COMMON_HELP, type Command, printJson, resolveSchema, withManager } from '../command.ts';
+import { LISTED, type NameStatus, renderLegend, renderName, summarizeName } from '../status-grid.ts';
 
-const MAX_SLOTS = 10_000;
 const DEFAULT_WINDOW_MS = 86_400_000;
 
 export const statusCommand: Command = {
@@ -22,9 +14,10 @@ Shows each task name (or just <name>) over a window as one line of cells, oldest
   # complete   > running   . pending   ! failing   - skipped   ? missing (a gap)
 then the counts per state, the gaps, the failing slots with their last message, and who runs what.
 A cell holds several slots when the window has more slots than --width; it then shows the worst of them
-(failing, missing, pending, running, skipped, complete). A gap is a slot with no row between the name's
-first slot and now; slots before a name's first slot are not shown. Colored on a terminal unless NO_COLOR
-is set (FORCE_COLOR=1 colors a pipe).
+(failing, missing, pending, running, skipped, complete), and cells are aligned to multiples of their size,
+so the first and last may hold fewer. A gap is a slot with no row between the name's first slot and now;
+slots before a name's first slot are blank. The cells and counts are those of the API's grid and of
+dtm_missing_slots. Colored on a terminal unless NO_COLOR is set (FORCE_COLOR=1 colors a pipe).
 
 Options:
   --from <time>     Window start, ISO-8601 (2026-11-28T00:00Z), now, or now-24h (default: now-24h)
@@ -48,12 +41,9 @@ ${COMMON_HELP}`,
       to: context.now,
     };
     const maxCells = parseWidth(values.width, context.io.columns);
-    const statuses = await withManager(context, schema, async (tm) => {
-      const names = positionals[0] === undefined ? await listNames(tm) : [positionals[0]];
-      const result: NameStatus[] = [];
-      for (const name of names) result.push(await readName(tm, name, range, context.now, maxCells));
-      return result;
-    });
+    const statuses = await withManager(context, schema, (tm) =>
+      readStatuses(tm, positionals[0] === undefined ? null : [positionals[0]], range, context.now, maxCells),
+    );
     if (values.json) {
       printJson(context.io, { from: range.from, to: range.to, now: context.now, names: statuses });
       return 0;
@@ -81,55 +71,36 @@ function parseWidth(value: string | undefined, columns: number | undefined): num
   return width;
 }
 
-async function listNames(tm: TaskManager): Promise<string[]> {
-  // The core has no "list names" call; the schema name was validated by the TaskManager, so quoting is safe.
-  const { rows } = await tm.pool.query<{ name: string }>(
-    `SELECT name FROM "${tm.schema}".task_names ORDER BY name`,
-  );
-  return rows.map((row) => row.name);
-}
-
-async function readName(
+/** The names' rows of the core's grid, with each name's first failing slots and its holders. */
+async function readStatuses(
   tm: TaskManager,
-  name: string,
+  names: string[] | null,
   range: { from: Date; to: Date },
   now: Date,
   maxCells: number,
-): Promise<NameStatus> {
-  const settings = await tm.getTaskName(name);
-  if (!settings) throw new OperationalError('NOT_FOUND', `no task name ${JSON.stringify(name)}`);
-  const slots = Math.ceil((range.to.getTime() - range.from.getTime()) / settings.intervalMs);
-  if (slots > MAX_SLOTS) {
-    throw new UsageError(
-      `the window holds ${slots} slots of ${settings.interval} for ${JSON.stringify(name)}; at most ${MAX_SLOTS}: narrow --from/--to`,
-    );
-  }
-  const [first] = await tm.listTasks({ name, limit: 1 });
-  const tasks: Task[] = [];
-  let after: { name: string; slot: Date } | undefined;
-  for (;;) {
-    const page = await tm.listTasks({
-      name,
-      from: range.from,
-      to: range.to,
-      limit: MAX_SLOTS,
-      ...(after ? { after } : {}),
-    });
-    tasks.push(...page);
-    const last = page.at(-1);
-    if (!last || page.length < MAX_SLOTS) break;
-    after = { name, slot: last.slot };
-  }
-  return summarizeName({
-    name,
-    interval: settings.interval,
-    intervalMs: settings.intervalMs,
-    originMs: settings.origin.getTime(),
-    firstSlot: first?.slot ?? null,
-    from: range.from,
-    to: range.to,
-    now,
-    tasks,
-    maxCells,
-  });
+): Promise<NameStatus[]> {
+  const [grid, held] = await Promise.all([
+    tm.grid({ names, from: range.from, to: range.to, columns: maxCells, now }),
+    tm.listHolders({ ...(names ? { names } : {}), from: range.from, to: range.to }),
+  ]);
+  return Promise.all(
+    grid.rows.map(async (row) => {
+      const failing =
+        row.summary.failing > 0
+          ? await tm.listTasks({
+              name: row.name,
+              from: range.from,
+              to: range.to,
+              isFailing: true,
+              limit: LISTED,
+            })
+          : [];
+      return summarizeName(
+        row,
+        range,
+        failing,
+        held.filter((slot) => slot.name === row.name),
+      );
+    }),
+  );
 }

@@ -28,7 +28,9 @@ export interface WireGridRow {
   interval: string;
   intervalMs: number;
   firstStart: string;
+  /** Cells are aligned to multiples of `slotsPerCell` from the name's origin: the first may hold fewer. */
   slotsPerCell: number;
+  firstCellSlots: number;
   slotCount: number;
   cellCount: number;
   summary: { missing: number; failing: number; running: number };
@@ -121,15 +123,19 @@ interface Shared {
   counts: Map<string, Partial<Record<CellState, number>>>;
 }
 
-/** The `cellCount + 1` cell boundaries of a row (rows with the same geometry share one array). */
+/**
+ * The `cellCount + 1` cell boundaries of a row (rows with the same geometry share one array): cell 0 holds
+ * `firstCellSlots` slots, each next one `slotsPerCell` (the last may hold fewer).
+ */
 function boundariesOf(row: WireGridRow, shared: Shared): Date[] {
-  const key = `${row.firstStart}/${row.intervalMs}/${row.slotsPerCell}/${row.slotCount}`;
+  const key = `${row.firstStart}/${row.intervalMs}/${row.slotsPerCell}/${row.firstCellSlots}/${row.slotCount}`;
   let boundaries = shared.boundaries.get(key);
   if (!boundaries) {
     const firstMs = Date.parse(row.firstStart);
     boundaries = new Array<Date>(row.cellCount + 1);
     for (let cell = 0; cell <= row.cellCount; cell++) {
-      const slot = Math.min(row.slotCount, cell * row.slotsPerCell);
+      const slot =
+        cell === 0 ? 0 : Math.min(row.slotCount, row.firstCellSlots + (cell - 1) * row.slotsPerCell);
       boundaries[cell] = new Date(firstMs + slot * row.intervalMs);
     }
     shared.boundaries.set(key, boundaries);

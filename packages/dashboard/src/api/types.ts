@@ -1,37 +1,6 @@
-/** A task row's state as stored. */
-export type TaskState = 'AVAILABLE' | 'ACQUIRED' | 'COMPLETE' | 'SKIP';
-
-/**
- * A grid cell's state: the task states plus FAILING, MISSING (a gap: no row, from the name's first slot on),
- * FUTURE (no row, not started yet) and BEFORE_FIRST (no row, before the name's first slot: not expected).
- */
-export type CellState =
-  | 'COMPLETE'
-  | 'ACQUIRED'
-  | 'AVAILABLE'
-  | 'FAILING'
-  | 'SKIP'
-  | 'MISSING'
-  | 'FUTURE'
-  | 'BEFORE_FIRST';
-
-/** Every cell state, worst first (the order the API uses to pick a bucket's state). */
-export const CELL_STATES_WORST_FIRST: readonly CellState[] = [
-  'FAILING',
-  'MISSING',
-  'AVAILABLE',
-  'ACQUIRED',
-  'SKIP',
-  'COMPLETE',
-  'FUTURE',
-  'BEFORE_FIRST',
-];
-
-/**
- * The letters of cell states on the wire (a grid row's `states`, a detail's counts): the letter at index i
- * codes `CELL_STATES_WORST_FIRST[i]` (the API's `CELL_STATE_CODES`, see docs/http-api.md).
- */
-export const CELL_STATE_CODES = 'FMARSCUB';
+// The states, their order and their wire letters are the core's shared model (one definition for the core,
+// the API, the CLI and the dashboard).
+export { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, type CellState, type TaskState } from '@dtm/core/model';
 
 /** The worker holding a running slot. */
 export interface Holder {

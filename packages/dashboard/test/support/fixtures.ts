@@ -69,6 +69,7 @@ function encodeRow(row: FixtureRow, messages: string[]): WireGridRow {
     intervalMs: STEP,
     firstStart: new Date(FROM).toISOString(),
     slotsPerCell: 1,
+    firstCellSlots: 1,
     slotCount: row.states.length,
     cellCount: row.states.length,
     summary: row.summary,
