@@ -2,12 +2,9 @@
 import { join } from 'node:path';
 import { openDatabase } from '@dtm/dev-db';
 import type { AuthConfig } from './deps.ts';
-import { preferSmallHeap } from './heap.ts';
 import { startServer } from './start-server.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
-
-preferSmallHeap();
 
 function fail(message: string): never {
   console.error(`dtm-api: ${message}`);

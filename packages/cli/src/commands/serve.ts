@@ -53,11 +53,10 @@ ${COMMON_HELP}`,
 
     const db = await connectDatabase({ env: context.env });
     try {
-      const { preferSmallHeap, startServer } = await import('@dtm/api');
-      // This process only serves from now on (see preferSmallHeap).
-      preferSmallHeap();
+      const { startServer } = await import('@dtm/api');
       const server = await startServer({
         databaseUrl: db.url,
+        ...(context.env.DTM_READ_DATABASE_URL ? { readDatabaseUrl: context.env.DTM_READ_DATABASE_URL } : {}),
         schema,
         host,
         port,
