@@ -33,7 +33,7 @@ import {
   setUp,
 } from './holder-statements.ts';
 import { migrate } from './migrate.ts';
-import { checkTaskName as checkName } from './model.ts';
+import { checkTaskName as checkName, fixedCadence, slotsIn } from './model.ts';
 import {
   type Grid,
   type GridRequest,
@@ -45,7 +45,7 @@ import {
   readNames,
 } from './reads.ts';
 import { type Schema, toSchema } from './schema.ts';
-import { assertAligned, formatInterval, type Interval, parseInterval, slotsBetween, toDate } from './time.ts';
+import { assertAligned, formatInterval, type Interval, parseInterval, toDate } from './time.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
@@ -528,8 +528,8 @@ export class TaskManager {
     const backlogMs = parseDuration(options.backlog, 'backlog');
     const lagMs = options.lag === undefined ? 0 : parseDuration(options.lag, 'lag');
     const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
-    const now = Date.now() - lagMs;
-    const current = new Date(originMs + Math.floor((now - originMs) / intervalMs) * intervalMs);
+    const cadence = fixedCadence(intervalMs, originMs);
+    const current = new Date(cadence.slotStart(cadence.slotNumber(Date.now() - lagMs)));
     const worker = options.worker;
     const next = await this.acquireNext({
       name,
@@ -1037,14 +1037,14 @@ function expandRange(
   const to = toDate(toValue, 'to');
   if (from > to)
     throw new BadInputError(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
-  const first = originMs + Math.ceil((from.getTime() - originMs) / intervalMs) * intervalMs;
-  const count = Math.max(0, Math.ceil((to.getTime() - first) / intervalMs));
-  if (count > MAX_SLOTS_PER_CALL) {
+  const cadence = fixedCadence(intervalMs, originMs);
+  const { first, end } = slotsIn(cadence, from.getTime(), to.getTime());
+  if (end - first > MAX_SLOTS_PER_CALL) {
     throw new BadInputError(
-      `range ${from.toISOString()} – ${to.toISOString()} holds ${count} slots of ${formatInterval(intervalMs)}; at most ${MAX_SLOTS_PER_CALL} per call`,
+      `range ${from.toISOString()} – ${to.toISOString()} holds ${end - first} slots of ${cadence.interval}; at most ${MAX_SLOTS_PER_CALL} per call`,
     );
   }
-  return slotsBetween(new Date(first), to, intervalMs);
+  return Array.from({ length: end - first }, (_, i) => new Date(cadence.slotStart(first + i)));
 }
 
 function parseDuration(value: Interval, what: string): number {

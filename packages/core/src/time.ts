@@ -36,10 +36,3 @@ export function assertAligned(slot: Date, intervalMs: number, originMs: number, 
     );
   }
 }
-
-/** The slot starts in [from, to), in order. `from` must be aligned; the caller has bounded the count. */
-export function slotsBetween(from: Date, to: Date, intervalMs: number): Date[] {
-  const slots: Date[] = [];
-  for (let t = from.getTime(); t < to.getTime(); t += intervalMs) slots.push(new Date(t));
-  return slots;
-}

@@ -62,4 +62,26 @@ describe('database errors', () => {
     expect((refused as DatabaseError).message).toContain('ECONNREFUSED');
     expect((refused as DatabaseError).sqlState).toBeUndefined();
   });
+
+  it('refuses a schema made by the pre-release migrations, saying how to start over, and changes nothing', async () => {
+    const old = `m_${randomBytes(6).toString('hex')}`;
+    const client = new pg.Client(databaseUrl);
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA "${old}"`);
+      await client.query(`CREATE TABLE "${old}".migrations (id integer PRIMARY KEY, applied_at timestamptz)`);
+      await client.query(`INSERT INTO "${old}".migrations (id) SELECT generate_series(1, 7)`);
+      const tm = new TaskManager({ connectionString: databaseUrl, schema: old });
+      await expect(tm.migrate()).rejects.toThrow(/pre-release.*DROP SCHEMA/);
+      await tm.close();
+      const { rows } = await client.query(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
+        [old],
+      );
+      expect(rows.map((row) => row.table_name)).toEqual(['migrations']);
+    } finally {
+      await client.query(`DROP SCHEMA "${old}" CASCADE`);
+      await client.end();
+    }
+  });
 });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { alignToInterval, BadInputError, formatInterval, parseInterval } from '../src/index.ts';
+import {
+  alignToInterval,
+  BadInputError,
+  checkTaskName,
+  fixedCadence,
+  formatInterval,
+  parseInterval,
+  slotsIn,
+  taskNameProblem,
+  worstState,
+} from '../src/index.ts';
 
 describe('intervals', () => {
   it('parses fixed ISO-8601 durations and milliseconds', () => {
@@ -48,5 +58,38 @@ describe('intervals', () => {
 
   it('rejects invalid dates', () => {
     expect(() => alignToInterval('yesterday', 'PT5M')).toThrow(/valid date/);
+  });
+});
+
+describe('slots of a cadence', () => {
+  const fiveMinutes = fixedCadence(300_000, Date.UTC(2026, 0, 1, 0, 2));
+
+  it('numbers slots from the origin, before it too, and finds the slots of a window', () => {
+    expect(fiveMinutes.slotNumber(Date.UTC(2026, 0, 1, 0, 2))).toBe(0);
+    expect(fiveMinutes.slotNumber(Date.UTC(2026, 0, 1, 0, 6, 59))).toBe(0);
+    expect(fiveMinutes.slotNumber(Date.UTC(2026, 0, 1, 0, 1))).toBe(-1);
+    expect(fiveMinutes.slotStart(-1)).toBe(Date.UTC(2025, 11, 31, 23, 57));
+    // [00:03, 00:17): the slots starting at 00:07 and 00:12.
+    expect(slotsIn(fiveMinutes, Date.UTC(2026, 0, 1, 0, 3), Date.UTC(2026, 0, 1, 0, 17))).toEqual({
+      first: 1,
+      end: 3,
+    });
+    expect(slotsIn(fiveMinutes, Date.UTC(2026, 0, 1, 0, 7), Date.UTC(2026, 0, 1, 0, 7))).toEqual({
+      first: 1,
+      end: 1,
+    });
+    expect(slotsIn(fiveMinutes, Date.UTC(2026, 0, 1, 1), Date.UTC(2026, 0, 1, 0))).toEqual({
+      first: 12,
+      end: 12,
+    });
+  });
+
+  it('tells a valid task name from an invalid one, and the worst of some cell states', () => {
+    expect(taskNameProblem('sensor-count')).toBeNull();
+    expect(taskNameProblem('')).toMatch(/1–200 characters/);
+    expect(taskNameProblem('a\u0000b')).toMatch(/NUL/);
+    expect(() => checkTaskName('x'.repeat(201))).toThrow(BadInputError);
+    expect(worstState({ COMPLETE: 3, MISSING: 1, SKIP: 2 })).toBe('MISSING');
+    expect(worstState({})).toBeNull();
   });
 });

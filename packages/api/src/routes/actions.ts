@@ -1,4 +1,4 @@
-import { formatInterval, type SlotSelection } from '@dtm/core';
+import { fixedCadence, formatInterval, type SlotSelection, slotsIn } from '@dtm/core';
 import { type Context, Hono } from 'hono';
 import type { AppEnv } from '../auth.ts';
 import { requireWriter } from '../auth.ts';
@@ -29,9 +29,12 @@ async function checkRange(deps: RouteDeps, name: string, from: Date, to: Date): 
   if (from > to) throw badInput(`inverted range: from ${from.toISOString()} is after to ${to.toISOString()}`);
   const settings = await deps.tm.getTaskName(name);
   if (!settings) throw new ApiError(404, 'NOT_FOUND', `no task name ${JSON.stringify(name)}`);
-  const originMs = settings.origin.getTime();
-  const first = originMs + Math.ceil((from.getTime() - originMs) / settings.intervalMs) * settings.intervalMs;
-  const count = Math.max(0, Math.ceil((to.getTime() - first) / settings.intervalMs));
+  const { first, end } = slotsIn(
+    fixedCadence(settings.intervalMs, settings.origin.getTime()),
+    from.getTime(),
+    to.getTime(),
+  );
+  const count = end - first;
   if (count > deps.limits.maxSlotsPerRequest) {
     throw badInput(
       `the range holds ${count} slots of ${formatInterval(settings.intervalMs)}; at most ${deps.limits.maxSlotsPerRequest} per request`,
