@@ -15,6 +15,12 @@ export {
 } from './errors.ts';
 export type { BulkEvent, SubscribeOptions, Subscription, TaskEvent, TransitionEvent } from './events.ts';
 export {
+  HistoryPruning,
+  type HistoryPruningOptions,
+  type PruneHistoryOptions,
+  type PruneResult,
+} from './retention.ts';
+export {
   type ActorOptions,
   type ListTasksOptions,
   MAX_SLOTS_PER_CALL,
