@@ -19,6 +19,7 @@ export {
   type HistoryPruningOptions,
   type PruneHistoryOptions,
   type PruneResult,
+  parseRetention,
 } from './retention.ts';
 export {
   type ActorOptions,

@@ -138,7 +138,17 @@ function checkPruneOptions(options: PruneHistoryOptions): {
 }
 
 function checkRetention(olderThan: Interval | undefined): number {
-  return parseDuration(olderThan ?? DEFAULT_RETENTION, 'olderThan', MIN_RETENTION_MS, MAX_RETENTION_MS);
+  return parseRetention(olderThan ?? DEFAULT_RETENTION);
+}
+
+/**
+ * Milliseconds of a history retention (`olderThan`): an ISO-8601 duration of fixed length or milliseconds,
+ * from one hour to 36,500 days; otherwise a `BadInputError` that names the value `what` (default
+ * `olderThan`). For callers that check a setting before they connect (an environment variable, an option on
+ * the command line).
+ */
+export function parseRetention(value: Interval, what = 'olderThan'): number {
+  return parseDuration(value, what, MIN_RETENTION_MS, MAX_RETENTION_MS);
 }
 
 function checkWhole(value: unknown, what: string, min: number, max: number): number {
