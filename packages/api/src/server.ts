@@ -1,5 +1,6 @@
 // The API sidecar's entry point: the only module that reads the environment. `tsx src/server.ts`.
 import { join } from 'node:path';
+import { parseRetention } from '@dtm/core';
 import { openDatabase } from '@dtm/dev-db';
 import type { AuthConfig } from './deps.ts';
 import { startServer } from './start-server.ts';
@@ -33,6 +34,17 @@ const corsOrigins = (env.DTM_CORS_ORIGINS ?? '')
 const gridCacheMs = Number(env.DTM_GRID_CACHE_MS ?? '1000');
 if (!Number.isInteger(gridCacheMs) || gridCacheMs < 0) fail('DTM_GRID_CACHE_MS must be a whole number of ms');
 
+// History older than this is pruned (each slot keeps its latest transition); `off` keeps it all.
+const retention = (env.DTM_HISTORY_RETENTION ?? '').trim() || 'P30D';
+const historyPruning = retention.toLowerCase() === 'off' ? null : { olderThan: retention };
+if (historyPruning) {
+  try {
+    parseRetention(historyPruning.olderThan, 'DTM_HISTORY_RETENTION');
+  } catch (error) {
+    fail(error instanceof Error ? `${error.message}, or off` : String(error));
+  }
+}
+
 const database = await openDatabase({
   dataDir: join(REPO_ROOT, '.data', 'pg'),
   onLog: () => {},
@@ -48,6 +60,7 @@ try {
     auth,
     corsOrigins,
     limits: { gridCacheMs },
+    historyPruning,
     dashboardDir: env.DTM_DASHBOARD_DIR || join(REPO_ROOT, 'packages', 'dashboard', 'dist'),
   });
 } catch (error) {
@@ -62,6 +75,11 @@ console.log(
     : `Writes need Authorization: Bearer <DTM_API_TOKEN>; recorded as ${auth.tokenName}@<client address>.`,
 );
 if (auth.readAuth) console.log('Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
+console.log(
+  historyPruning
+    ? `History older than ${historyPruning.olderThan} is pruned hourly, each slot's latest transition kept (DTM_HISTORY_RETENTION).`
+    : 'History is kept for good (DTM_HISTORY_RETENTION=off).',
+);
 console.log(database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL');
 if (env.DTM_READ_DATABASE_URL) console.log('Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
 

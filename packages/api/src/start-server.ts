@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { TaskManager } from '@dtm/core';
+import { type HistoryPruning, type HistoryPruningOptions, TaskManager } from '@dtm/core';
 import { serve } from '@hono/node-server';
 import { type AppType, createApp } from './app.ts';
 import { createApiManager } from './database.ts';
@@ -38,6 +38,13 @@ export interface StartServerOptions {
   statementTimeoutMs?: number;
   /** Create or upgrade the schema before listening. Default true. */
   isMigrating?: boolean;
+  /**
+   * Prune the history on the API's pool (`tm.startHistoryPruning()`): rows older than `olderThan` (default
+   * `P30D`), except each slot's latest transition, a minute after the start and then every hour; of several
+   * sidecars on one schema, one prunes at a time. Its log lines go to `logger`. Default `{}` (those
+   * defaults); null: no pruning.
+   */
+  historyPruning?: Omit<HistoryPruningOptions, 'logger'> | null;
 }
 
 /** A listening API server. */
@@ -86,6 +93,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
     onIdleError: (error) => logger.warn(`an idle database connection failed: ${error.message}`),
   });
+  let pruning: HistoryPruning | null = null;
+  try {
+    pruning = startPruning(database.tm, options.historyPruning, logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const auth = options.auth ?? { token: null };
   const events = new EventHub(database.tm, logger);
   // The stored slot counts that wide reads add up are kept current here, off the workers' path (one sidecar
@@ -111,6 +125,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       started.once('error', reject);
     });
   } catch (error) {
+    await pruning?.stop();
     await recounting.stop();
     await database.close();
     throw error;
@@ -135,10 +150,30 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         await closed;
         clearInterval(sweep);
         clearTimeout(grace);
+        await pruning?.stop();
         await recounting.stop();
         await database.close();
       })();
       return closing;
     },
   };
+}
+
+/** The history pruning of `options` on `tm`, logging to `logger`; null when it is off. */
+function startPruning(
+  tm: TaskManager,
+  options: StartServerOptions['historyPruning'],
+  logger: Logger,
+): HistoryPruning | null {
+  if (options === null) return null;
+  return tm.startHistoryPruning({
+    ...options,
+    logger: {
+      debug() {},
+      info: (_fields, message) => logger.info(message),
+      warn: (fields, message) =>
+        logger.warn(fields.error === undefined ? message : `${message}: ${String(fields.error)}`),
+      error: (fields, message) => logger.error(message, fields.error),
+    },
+  });
 }

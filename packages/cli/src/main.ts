@@ -3,6 +3,7 @@ import { type Command, type Context, describeError } from './command.ts';
 import { backfillCommand } from './commands/backfill.ts';
 import { historyCommand } from './commands/history.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { pruneCommand } from './commands/prune.ts';
 import { requeueCommand } from './commands/requeue.ts';
 import { serveCommand } from './commands/serve.ts';
 import { skipCommand } from './commands/skip.ts';
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   skipCommand,
   backfillCommand,
   historyCommand,
+  pruneCommand,
   migrateCommand,
   serveCommand,
 ];

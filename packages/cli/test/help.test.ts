@@ -2,7 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { databaseUrl, freshSchema, runDtm } from './helpers.ts';
 
-const COMMANDS = ['status', 'requeue', 'skip', 'backfill', 'history', 'migrate', 'serve'];
+const COMMANDS = ['status', 'requeue', 'skip', 'backfill', 'history', 'prune', 'migrate', 'serve'];
 
 describe('dtm --help and usage errors', () => {
   it('lists every command, and every command has its own --help', async () => {

@@ -36,12 +36,17 @@ describe('dtm serve', () => {
     expect(await exited).toBe(0);
   });
 
-  it('rejects a bad port or a short token with exit 2 before starting anything', async () => {
+  it('rejects a bad port, a short token or a bad retention with exit 2 before starting anything', async () => {
     const port = await runDtm(['serve', '--port', 'eighty', '--schema', schema]);
     expect(port.status).toBe(2);
     expect(port.stderr).toContain('--port must be a whole number');
     const token = await runDtm(['serve', '--port', '0', '--schema', schema], { DTM_API_TOKEN: 'short' });
     expect(token.status).toBe(2);
     expect(token.stderr).toContain('at least 16 characters');
+    const retention = await runDtm(['serve', '--port', '0', '--schema', schema], {
+      DTM_HISTORY_RETENTION: 'P1M',
+    });
+    expect(retention.status).toBe(2);
+    expect(retention.stderr).toContain('invalid DTM_HISTORY_RETENTION "P1M"');
   });
 });

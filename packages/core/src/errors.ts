@@ -41,7 +41,10 @@ export class DuplicateTaskError extends DtmError {
   }
 }
 
-/** Another worker holds the slot right now (`FOR UPDATE NOWAIT` refused). */
+/**
+ * Another worker holds the slot right now (`FOR UPDATE NOWAIT` refused), or another process is pruning the
+ * history (`pruneHistory`).
+ */
 export class TaskBusyError extends DtmError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('BUSY', message, options);

@@ -35,6 +35,13 @@ export {
 } from './model.ts';
 export type { Grid, GridCell, GridRequest, GridRow, HeldSlot, NameSummary } from './reads.ts';
 export {
+  HistoryPruning,
+  type HistoryPruningOptions,
+  type PruneHistoryOptions,
+  type PruneResult,
+  parseRetention,
+} from './retention.ts';
+export {
   type ActorOptions,
   type ListTasksOptions,
   MAX_SLOTS_PER_CALL,

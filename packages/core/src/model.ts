@@ -20,15 +20,24 @@ const ISO_DURATION = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(
  * fixed ranges.
  */
 export function parseInterval(interval: Interval): number {
+  return parseDuration(interval, 'interval', MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+}
+
+/**
+ * Milliseconds of a duration of fixed length (an ISO-8601 duration such as `PT5M`, `P30D`, or milliseconds)
+ * from `minMs` to `maxMs`; `what` names it in the `BadInputError`. Months and years are refused: their length
+ * varies.
+ */
+export function parseDuration(value: Interval, what: string, minMs: number, maxMs: number): number {
   let ms: number;
-  if (typeof interval === 'number') {
-    ms = interval;
-  } else if (typeof interval === 'string') {
-    const text = interval.trim().toUpperCase();
+  if (typeof value === 'number') {
+    ms = value;
+  } else if (typeof value === 'string') {
+    const text = value.trim().toUpperCase();
     const match = ISO_DURATION.exec(text);
     if (!match || text.endsWith('T') || text.length <= 1) {
       throw new BadInputError(
-        `invalid interval ${JSON.stringify(interval)}: use an ISO-8601 duration of fixed length such as PT5M, PT1H or P1D (months and years vary in length), or milliseconds`,
+        `invalid ${what} ${JSON.stringify(value)}: use an ISO-8601 duration of fixed length such as PT5M, PT1H or P1D (months and years vary in length), or milliseconds`,
       );
     }
     const [, weeks, days, hours, minutes, seconds] = match;
@@ -39,11 +48,11 @@ export function parseInterval(interval: Interval): number {
       Number(minutes ?? 0) * 60_000 +
       Math.round(Number(seconds ?? 0) * 1000);
   } else {
-    throw new BadInputError('interval must be an ISO-8601 duration string or a number of milliseconds');
+    throw new BadInputError(`${what} must be an ISO-8601 duration string or a number of milliseconds`);
   }
-  if (!Number.isSafeInteger(ms) || ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) {
+  if (!Number.isSafeInteger(ms) || ms < minMs || ms > maxMs) {
     throw new BadInputError(
-      `invalid interval ${JSON.stringify(interval)}: it must be a whole number of milliseconds from ${MIN_INTERVAL_MS} (one second) to ${MAX_INTERVAL_MS} (366 days)`,
+      `invalid ${what} ${JSON.stringify(value)}: it must be a whole number of milliseconds from ${minMs} (${formatInterval(minMs)}) to ${maxMs} (${formatInterval(maxMs)})`,
     );
   }
   return ms;

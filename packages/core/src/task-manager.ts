@@ -44,6 +44,13 @@ import {
   readHolders,
   readNames,
 } from './reads.ts';
+import {
+  HistoryPruning,
+  type HistoryPruningOptions,
+  type PruneHistoryOptions,
+  type PruneResult,
+  pruneHistory,
+} from './retention.ts';
 import { type Schema, toSchema } from './schema.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, toDate } from './time.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
@@ -241,6 +248,26 @@ export class TaskManager {
       await pool.query('SELECT 1').catch((error) => {
         throw translatePgError(error, 'reaching the database');
       });
+  }
+
+  /**
+   * Deletes the history rows recorded longer ago than `olderThan` (default `P30D`), except each slot's latest
+   * transition, which is kept so that a slot's history still says how it got where it is; slots themselves are
+   * never deleted. Works in batches (default 5,000 rows read, each batch one statement in a transaction of its
+   * own) on one connection, and never makes a worker wait. One process at a time per schema: `TaskBusyError`
+   * when another is pruning (a dry run, which only counts, runs regardless). Bad options: `BadInputError`,
+   * before anything is read. See `PruneHistoryOptions`.
+   */
+  pruneHistory(options: PruneHistoryOptions = {}): Promise<PruneResult> {
+    return pruneHistory(this.pool, this.#schema, options);
+  }
+
+  /**
+   * Prunes the history as `pruneHistory` does, shortly after the start (default 1 min) and then every hour,
+   * until `stop()`; a process whose run finds another pruning skips it. See `HistoryPruningOptions`.
+   */
+  startHistoryPruning(options: HistoryPruningOptions = {}): HistoryPruning {
+    return new HistoryPruning(this, options);
   }
 
   /** Ends the pool if the manager built it. */

