@@ -1,4 +1,4 @@
-// What a listening server does with connections: behaviour of the server as Node
+// What a listening server does with connections and HEAD: behaviour of the server as Node
 // runs it (`startServer`), which `app.request` cannot show.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -194,6 +194,37 @@ describe('a request answered before its body was read', () => {
       expect(await send(agent, 'GET', '/api/health')).toEqual({ status: 200, connection: 'keep-alive' });
     } finally {
       agent.destroy();
+    }
+  });
+});
+
+describe('HEAD', () => {
+  const SECURITY_HEADERS = [
+    'content-security-policy',
+    'x-content-type-options',
+    'x-frame-options',
+    'referrer-policy',
+    'cross-origin-opener-policy',
+    'cross-origin-resource-policy',
+  ];
+
+  it.each([
+    '/',
+    '/failures/some-name',
+    '/api/health',
+    '/api/names',
+    '/api/openapi.json',
+    '/metrics',
+    '/api/nothing-here',
+  ])('%s carries the same security headers as GET', async (path) => {
+    const get = await fetch(`${server.url}${path}`);
+    await get.arrayBuffer();
+    const head = await fetch(`${server.url}${path}`, { method: 'HEAD' });
+    expect(head.status).toBe(get.status);
+    expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+    for (const header of SECURITY_HEADERS) {
+      expect(get.headers.get(header), `GET ${header}`).not.toBeNull();
+      expect(head.headers.get(header), `HEAD ${header}`).toBe(get.headers.get(header));
     }
   });
 });
