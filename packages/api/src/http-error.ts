@@ -49,9 +49,18 @@ export function badInput(message: string): ApiError {
 const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|57014)/;
 const QUERY_CANCELED = '57014';
 
+/**
+ * True for the error of a request whose client closed the connection before its body had arrived: Node
+ * ends the body with `aborted` (ECONNRESET). Nobody is left to read the answer; it is not the server's fault.
+ */
+function isBodyCutOff(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+}
+
 /** Maps anything thrown by a route to the wire error; the one place where errors become statuses. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (isBodyCutOff(error)) return badInput('the request body ended early: the client closed the connection');
   if (error instanceof ZodError) return badInput(describeZodError(error));
   if (error instanceof HTTPException) {
     // Hono throws these for malformed JSON and the like: all client errors.

@@ -1,4 +1,4 @@
-// What a listening server does with connections and HEAD: behaviour of the server as Node
+// What a listening server does with connections, HEAD and cut-off uploads: behaviour of the server as Node
 // runs it (`startServer`), which `app.request` cannot show.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/start-server.ts';
-import { databaseUrl, dropSchema, recordingLogger, TOKEN } from './helpers.ts';
+import { databaseUrl, dropSchema, recordingLogger, TOKEN, waitFor } from './helpers.ts';
 
 const dist = await mkdtemp(join(tmpdir(), 'dtm-dashboard-'));
 await writeFile(join(dist, 'index.html'), '<!doctype html><div id="root"></div>');
@@ -228,3 +228,53 @@ describe('HEAD', () => {
     }
   });
 });
+
+describe('an upload the client abandons mid-body', () => {
+  it.each([
+    ['/api/requeue', { 'content-length': '10000' }],
+    ['/api/skip', { 'transfer-encoding': 'chunked' }],
+  ])('%s (%o) ends as a 4xx, with nothing logged as an error', async (path, framing) => {
+    const before = await postCounts();
+    const connection = new RawConnection();
+    const head = Object.entries({
+      host: hostname,
+      authorization: `Bearer ${TOKEN}`,
+      'content-type': 'application/json',
+      ...framing,
+    }).map(([key, value]) => `${key}: ${value}`);
+    const part = '{"name":"abandoned","slots":["2026-01-01T00:00:00Z"],"reas';
+    const chunk = 'transfer-encoding' in framing ? `${part.length.toString(16)}\r\n${part}\r\n` : part;
+    // Written out to the kernel, so the server reads the headers and the start of the body before the end.
+    await new Promise<void>((resolve, reject) =>
+      connection.socket.write([`POST ${path} HTTP/1.1`, ...head, '', chunk].join('\r\n'), (error) =>
+        error ? reject(error) : resolve(),
+      ),
+    );
+    connection.socket.destroy();
+    const answered = await waitFor('the request to be answered', async () => {
+      const after = await postCounts();
+      const grown = [...after].filter(([status, count]) => count > (before.get(status) ?? 0));
+      return grown.length > 0 ? grown.map(([status]) => status) : null;
+    });
+    expect(answered).toHaveLength(1);
+    expect(answered[0]).toBeGreaterThanOrEqual(400);
+    expect(answered[0]).toBeLessThan(500);
+    expect(recorded.entries.filter((entry) => entry.startsWith('error'))).toEqual([]);
+  });
+});
+
+/**
+ * How many POST requests the server answered, by status, whatever their route (one refused in a middleware
+ * is counted under the middleware's pattern), from its /metrics.
+ */
+async function postCounts(): Promise<Map<number, number>> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const counts = new Map<number, number>();
+  for (const match of text.matchAll(
+    /^dtm_http_requests_total\{method="POST",[^}]*status="(\d+)"\} (\d+)$/gm,
+  )) {
+    const status = Number(match[1]);
+    counts.set(status, (counts.get(status) ?? 0) + Number(match[2]));
+  }
+  return counts;
+}
