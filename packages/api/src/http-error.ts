@@ -101,11 +101,20 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'INTERNAL', 'internal error');
 }
 
-/** The `onError` of the app: logs server-side failures (with internals), answers without them. */
+/**
+ * The `onError` of the app: logs server-side failures (with internals), answers without them. A 5xx the
+ * server chose to answer (an `ApiError`, such as a refusal beyond a cap) is logged as one line: its stack
+ * says nothing an operator needs.
+ */
 export function errorHandler(logger: Logger) {
   return (error: Error, c: Context): Response => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) logger.error(`${c.req.method} ${c.req.path} failed`, error);
+    if (apiError.status >= 500) {
+      const request = `${c.req.method} ${c.req.path.slice(0, 200)}`;
+      if (error instanceof ApiError)
+        logger.warn(`${request}: ${apiError.status} ${apiError.code}: ${apiError.message}`);
+      else logger.error(`${request} failed`, error);
+    }
     return c.json(
       { error: { code: apiError.code, message: apiError.message }, ...apiError.extra },
       apiError.status,
