@@ -1,9 +1,10 @@
-// Output through a pipe: the CLI as a shell runs it, in real processes.
+// Output through a pipe, and `pnpm dtm`: the CLI as a shell runs it, in real processes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createManager, databaseUrl, freshSchema } from './helpers.ts';
 
+const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 const BIN = join(import.meta.dirname, '..', 'bin', 'dtm.js');
 const NAMES = 45;
 
@@ -85,5 +86,32 @@ describe('output through a pipe', () => {
     const [dtm, reader] = await pipeline([...STATUS_ARGS, ...STATUS_RANGE], READ_A_LITTLE_AND_LEAVE);
     expect(reader.status).toBe(0);
     expect(dtm).toMatchObject({ status: 0, stderr: '' });
+  });
+});
+
+describe('pnpm dtm', () => {
+  it('passes the CLI’s exit status and its message through, and nothing else: 2 for bad usage', async () => {
+    const pnpm = spawn('pnpm', ['dtm', 'nonsense'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ended = await collect(pnpm);
+    expect(ended).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: 'dtm: unknown command "nonsense"\nRun `dtm --help` for usage.\n',
+    });
+  });
+
+  it('passes a successful answer through whole', async () => {
+    const pnpm = spawn('pnpm', ['dtm', ...STATUS_ARGS, ...STATUS_RANGE], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ended = await collect(pnpm);
+    expect(ended.status).toBe(0);
+    expect((JSON.parse(ended.stdout) as { names: unknown[] }).names).toHaveLength(NAMES);
   });
 });
