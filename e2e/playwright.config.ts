@@ -1,10 +1,12 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_PATH } from './support/chromium.ts';
 
 /**
  * The browser suite. `support/global-setup.ts` starts the real stack (PostgreSQL, the API serving the built
  * dashboard, worker processes) on free ports with a fresh schema and passes its address through the
  * environment. One Playwright worker: the flows share the stack (each on task names of its own), and the
- * machine has two cores for the browser, the API, PostgreSQL and the workers.
+ * machine has two cores for the browser, the API, PostgreSQL and the workers. Without Debian's Chromium every
+ * flow is skipped, with the reason, and no stack is started.
  */
 export default defineConfig({
   testDir: './specs',
@@ -22,8 +24,7 @@ export default defineConfig({
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',
     launchOptions: {
-      // Debian's Chromium (apt-get install chromium); the suite never downloads a browser.
-      executablePath: '/usr/bin/chromium',
+      executablePath: CHROMIUM_PATH,
       args: [
         '--no-sandbox',
         '--disable-gpu',

@@ -6,6 +6,7 @@ import { quietLogger, type RunningServer, startServer } from '@dtm/api';
 import { TaskManager } from '@dtm/core';
 import { openDatabase } from '@dtm/dev-db';
 import pg from 'pg';
+import { noChromium } from './chromium.ts';
 import { exportStackEnv, FLEET_NAMES, harnessSql } from './stack-env.ts';
 import { startWorker, type WorkerProcess } from './workers.ts';
 
@@ -17,6 +18,11 @@ const REPO_ROOT = join(import.meta.dirname, '..', '..');
  * teardown that stops them all.
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
+  if (noChromium !== null) {
+    // The flows all skip (see fixtures.ts); the stack would serve nobody.
+    console.log(`[e2e] skipping the browser tests: ${noChromium}`);
+    return async () => {};
+  }
   buildDashboardIfMissing();
   const db = await openDatabase({
     dataDir: join(REPO_ROOT, '.data', `e2e-${randomBytes(4).toString('hex')}`),

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
@@ -48,6 +48,22 @@ const CONTENT_SECURITY_POLICY = {
 };
 
 /**
+ * Closes the connection after an answer given before the request's body was read to its end (a 413, or a
+ * refusal that never needed the body): the rest of the body may still be arriving, and on a kept-alive
+ * connection the client would send its next request behind bytes the server no longer reads, so that
+ * request would be lost. `Connection: close` tells the client to send it on a new connection.
+ */
+function closeWhenBodyUnread(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const length = c.req.header('content-length');
+    const hasBody =
+      length === undefined ? c.req.header('transfer-encoding') !== undefined : Number(length) > 0;
+    if (c.res.status === 413 || (hasBody && !c.req.raw.bodyUsed)) c.res.headers.set('Connection', 'close');
+  };
+}
+
+/**
  * Builds the API sidecar's Hono app around an injected TaskManager. It reads no environment and opens no
  * pool; the event subscription is opened while `/api/events` clients are connected.
  */
@@ -87,6 +103,7 @@ export function createApp(deps: AppDeps) {
     ),
   );
   app.use('*', requests.middleware());
+  app.use('*', closeWhenBodyUnread());
   app.use(
     '*',
     secureHeaders({

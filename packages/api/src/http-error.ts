@@ -49,9 +49,18 @@ export function badInput(message: string): ApiError {
 const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|57014)/;
 const QUERY_CANCELED = '57014';
 
+/**
+ * True for the error of a request whose client closed the connection before its body had arrived: Node
+ * ends the body with `aborted` (ECONNRESET). Nobody is left to read the answer; it is not the server's fault.
+ */
+function isBodyCutOff(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+}
+
 /** Maps anything thrown by a route to the wire error; the one place where errors become statuses. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (isBodyCutOff(error)) return badInput('the request body ended early: the client closed the connection');
   if (error instanceof ZodError) return badInput(describeZodError(error));
   if (error instanceof HTTPException) {
     // Hono throws these for malformed JSON and the like: all client errors.
@@ -92,11 +101,20 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'INTERNAL', 'internal error');
 }
 
-/** The `onError` of the app: logs server-side failures (with internals), answers without them. */
+/**
+ * The `onError` of the app: logs server-side failures (with internals), answers without them. A 5xx the
+ * server chose to answer (an `ApiError`, such as a refusal beyond a cap) is logged as one line: its stack
+ * says nothing an operator needs.
+ */
 export function errorHandler(logger: Logger) {
   return (error: Error, c: Context): Response => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) logger.error(`${c.req.method} ${c.req.path} failed`, error);
+    if (apiError.status >= 500) {
+      const request = `${c.req.method} ${c.req.path.slice(0, 200)}`;
+      if (error instanceof ApiError)
+        logger.warn(`${request}: ${apiError.status} ${apiError.code}: ${apiError.message}`);
+      else logger.error(`${request} failed`, error);
+    }
     return c.json(
       { error: { code: apiError.code, message: apiError.message }, ...apiError.extra },
       apiError.status,

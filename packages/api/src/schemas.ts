@@ -4,8 +4,9 @@ import { z } from 'zod';
 // The zod schemas of every query, body and response of docs/http-api.md. Routes parse their input with the
 // input schemas; the OpenAPI document is generated from all of them, so the two cannot drift apart.
 
-const MIN_TIME = Date.UTC(1, 0, 1);
-const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+// Parsed rather than Date.UTC: Date.UTC reads years 0–99 as 1900–1999.
+const MIN_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 
 /** An ISO-8601 date-time with `Z` or an offset, between years 1 and 9999; parsed to a Date. */
 export const isoDate = z

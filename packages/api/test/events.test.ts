@@ -4,6 +4,7 @@ import {
   openEvents,
   pastSlot,
   post,
+  recordingLogger,
   SUBSCRIPTION_SESSION,
   uniqueName,
   waitFor,
@@ -122,6 +123,20 @@ describe('GET /api/events', () => {
     for (const stream of streams) await stream.close();
     await waitFor('every client detached', () => events.size === 0);
     await waitFor('the subscription closed', () => !events.isConnected);
+  });
+
+  it('logs each refusal beyond the cap as one line, not as an error with its stack', async () => {
+    const recorded = recordingLogger();
+    const capped = await createTestApp({ limits: { maxEventClients: 1 }, logger: recorded.logger });
+    const stream = await openEvents(capped.app);
+    try {
+      for (let i = 0; i < 3; i += 1) expect((await capped.app.request('/api/events')).status).toBe(503);
+    } finally {
+      await stream.close();
+    }
+    expect(recorded.entries).toEqual(
+      Array.from({ length: 3 }, () => expect.stringMatching(/^warn [^\n]*too many event streams[^\n]*$/)),
+    );
   });
 
   it('a write through the API arrives as a transition with the API actor', async () => {

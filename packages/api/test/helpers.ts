@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { createManager, databaseUrl, dropSchema } from '../../core/test/helpers.ts';
 import { type AppType, createApp } from '../src/app.ts';
 import { createApiManager } from '../src/database.ts';
-import type { AppDeps, AuthConfig, Limits } from '../src/deps.ts';
+import type { AppDeps, AuthConfig, Limits, Logger } from '../src/deps.ts';
 import { EventHub } from '../src/event-hub.ts';
 import type { gridResponse } from '../src/schemas.ts';
 import type { WireHolder } from '../src/wire.ts';
@@ -37,6 +37,8 @@ export async function createTestApp(
     corsOrigins?: string[];
     now?: () => Date;
     schema?: string;
+    /** Default: silent (or errors to the console with DEBUG_API set). */
+    logger?: Logger;
   } = {},
 ): Promise<TestApp> {
   const schema = options.schema ?? `t_${randomBytes(6).toString('hex')}`;
@@ -51,7 +53,7 @@ export async function createTestApp(
     tm: database.tm,
     auth: { token: TOKEN, tokenName: 'tests', ...options.auth },
     events,
-    logger: process.env.DEBUG_API ? errorLogger : silentLogger,
+    logger: options.logger ?? (process.env.DEBUG_API ? errorLogger : silentLogger),
     dashboardDir: options.dashboardDir ?? null,
     // Tests read what they just wrote.
     limits: { gridCacheMs: 0, namesCacheMs: 0, ...options.limits },
@@ -73,6 +75,26 @@ export const SUBSCRIPTION_SESSION = `(query = 'LISTEN "' || $1 || '.events"'
   AND pid <> pg_backend_pid()`;
 
 export const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * A logger that keeps every entry as the text an operator would read: `<level> <message>`, then the error's
+ * stack (or value) on the lines below when one is given.
+ */
+export function recordingLogger(): { logger: Logger; entries: string[] } {
+  const entries: string[] = [];
+  const record = (level: string, message: string, error?: unknown) => {
+    const detail = error === undefined ? '' : `\n${error instanceof Error ? error.stack : String(error)}`;
+    entries.push(`${level} ${message}${detail}`);
+  };
+  return {
+    entries,
+    logger: {
+      info: (message) => record('info', message),
+      warn: (message) => record('warn', message),
+      error: (message, error) => record('error', message, error),
+    },
+  };
+}
 
 /** Logs server errors, so a 500 in a test shows its cause. */
 export const errorLogger = {

@@ -368,6 +368,29 @@ describe('GET /api/grid', () => {
   });
 });
 
+describe('a grid of two centuries', () => {
+  it('answers for 21 million five-minute slots in at most 200 cells, every slot counted once', async () => {
+    const s = await sixSlots();
+    const body = gridResponse.parse(
+      await getJson(
+        app,
+        `/api/grid?names=${encodeURIComponent(s.name)}&from=1900-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`,
+      ),
+    );
+    const row = body.rows[0];
+    if (!row) throw new Error('no row');
+    expect(row.slotCount).toBe((Date.UTC(2100, 0, 1) - Date.UTC(1900, 0, 1)) / FIVE_MIN);
+    expect(row.cellCount).toBeLessThanOrEqual(200);
+    const counted = gridCells(body).reduce(
+      (sum, cell) => sum + Object.values(cell.counts).reduce((a, b) => a + (b ?? 0), 0),
+      0,
+    );
+    expect(counted).toBe(row.slotCount);
+    // The gap, and the current slot (started, no row yet).
+    expect(row.summary).toMatchObject({ missing: 2, failing: 1 });
+  });
+});
+
 describe('the size of a grid', () => {
   it('a week of 5-minute slots for 50 names in 200 columns, mostly COMPLETE, is under 100 KB of JSON', async () => {
     const prefix = uniqueName('week');

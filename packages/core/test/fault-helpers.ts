@@ -1,11 +1,27 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { TaskManager } from '../src/index.ts';
 import type { WorkerProcessConfig } from './fixtures/worker-process.ts';
 import { waitFor } from './helpers.ts';
+
+/** True when an executable file named `command` is in one of the folders of PATH. */
+export function isOnPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((folder) => {
+    if (folder === '') return false;
+    const file = join(folder, command);
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** One JSON line a worker process printed. */
 export interface WorkerLine {
