@@ -101,7 +101,9 @@ describe('GET /api/grid before a name’s first slot', () => {
   it('shows a window wholly before the first slot as BEFORE_FIRST, with nothing missing', async () => {
     const name = uniqueName('later');
     await complete(name, [pastSlot(2)]);
-    const { row } = await grid(name, pastSlot(30), pastSlot(10), 4);
+    // Two hours from a whole hour, in cells of half an hour (aligned to it).
+    const from = hourSlot(4);
+    const { row } = await grid(name, from, at(from, 24), 4);
     expect(row.states).toBe('BBBB');
     expect(row.details).toEqual([]);
     expect(row.summary.missing).toBe(0);
@@ -124,7 +126,8 @@ describe('GET /api/grid before a name’s first slot', () => {
       name,
       FIVE_MIN,
     ]);
-    const { row, cells } = await grid(name, pastSlot(6), pastSlot(-2), 4);
+    const from = hourSlot(1);
+    const { row, cells } = await grid(name, from, at(from, 8), 4);
     expect(row).toMatchObject({ slotCount: 8, states: 'BBBB', details: [] });
     expect(cells.map((c) => c.counts)).toEqual(Array(4).fill({ BEFORE_FIRST: 2 }));
     expect(row.summary).toEqual({ missing: 0, failing: 0, running: 0 });

@@ -124,19 +124,21 @@ END $$;
 -- A reader adds up the stored counts and recounts from the rows the level-0 buckets that changed since:
 -- exact at its snapshot, however far behind the recounting is.
 
+-- Epoch milliseconds. date_part's double precision is exact for milliseconds up to year 9999, and several times
+-- faster per row than extract's numeric. STABLE, as date_part on timestamptz is, so that the planner inlines it.
 CREATE FUNCTION epoch_ms(at timestamptz) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (extract(epoch FROM at) * 1000)::bigint;
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (date_part('epoch', at) * 1000)::bigint;
 
 -- The number of the slot containing `slot`, floor division (slots before the origin have negative numbers).
 CREATE FUNCTION slot_number(slot timestamptz, origin timestamptz, interval_ms bigint) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (epoch_ms(slot) - epoch_ms(origin) - ((epoch_ms(slot) - epoch_ms(origin)) % interval_ms + interval_ms) % interval_ms)
        / interval_ms;
 
 -- The start of slot `n`.
 CREATE FUNCTION slot_start(n bigint, origin timestamptz, interval_ms bigint) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN origin + (n * interval_ms) * interval '1 millisecond';
 
 CREATE TABLE slot_counts (

@@ -166,13 +166,9 @@ export async function readGrid(pools: ReadPools, request: GridRequest): Promise<
   });
   const [held, plans] = await Promise.all([holding, counted]);
   for (const slot of held) plans.find((plan) => plan.name.name === slot.name)?.hold(slot);
-  await readMessages(pools.rows, s, plans);
-  return {
-    from,
-    to,
-    now,
-    rows: plans.map((plan) => plan.toRow()),
-  };
+  const rows = plans.map((plan) => plan.toRow());
+  await readMessages(pools.rows, s, rows);
+  return { from, to, now, rows };
 }
 
 /**
@@ -395,7 +391,6 @@ class RowPlan {
   readonly maxAttempts: number[];
   readonly acquired: number[];
   readonly holders: Array<HeldSlot | null>;
-  readonly messages: Array<string | null>;
 
   constructor(name: NameRow, first: number, end: number, slotsPerCell: number, anchor: number, nowN: number) {
     this.name = name;
@@ -414,7 +409,6 @@ class RowPlan {
     this.maxAttempts = zeros();
     this.acquired = zeros();
     this.holders = new Array<HeldSlot | null>(this.cellCount).fill(null);
-    this.messages = new Array<string | null>(this.cellCount).fill(null);
   }
 
   cellOf(n: number): number {
@@ -486,7 +480,7 @@ class RowPlan {
         state: worstState(counts) ?? 'BEFORE_FIRST',
         counts,
         failedAttempts: this.maxAttempts[cell] ?? 0,
-        message: this.messages[cell] ?? null,
+        message: null,
         holder: this.holders[cell] ?? null,
       });
     }
@@ -748,7 +742,7 @@ async function countPieces(client: pg.PoolClient, s: string, plans: RowPlan[]): 
  * completion notes would otherwise make every bucket a detail): one index probe per such cell, through the
  * partial indexes of those states.
  */
-async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise<void> {
+async function readMessages(pool: pg.Pool, s: string, rows: GridRow[]): Promise<void> {
   const wanted = {
     key: [] as number[],
     name: [] as string[],
@@ -756,28 +750,26 @@ async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise
     hi: [] as Date[],
     kind: [] as string[],
   };
-  const cells: Array<[RowPlan, number]> = [];
-  for (const plan of plans) {
-    const isSlotPerCell = plan.slotsPerCell === 1;
-    for (let cell = 0; cell < plan.cellCount; cell++) {
-      const counts = plan.countsOf(cell);
-      const state = worstState(counts);
+  const cells: GridCell[] = [];
+  for (const row of rows) {
+    const isSlotPerCell = row.slotsPerCell === 1;
+    for (const cell of row.cells) {
+      const { state, counts } = cell;
       const kind =
         isSlotPerCell && state !== 'ACQUIRED'
           ? 'ANY'
-          : state === 'COMPLETE' && (plan.maxAttempts[cell] ?? 0) > 0
+          : state === 'COMPLETE' && cell.failedAttempts > 0
             ? 'RETRIED'
             : state;
       if (kind !== 'ANY' && kind !== 'FAILING' && kind !== 'SKIP' && kind !== 'RETRIED') continue;
       if (kind === 'ANY' && !counts.COMPLETE && !counts.SKIP && !counts.AVAILABLE && !counts.FAILING)
         continue;
-      const [start, end] = plan.cellRange(cell);
       wanted.key.push(cells.length);
-      wanted.name.push(plan.name.name);
-      wanted.lo.push(new Date(plan.name.cadence.slotStart(start)));
-      wanted.hi.push(new Date(plan.name.cadence.slotStart(end)));
+      wanted.name.push(row.name);
+      wanted.lo.push(cell.start);
+      wanted.hi.push(cell.end);
       wanted.kind.push(kind);
-      cells.push([plan, cell]);
+      cells.push(cell);
     }
   }
   if (cells.length === 0) return;
@@ -787,7 +779,7 @@ async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise
        WHERE t.name = w.name AND t.slot >= w.lo AND t.slot < w.hi AND t.message IS NOT NULL AND ${condition}
        ORDER BY t.slot LIMIT 1
      ) m`;
-  const { rows } = await query<{ key: number; message: string }>(
+  const { rows: messages } = await query<{ key: number; message: string }>(
     pool,
     `WITH wanted AS (
        SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
@@ -800,10 +792,7 @@ async function readMessages(pool: pg.Pool, s: string, plans: RowPlan[]): Promise
     [wanted.key, wanted.name, wanted.lo, wanted.hi, wanted.kind],
     'reading the grid messages',
   );
-  for (const row of rows) {
-    const [plan, cell] = cells[row.key] as [RowPlan, number];
-    plan.messages[cell] = row.message;
-  }
+  for (const found of messages) (cells[found.key] as GridCell).message = found.message;
 }
 
 /** Runs `body` in one read-only snapshot (REPEATABLE READ), which a replica serves as well as the primary. */
