@@ -193,11 +193,7 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
       skip: string | null;
     }>(
       // The due slots: as many as could be held, plus one (a held slot is due and AVAILABLE too).
-      `WITH totals AS (
-         SELECT name, sum(slots) AS slots, sum(available) AS available, sum(failing) AS failing,
-                sum(complete) AS complete, sum(skip) AS skip
-         FROM ${s}.slot_counts WHERE level = ${TOP_LEVEL} GROUP BY name
-       ), changed AS (${changedBucketsSql(s)}), recounted AS (
+      `WITH changed AS (${changedBucketsSql(s)}), recounted AS (
          SELECT c.name,
                 count(t.slot) - coalesce(min(k.slots), 0) AS slots,
                 count(t.slot) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts = 0)
@@ -231,7 +227,12 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
               coalesce(o.complete, 0) + coalesce(c.complete, 0) AS complete,
               coalesce(o.skip, 0) + coalesce(c.skip, 0) AS skip
        FROM ${s}.task_names n
-       LEFT JOIN totals o ON o.name = n.name
+       -- A name's top-level buckets: one or two rows (one per 545 years of one-second slots), by primary key.
+       CROSS JOIN LATERAL (
+         SELECT sum(slots) AS slots, sum(available) AS available, sum(failing) AS failing,
+                sum(complete) AS complete, sum(skip) AS skip
+         FROM ${s}.slot_counts WHERE name = n.name AND level = ${TOP_LEVEL}
+       ) o
        LEFT JOIN corrections c ON c.name = n.name
        ORDER BY n.name`,
       [null, null, null, JSON.stringify(Object.fromEntries(heldCounts(await holding)))],
