@@ -1,478 +1,493 @@
-// API benchmark (`pnpm bench`): 1,000,000 task rows (200 names × 5,000 five-minute slots), the API running as
-// its own process (`src/server.ts`) on loopback; /api/grid and /api/names latencies, grid throughput with and
-// without 16 workers, the API's RSS, and EXPLAIN ANALYZE of the grid and names queries. Results go to
-// bench/results/latest.json and latest.md. Targets are those of issue 4.
-import { type ChildProcess, spawn } from 'node:child_process';
+// API benchmark (issue 15): `pnpm --filter @dtm/api bench`. At each size (BENCH_ROWS, comma-separated totals;
+// default 1,000,000 then 20,000,000 rows) it seeds the same narrow and wide windows with more history before
+// them, runs the API from its bundle as its own process and 16 workers in another, and measures the grids,
+// the names, the first answer after a start, the API's RSS, the workers' slots/s with and without the API's
+// recounting, and what a slot in year 2200 changes. Every ratio compares numbers of this one run. Results go
+// to bench/results/latest.json and latest.md. BENCH_SMOKE=1: tiny sizes and short phases, in under a minute
+// (results in bench/results/smoke.*.tmp).
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { TaskManager } from '@dtm/core';
 import { openDatabase } from '@dtm/dev-db';
 import pg from 'pg';
-import { DEFAULT_LIMITS, type RouteDeps } from '../src/deps.ts';
-import { EventHub } from '../src/event-hub.ts';
-import { heldRowsSql } from '../src/read-only.ts';
-import { readGridJson } from '../src/routes/grid.ts';
-import { SlotIndex } from '../src/slot-index.ts';
-import { buildServer, SERVER_BUNDLE } from './build-server.ts';
+import { buildServer } from './build-server.ts';
+import { explainingManager, ServerLog } from './explain.ts';
+import {
+  type Api,
+  load,
+  median,
+  metricOf,
+  round,
+  rssOf,
+  type Stats,
+  startApi,
+  startWorkers,
+  stats,
+  stopChild,
+  timedGet,
+  timeFirstAnswers,
+  until,
+  type Workers,
+  watchEvents,
+} from './http.ts';
+import { markdown, type Results, type SizeResult, targetsOf } from './report.ts';
+import { minimumSlots, planSize, seed, type Windows, WORK_NAME, wideName, windowsOf } from './seed.ts';
+import {
+  COLUMNS,
+  FAR_NAME,
+  FAR_SLOT,
+  GRID_PHASE_WORK_MS,
+  geometry,
+  isSmoke,
+  NAMES_SPACING_MS,
+  PHASES,
+  ROUND_ORDER,
+  requestedSizes,
+  WORKERS,
+} from './settings.ts';
 
-const PACKAGE_DIR = join(import.meta.dirname, '..');
-const REPO_ROOT = join(PACKAGE_DIR, '..', '..');
+const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 const RESULTS_DIR = join(import.meta.dirname, 'results');
-const SCHEMA = 'bench_api';
-const NAMES = 200;
-const SLOTS_PER_NAME = 5_000;
-const INTERVAL_MS = 300_000;
-const GRID_NAMES = 50;
-const GRID_SLOTS = 2_016;
-const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
-const WORKERS = 16;
-const WORKER_WORK_MS = 20;
-const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 10);
 
-const log = (message: string) => process.stdout.write(`${message}\n`);
+const log = (message: string) =>
+  process.stdout.write(`[${Math.round((performance.now() - runStarted) / 1000)} s] ${message}\n`);
 
-interface Stats {
-  n: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  max: number;
-}
-
-function stats(ms: number[]): Stats {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  const round = (x: number) => Math.round(x * 100) / 100;
-  return {
-    n: sorted.length,
-    p50: round(at(0.5)),
-    p99: round(at(0.99)),
-    mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
-    max: round(sorted.at(-1) ?? Number.NaN),
-  };
-}
-
-async function timed(url: string): Promise<number> {
-  const started = performance.now();
-  const response = await fetch(url);
-  await response.arrayBuffer();
-  if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
-  return performance.now() - started;
-}
-
-/** Sequential requests after a warm-up: latency as one client sees it. */
-async function latency(url: string, n: number, warmup = 10): Promise<Stats> {
-  for (let i = 0; i < warmup; i++) await timed(url);
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) ms.push(await timed(url));
-  return stats(ms);
-}
-
-/** `concurrency` fetch loops for `seconds`: sustained requests per second, autocannon-style. */
-async function load(
-  url: string,
-  concurrency: number,
-  seconds: number,
-): Promise<Stats & { rps: number; errors: number }> {
-  const until = performance.now() + seconds * 1000;
-  const ms: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        try {
-          ms.push(await timed(url));
-        } catch {
-          errors += 1;
-        }
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { ...stats(ms), rps: Math.round((ms.length / elapsed) * 10) / 10, errors };
-}
-
-function startApi(
-  databaseUrl: string,
-  extraEnv: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [SERVER_BUNDLE], {
-    cwd: PACKAGE_DIR,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      DTM_SCHEMA: SCHEMA,
-      DTM_API_TOKEN: TOKEN,
-      DTM_API_TOKEN_NAME: 'bench',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) resolve({ child, url: match[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`the API exited with ${code}: ${output}`)));
-  });
-}
-
-function startWorkers(databaseUrl: string): Promise<ChildProcess> {
-  const names = Array.from({ length: NAMES }, (_, i) => nameOf(i + 1)).join(',');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'bench/workers.ts',
-      databaseUrl,
-      SCHEMA,
-      names,
-      String(WORKERS),
-      String(WORKER_WORK_MS),
-    ],
-    { cwd: PACKAGE_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    child.stdout?.once('data', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`the workers exited with ${code}`)));
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<string> {
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-  return output;
-}
-
-function nameOf(i: number): string {
-  return `report-${String(i).padStart(3, '0')}`;
-}
-
-/**
- * An open `/api/events` stream, as a dashboard keeps one: while it is open the API hears every transition,
- * so each one invalidates the grids computed before it. Counts the change events it receives.
- */
-function watchEvents(url: string): { changes: () => number; close: () => void } {
-  const abort = new AbortController();
-  let changes = 0;
-  void (async () => {
-    const response = await fetch(`${url}/api/events`, { signal: abort.signal });
-    const decoder = new TextDecoder();
-    for await (const chunk of response.body ?? []) {
-      changes += (
-        decoder.decode(chunk, { stream: true }).match(/^event: (transition|holders|resync)$/gm) ?? []
-      ).length;
-    }
-  })().catch(() => {});
-  return { changes: () => changes, close: () => abort.abort() };
-}
-
-async function rssOf(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const match = /^process_resident_memory_bytes (\d+)$/m.exec(text);
-  return Math.round(Number(match?.[1] ?? Number.NaN) / 1024 / 1024);
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-// BENCH_DATA_DIR keeps the database (and its seeded rows) between runs, for iterating on queries.
-const keptDir = process.env.BENCH_DATA_DIR;
-const dataDir = keptDir ?? join(REPO_ROOT, '.data', `bench-${randomBytes(4).toString('hex')}`);
-const db = await openDatabase({ dataDir, isThrowaway: keptDir === undefined });
+const runStarted = performance.now();
+const serverLog = new ServerLog();
+const dataDir = join(REPO_ROOT, '.data', `bench-${randomBytes(4).toString('hex')}`);
+const db = await openDatabase({ dataDir, isThrowaway: true, onLog: serverLog.onLog });
 const admin = new pg.Client(db.url);
 await admin.connect();
-const children: ChildProcess[] = [];
+const running: { api: Api | null; workers: Workers | null } = { api: null, workers: null };
+const schemas: string[] = [];
 try {
-  const pgVersion =
+  const postgres =
     (await admin.query<{ v: string }>('SELECT current_setting($$server_version$$) AS v')).rows[0]?.v ?? '?';
-  log(`PostgreSQL ${pgVersion} (${db.isEmbedded ? 'embedded' : 'DATABASE_URL'}); ${cpus().length} cores`);
-  const isSeeded =
-    keptDir !== undefined &&
-    Number(
-      (
-        await admin.query<{ n: string }>(
-          `SELECT CASE WHEN to_regclass('${SCHEMA}.tasks') IS NULL THEN 0 ELSE 1 END AS n`,
-        )
-      ).rows[0]?.n,
-    ) === 1;
-  if (!isSeeded) await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  const tm = new TaskManager({ connectionString: db.url, schema: SCHEMA, poolSize: 4 });
-  await tm.migrate();
-
-  // Slots end two hours ago, so the last 24 slots of the grid's week are MISSING (a gap at the end).
-  const now = Date.now();
-  const currentSlot = Math.floor(now / INTERVAL_MS) * INTERVAL_MS;
-  const lastSlot = new Date(currentSlot - 24 * INTERVAL_MS);
-  let seedMs = performance.now();
-  if (isSeeded) {
-    await admin.query(`TRUNCATE ${SCHEMA}.tasks, ${SCHEMA}.task_names`);
-  }
-  await admin.query(
-    `INSERT INTO ${SCHEMA}.task_names (name, interval_ms)
-     SELECT 'report-' || lpad(i::text, 3, '0'), ${INTERVAL_MS} FROM generate_series(1, ${NAMES}) i`,
-  );
-  // One INSERT … SELECT generate_series: 90% COMPLETE, 5% AVAILABLE, 2.5% failing, 2.5% SKIP.
-  await admin.query(
-    `INSERT INTO ${SCHEMA}.tasks (name, slot, state, created_by, completed_at, failed_attempts, message, next_attempt_at)
-     SELECT 'report-' || lpad(i::text, 3, '0'),
-            $1::timestamptz - s * interval '5 minutes',
-            CASE WHEN h < 900 THEN 'COMPLETE' WHEN h < 975 THEN 'AVAILABLE' ELSE 'SKIP' END,
-            'bench',
-            CASE WHEN h < 900 OR h >= 975 THEN $1::timestamptz - s * interval '5 minutes' + interval '6 minutes' END,
-            CASE WHEN h >= 950 AND h < 975 THEN 1 + h % 3 ELSE 0 END,
-            CASE WHEN h < 900 THEN (h * 7) || ' rows'
-                 WHEN h >= 950 AND h < 975 THEN 'source unreachable: connection timed out after 30 s'
-                 WHEN h >= 975 THEN 'source down for maintenance' END,
-            CASE WHEN h >= 950 AND h < 975 THEN now() + interval '1 hour' END
-     FROM generate_series(1, ${NAMES}) i,
-          generate_series(0, ${SLOTS_PER_NAME - 1}) s,
-          LATERAL (SELECT abs(hashtext(i || '/' || s)) % 1000 AS h) r`,
-    [lastSlot],
-  );
-  await admin.query(`VACUUM ANALYZE ${SCHEMA}.tasks`);
-  await admin.query(`VACUUM ANALYZE ${SCHEMA}.task_names`);
-  seedMs = performance.now() - seedMs;
-  const rowCount = Number(
-    (await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.tasks`)).rows[0]?.n ?? 0,
-  );
-  log(`seeded ${rowCount} rows in ${Math.round(seedMs)} ms`);
-
-  const gridFrom = new Date(currentSlot + INTERVAL_MS - GRID_SLOTS * INTERVAL_MS);
-  const gridTo = new Date(currentSlot + INTERVAL_MS);
-  const gridNames = Array.from({ length: GRID_NAMES }, (_, i) => nameOf(i + 1)).join(',');
-  const gridPath = (columns: number) =>
-    `/api/grid?names=${gridNames}&from=${gridFrom.toISOString()}&to=${gridTo.toISOString()}&columns=${columns}`;
-
-  // EXPLAIN ANALYZE of the exact queries the routes run; and how long the slot index takes to load.
-  const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
-  const slots = new SlotIndex(tm, silentLogger);
-  const deps: RouteDeps = {
-    tm,
-    auth: { token: null },
-    limits: DEFAULT_LIMITS,
-    logger: silentLogger,
-    events: new EventHub(tm, slots, silentLogger),
-    slots,
-    now: () => new Date(),
-    schemaSql: `"${SCHEMA}"`,
-  };
-  const loadMs: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    const index = new SlotIndex(tm, silentLogger);
-    const started = performance.now();
-    await index.read();
-    loadMs.push(performance.now() - started);
-    await index.close();
-  }
-  const indexLoad = stats(loadMs);
-  log(`slot index: loads ${rowCount} rows in ${indexLoad.p50} ms (p50 of 3)`);
-  let gridQuery: { text: string; values: unknown[] } | null = null;
-  await readGridJson(
-    deps,
-    { names: gridNames.split(','), from: gridFrom, to: gridTo, columns: 200 },
-    { onQuery: (text, values) => (gridQuery = { text, values }) },
-  );
-  // As on the API's own connections (src/database.ts).
-  await admin.query('SET max_parallel_workers_per_gather = 0');
-  const explain = async (text: string, values: unknown[]) =>
-    (await admin.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${text}`, values)).rows
-      .map((row) => row['QUERY PLAN'])
-      .join('\n');
-  const captured = gridQuery as { text: string; values: unknown[] } | null;
-  const gridExplain = captured
-    ? `-- the grid's one query per request beside the slot index: the live holders of the window\n${await explain(captured.text, captured.values)}`
-    : 'not captured';
-  await deps.slots.close();
-  const namesExplain = `-- the names' one query per request beside the slot index: every live holder\n${await explain(heldRowsSql(`"${SCHEMA}"`), [])}`;
-  log('\nEXPLAIN ANALYZE of the grid queries (50 names × 2,016 slots, columns=200):');
-  log(gridExplain);
-  log('\nEXPLAIN ANALYZE of the names queries:');
-  log(namesExplain);
-
-  // Baseline in the same run: the same rows fetched raw (no aggregation, no HTTP), and the HTTP floor.
-  const rawMs: number[] = [];
-  for (let i = 0; i < 30; i++) {
-    const started = performance.now();
-    await admin.query(
-      `SELECT name, slot, state, failed_attempts FROM ${SCHEMA}.tasks
-       WHERE name = ANY($1) AND slot >= $2 AND slot < $3`,
-      [gridNames.split(','), gridFrom, gridTo],
-    );
-    if (i >= 5) rawMs.push(performance.now() - started);
-  }
-  const rawScan = stats(rawMs);
-  await tm.close();
-
-  // Two API processes, plain node on a bundle of src/server.ts (as in production: no TypeScript loader):
-  // one never reuses a finished grid (each sequential request computes: the latency of the queries; only
-  // concurrent requests share), one with the default 1 s reuse.
+  log(`PostgreSQL ${postgres} (${db.isEmbedded ? 'embedded' : 'DATABASE_URL'}); ${cpus().length} cores`);
   await buildServer();
-  const api = await startApi(db.url, { DTM_GRID_CACHE_MS: '0' });
-  children.push(api.child);
-  const cached = await startApi(db.url, {});
-  children.push(cached.child);
-  log(`\nAPI at ${api.url} (no grid reuse, pid ${api.child.pid}) and ${cached.url} (1 s grid reuse)`);
-  // The first read of each API loads its slot index (timed above): measure the steady state after it.
-  const firstRequest = { grid: await timed(`${api.url}${gridPath(200)}`) };
-  await timed(`${cached.url}${gridPath(200)}`);
-  log(`first grid request (loads the slot index): ${Math.round(firstRequest.grid)} ms`);
-  const idle = {
-    health: await latency(`${api.url}/api/health`, 200),
-    grid200: await latency(`${api.url}${gridPath(200)}`, 200),
-    grid2000: await latency(`${api.url}${gridPath(2000)}`, 50),
-    names: await latency(`${api.url}/api/names`, 100),
-  };
-  log(
-    `idle: grid(columns=200) p50 ${idle.grid200.p50} ms p99 ${idle.grid200.p99} ms; names p50 ${idle.names.p50} ms`,
-  );
-  const idleLoad = await load(`${api.url}${gridPath(200)}`, 16, LOAD_SECONDS);
-  const idleLoadCached = await load(`${cached.url}${gridPath(200)}`, 16, LOAD_SECONDS);
-  log(
-    `idle: grid throughput ${idleLoad.rps} req/s without reuse, ${idleLoadCached.rps} req/s with the 1 s reuse (16 clients)`,
-  );
-  const rssIdle = await rssOf(api.url);
-
-  const workers = await startWorkers(db.url);
-  children.push(workers);
-  // A dashboard's event stream on each API: every transition from now on invalidates earlier grids.
-  const streams = [watchEvents(api.url), watchEvents(cached.url)];
-  const busy = {
-    grid200: await latency(`${api.url}${gridPath(200)}`, 200),
-    names: await latency(`${api.url}/api/names`, 100),
-  };
-  const busyLoad = await load(`${api.url}${gridPath(200)}`, 16, LOAD_SECONDS);
-  const busyLoadCached = await load(`${cached.url}${gridPath(200)}`, 16, LOAD_SECONDS);
-  const rssAfterLoad = Math.max(await rssOf(api.url), await rssOf(cached.url));
-  const changesHeard = streams[1]?.changes() ?? 0;
-  for (const stream of streams) stream.close();
-  const workerOutput = await stopChild(workers);
-  const completedByWorkers = Number(/COMPLETED (\d+)/.exec(workerOutput)?.[1] ?? 0);
-  log(
-    `16 workers: grid p50 ${busy.grid200.p50} ms p99 ${busy.grid200.p99} ms; throughput ${busyLoad.rps} req/s without reuse, ${busyLoadCached.rps} req/s with it; ${changesHeard} changes announced; workers completed ${completedByWorkers} slots`,
-  );
-  await stopChild(api.child);
-  await stopChild(cached.child);
-
-  const targets = {
-    gridP50Ms: { target: 50, actual: busy.grid200.p50, isMet: busy.grid200.p50 <= 50 },
-    gridP99Ms: { target: 150, actual: busy.grid200.p99, isMet: busy.grid200.p99 <= 150 },
-    namesP50Ms: { target: 100, actual: busy.names.p50, isMet: busy.names.p50 <= 100 },
-    gridRps: { target: 200, actual: busyLoadCached.rps, isMet: busyLoadCached.rps >= 200 },
-    gridRpsUncached: { target: 200, actual: busyLoad.rps, isMet: busyLoad.rps >= 200 },
-    rssMb: { target: 150, actual: rssAfterLoad, isMet: rssAfterLoad <= 150 },
-  };
-  const results = {
+  const results: Results = {
     at: new Date().toISOString(),
+    isSmoke,
+    durationS: 0,
     machine: {
       cores: cpus().length,
       cpu: cpus()[0]?.model ?? '?',
       memoryGb: Math.round(totalmem() / 1024 ** 3),
       node: process.version,
-      postgres: pgVersion,
-      database: db.isEmbedded ? 'embedded (same machine)' : 'DATABASE_URL',
+      postgres,
+      database: db.isEmbedded ? 'embedded, same machine' : 'DATABASE_URL',
+      loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+      loadAverageAtEnd: [],
     },
-    data: { rows: rowCount, names: NAMES, slotsPerName: SLOTS_PER_NAME, seedMs: Math.round(seedMs) },
-    grid: { names: GRID_NAMES, slots: GRID_SLOTS, from: gridFrom.toISOString(), to: gridTo.toISOString() },
-    baseline: {
-      rawScanOfTheSameRows: rawScan,
-      httpHealth: idle.health,
-      gridOverRawScanP50: Math.round((idle.grid200.p50 / rawScan.p50) * 100) / 100,
-      gridOverHealthP50: Math.round((idle.grid200.p50 / idle.health.p50) * 100) / 100,
-      indexLoad,
-    },
-    idle: { ...idle, gridLoad: idleLoad, rssMb: rssIdle },
-    withWorkers: {
-      workers: WORKERS,
-      workMs: WORKER_WORK_MS,
-      completedByWorkers,
-      changesHeard,
-      ...busy,
-      gridLoad: busyLoad,
-      rssMb: rssAfterLoad,
-    },
-    targets,
-    explain: { grid: gridExplain, names: namesExplain },
+    geometry,
+    minimumRows: minimumSlots(geometry),
+    sizes: [],
   };
-  await mkdir(RESULTS_DIR, { recursive: true });
-  await writeFile(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  const row = (what: string, s: Stats) => `| ${what} | ${s.p50} | ${s.p99} | ${s.mean} | ${s.n} |`;
-  const md = `# API benchmark
-
-${results.at} · ${results.machine.cores} cores (${results.machine.cpu}) · Node ${results.machine.node} · PostgreSQL ${pgVersion} ${results.machine.database}
-
-${rowCount.toLocaleString('en')} task rows (${NAMES} names × ${SLOTS_PER_NAME.toLocaleString('en')} five-minute slots), seeded in ${Math.round(seedMs)} ms. Grid: ${GRID_NAMES} names × ${GRID_SLOTS} slots (a week). The API runs as its own process on loopback (pool of 5), as in production: plain \`node\` on a bundle of \`src/server.ts\` (\`bench/build-server.ts\`, esbuild; no TypeScript loader, which alone adds about 35 MB of RSS). It runs twice: without reuse of finished grids (\`DTM_GRID_CACHE_MS=0\`: every sequential request computes, so these are the latencies of the work; concurrent identical requests still share one computation), and with the default 1 s reuse. While the workers run, an \`/api/events\` stream is open on each API, as a dashboard keeps one, so every transition invalidates the grids computed before it (${changesHeard} changes announced during the measurements). The clients are Node's \`fetch\`, which asks for gzip (\`Accept-Encoding: gzip, deflate\`), so grids travel gzipped (encoded once per computation) and are inflated by the client. The load generator, the workers and PostgreSQL share the same ${results.machine.cores} cores.
-
-## Targets (issue 4), measured with ${WORKERS} workers running
-
-| target | wanted | measured | met |
-| --- | --- | --- | --- |
-| /api/grid p50 (columns=200) | ≤ 50 ms | ${targets.gridP50Ms.actual} ms | ${targets.gridP50Ms.isMet ? 'yes' : 'NO'} |
-| /api/grid p99 (columns=200) | ≤ 150 ms | ${targets.gridP99Ms.actual} ms | ${targets.gridP99Ms.isMet ? 'yes' : 'NO'} |
-| /api/names p50 | ≤ 100 ms | ${targets.namesP50Ms.actual} ms | ${targets.namesP50Ms.isMet ? 'yes' : 'NO'} |
-| grid requests/s, 16 clients, default (single flight + 1 s reuse), events streaming | ≥ 200 | ${targets.gridRps.actual} | ${targets.gridRps.isMet ? 'yes' : 'NO'} |
-| grid requests/s, 16 clients, single flight only (no reuse), events streaming | ≥ 200 | ${targets.gridRpsUncached.actual} | ${targets.gridRpsUncached.isMet ? 'yes' : 'NO'} |
-| API RSS after load | ≤ 150 MB | ${targets.rssMb.actual} MB | ${targets.rssMb.isMet ? 'yes' : 'NO'} |
-
-## Latency (ms, sequential client)
-
-| request | p50 | p99 | mean | n |
-| --- | --- | --- | --- | --- |
-${row('baseline: raw SELECT of the grid rows (no HTTP)', rawScan)}
-${row('baseline: GET /api/health', idle.health)}
-${row('idle: GET /api/grid columns=200', idle.grid200)}
-${row('idle: GET /api/grid columns=2000', idle.grid2000)}
-${row('idle: GET /api/names', idle.names)}
-${row(`the slot index's load of all ${rowCount.toLocaleString('en')} rows (once per API start)`, indexLoad)}
-${row(`${WORKERS} workers: GET /api/grid columns=200`, busy.grid200)}
-${row(`${WORKERS} workers: GET /api/names`, busy.names)}
-
-Ratios (same run): grid p50 / raw scan p50 = ${results.baseline.gridOverRawScanP50}; grid p50 / health p50 = ${results.baseline.gridOverHealthP50}.
-
-## Throughput (16 concurrent clients, ${LOAD_SECONDS} s)
-
-| phase | req/s | p50 ms | p99 ms | errors |
-| --- | --- | --- | --- | --- |
-| idle, no reuse | ${idleLoad.rps} | ${idleLoad.p50} | ${idleLoad.p99} | ${idleLoad.errors} |
-| idle, 1 s reuse | ${idleLoadCached.rps} | ${idleLoadCached.p50} | ${idleLoadCached.p99} | ${idleLoadCached.errors} |
-| ${WORKERS} workers + event stream, no reuse | ${busyLoad.rps} | ${busyLoad.p50} | ${busyLoad.p99} | ${busyLoad.errors} |
-| ${WORKERS} workers + event stream, 1 s reuse | ${busyLoadCached.rps} | ${busyLoadCached.p50} | ${busyLoadCached.p99} | ${busyLoadCached.errors} |
-
-Workers: ${WORKERS} loops (acquireNext → ${WORKER_WORK_MS} ms → complete) in one process; ${completedByWorkers} slots completed during the measurements.
-
-API RSS (\`process_resident_memory_bytes\` of \`/metrics\`; plain node on the bundle): ${rssIdle} MB idle, ${rssAfterLoad} MB after the load (the larger of the two APIs).
-
-## EXPLAIN ANALYZE: grid query
-
-\`\`\`
-${gridExplain}
-\`\`\`
-
-## EXPLAIN ANALYZE: names query
-
-\`\`\`
-${namesExplain}
-\`\`\`
-`;
-  await writeFile(join(RESULTS_DIR, 'latest.md'), md);
-  log(`\nwrote bench/results/latest.json and latest.md`);
-  for (const [what, t] of Object.entries(targets)) {
-    log(`${t.isMet ? 'ok  ' : 'MISS'} ${what}: ${t.actual} (target ${t.target})`);
+  // Every size's windows end at the same whole hour, so that they hold the same rows.
+  const anchorMs = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+  for (const [i, requestedRows] of requestedSizes.entries()) {
+    const schema = `bench_api_${i + 1}`;
+    schemas.push(schema);
+    results.sizes.push(await runSize(schema, requestedRows, anchorMs));
+    results.durationS = Math.round((performance.now() - runStarted) / 1000);
+    results.machine.loadAverageAtEnd = loadavg().map((x) => round(x, 2));
+    await writeResults(results);
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   }
+  log(`\ndone in ${results.durationS} s`);
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  if (keptDir === undefined) await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+  if (running.workers) await running.workers.stop().catch(() => {});
+  if (running.api) await stopChild(running.api.child);
+  for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
   await admin.end();
   await db.stop();
+}
+
+async function writeResults(results: Results): Promise<void> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const [json, md] = isSmoke ? ['smoke.json.tmp', 'smoke.md.tmp'] : ['latest.json', 'latest.md'];
+  await writeFile(
+    join(RESULTS_DIR, json),
+    `${JSON.stringify({ ...results, targets: targetsOf(results) }, null, 2)}\n`,
+  );
+  await writeFile(join(RESULTS_DIR, md), markdown(results));
+  log(`wrote bench/results/${json} and ${md}`);
+}
+
+function gridUrl(api: Api, window: { names: string[]; from: Date; to: Date }): string {
+  return `${api.url}/api/grid?names=${window.names.join(',')}&from=${window.from.toISOString()}&to=${window.to.toISOString()}&columns=${COLUMNS}`;
+}
+
+async function apiUp(schema: string): Promise<Api> {
+  const api = await startApi({ DATABASE_URL: db.url, DTM_SCHEMA: schema, DTM_GRID_CACHE_MS: '0' });
+  running.api = api;
+  return api;
+}
+
+async function apiDown(): Promise<void> {
+  if (running.api) await stopChild(running.api.child);
+  running.api = null;
+}
+
+async function runSize(schema: string, requestedRows: number, anchorMs: number): Promise<SizeResult> {
+  const plan = planSize(geometry, requestedRows);
+  log(
+    `\n=== ${requestedRows.toLocaleString('en')} rows asked (${plan.slots.toLocaleString('en')} slots before gaps; the windows alone need ${minimumSlots(geometry).toLocaleString('en')}) in ${schema}`,
+  );
+  const s = `"${schema}"`;
+  await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  // A pool of our own: one the manager builds bounds every query by 45 s (serverReleaseMs), and
+  // rebuildCounts() takes minutes at 20M rows.
+  const seedPool = new pg.Pool({ connectionString: db.url, max: 2, application_name: 'bench-seed' });
+  const tm = new TaskManager({ pool: seedPool, schema, workerName: 'bench-seed' });
+  await tm.migrate();
+  const seeded = await seed(admin, tm, s, plan, anchorMs, log);
+  await tm.close();
+  await seedPool.end();
+  log(
+    `seeded ${seeded.rows.toLocaleString('en')} rows: insert ${seeded.insertMs} ms, VACUUM (ANALYZE) ${seeded.vacuumMs} ms, rebuildCounts ${seeded.rebuildCountsMs} ms (${seeded.countsRows.toLocaleString('en')} count rows)`,
+  );
+  const windows = windowsOf(geometry, anchorMs);
+
+  // The first start: from spawning the process to its first answers.
+  const api = await apiUp(schema);
+  const first = await timeFirstAnswers(api, gridUrl(api, windows.narrow));
+  const firstStart = { healthMs: first.healthMs, firstGridMs: first.firstMs };
+  log(`first start: /api/health after ${first.healthMs} ms, first narrow grid after ${first.firstMs} ms`);
+
+  const backlogMs = Date.now() - (anchorMs - geometry.workSlots * 1_000) + 3_600_000;
+  const workerArgs = { url: db.url, schema, name: WORK_NAME, concurrency: WORKERS, backlogMs };
+  running.workers = await startWorkers({ ...workerArgs, workMs: GRID_PHASE_WORK_MS });
+  const readWorkers = running.workers;
+  await until('the workers to complete slots', async () => (await readWorkers.count()).completed > 0, 50);
+
+  const explain = await captureExplains(schema, windows);
+  const bare = await bareAggregate(schema, windows, explain.slotsPerCell.narrow);
+  const stream = watchEvents(api.url);
+  const namesBefore = await metricOf(api.url, 'dtm_api_names_computations_total');
+  log('reads with 16 workers running …');
+  const reads = await measureReads(api, windows, bare.run, PHASES.reads);
+  const namesComputations = (await metricOf(api.url, 'dtm_api_names_computations_total')) - namesBefore;
+  const summary = (what: string, x: Stats) => `${what} p50 ${x.p50} ms p99 ${x.p99} ms (n ${x.n})`;
+  log(
+    [
+      summary('narrow grid', stats(reads.narrow)),
+      summary('bare aggregate', stats(reads.bare)),
+      summary('wide grid', stats(reads.wide)),
+      summary('names', stats(reads.names)),
+    ].join('; '),
+  );
+  const loaded = await load(gridUrl(api, windows.narrow), 16, PHASES.loadSeconds);
+  const rssAfterLoad = await rssOf(api.url);
+  log(`load: ${loaded.rps} narrow grids/s with 16 clients; API RSS ${rssAfterLoad} MB`);
+
+  const far = await measureFar(api, schema, windows, bare.run);
+  const rssAfterFar = await rssOf(api.url);
+  const eventsHeard = stream.events();
+  stream.close();
+  const completedDuringReads = await readWorkers.stop();
+  running.workers = null;
+
+  await bare.close();
+
+  const workers = await measureWorkers(schema, windows, workerArgs);
+  const restarts = workers.restarts;
+  await apiDown();
+
+  return {
+    requestedRows,
+    plan,
+    seed: seeded,
+    schema,
+    firstStart,
+    restarts,
+    reads: {
+      narrow: stats(reads.narrow),
+      bare: stats(reads.bare),
+      wide: stats(reads.wide),
+      names: stats(reads.names),
+      namesRequests: reads.names.length,
+      namesComputations,
+      slotsPerCell: explain.slotsPerCell,
+      cells: explain.cells,
+      eventsHeard,
+    },
+    load: loaded,
+    rssMb: { afterLoad: rssAfterLoad, afterFar: rssAfterFar, max: Math.max(rssAfterLoad, rssAfterFar) },
+    far,
+    workers: { completedDuringReads, ...workers.result },
+    explain: { narrow: explain.narrow, wide: explain.wide, names: explain.names, bare: bare.explain },
+  };
+}
+
+/**
+ * The plans of one narrow grid, one wide grid and one names list as the core runs them (auto_explain), and
+ * the cell geometry the core chose.
+ */
+async function captureExplains(schema: string, windows: Windows) {
+  const explaining = explainingManager(db.url, schema);
+  try {
+    const narrowGrid = await explaining.tm.grid({ ...windows.narrow, columns: COLUMNS });
+    const wideGrid = await explaining.tm.grid({ ...windows.wide, columns: COLUMNS });
+    const slotsPerCell = {
+      narrow: narrowGrid.rows[0]?.slotsPerCell ?? 1,
+      wide: wideGrid.rows[0]?.slotsPerCell ?? 1,
+    };
+    const cells = {
+      narrow: narrowGrid.rows[0]?.cells.length ?? 0,
+      wide: wideGrid.rows[0]?.cells.length ?? 0,
+    };
+    if (!db.isEmbedded) return { slotsPerCell, cells, narrow: [], wide: [], names: [] };
+    const narrow = await serverLog.capture(() => explaining.tm.grid({ ...windows.narrow, columns: COLUMNS }));
+    const wide = await serverLog.capture(() => explaining.tm.grid({ ...windows.wide, columns: COLUMNS }));
+    const names = await serverLog.capture(() => explaining.tm.listNames());
+    log(`captured ${narrow.length} + ${wide.length} + ${names.length} plans (narrow grid, wide grid, names)`);
+    return { slotsPerCell, cells, narrow, wide, names };
+  } finally {
+    await explaining.close();
+  }
+}
+
+/**
+ * The baseline: one plain aggregate of the narrow window's rows into the grid's cells, through node-postgres on
+ * the same database, without HTTP (on a connection set up as the API's are: no parallel workers).
+ */
+async function bareAggregate(schema: string, windows: Windows, slotsPerCell: number) {
+  const client = new pg.Client({
+    connectionString: db.url,
+    application_name: 'bench-bare',
+    options: '-c max_parallel_workers_per_gather=0',
+  });
+  await client.connect();
+  const text = `SELECT name, "${schema}".epoch_ms(slot) / $4::bigint AS cell,
+         count(*) AS slots,
+         count(*) FILTER (WHERE state = 'AVAILABLE' AND failed_attempts = 0) AS available,
+         count(*) FILTER (WHERE state = 'AVAILABLE' AND failed_attempts > 0) AS failing,
+         count(*) FILTER (WHERE state = 'COMPLETE') AS complete,
+         count(*) FILTER (WHERE state = 'SKIP') AS skip,
+         max(failed_attempts) AS max_failed_attempts
+       FROM "${schema}".tasks
+       WHERE name = ANY ($1) AND slot >= $2 AND slot < $3
+       GROUP BY 1, 2`;
+  const values = [windows.narrow.names, windows.narrow.from, windows.narrow.to, slotsPerCell * 300_000];
+  const explained = await client.query<{ 'QUERY PLAN': string }>(
+    `EXPLAIN (ANALYZE, BUFFERS) ${text}`,
+    values,
+  );
+  return {
+    explain: explained.rows.map((row) => row['QUERY PLAN']).join('\n'),
+    run: async () => {
+      const started = performance.now();
+      await client.query(text, values);
+      return performance.now() - started;
+    },
+    close: () => client.end(),
+  };
+}
+
+/** When a sequential read loop stops: see PHASES. */
+interface ReadGoal {
+  narrow: number;
+  names: number;
+  seconds: number;
+  minNarrow: number;
+  minNames: number;
+}
+
+/**
+ * One sequential client, interleaving: the narrow grid and the bare aggregate (in alternating order), the
+ * wide grid, `extra` requests, and `/api/names` whenever 1.1 s have passed since the last (so that each
+ * computes rather than reusing the last), until `goal`. Interleaved, the ratios compare requests made under
+ * the same conditions.
+ */
+async function measureReads(
+  api: Api,
+  windows: Windows,
+  bare: () => Promise<number>,
+  goal: ReadGoal,
+  extra: Array<{ key: string; url: string }> = [],
+) {
+  const narrowUrl = gridUrl(api, windows.narrow);
+  const wideUrl = gridUrl(api, windows.wide);
+  const namesUrl = `${api.url}/api/names`;
+  const out = {
+    narrow: [] as number[],
+    bare: [] as number[],
+    wide: [] as number[],
+    names: [] as number[],
+    statuses: {} as Record<string, number>,
+  };
+  const get = async (key: string, url: string, into: number[]) => {
+    const { ms, status } = await timedGet(url);
+    const label = `${key} ${status}`;
+    out.statuses[label] = (out.statuses[label] ?? 0) + 1;
+    if (status === 200) into.push(ms);
+  };
+  // Warm-up, not counted.
+  for (let i = 0; i < 3; i++) {
+    await timedGet(narrowUrl);
+    await timedGet(wideUrl);
+    await bare();
+  }
+  const started = performance.now();
+  const isDone = () =>
+    (out.narrow.length >= goal.narrow && out.names.length >= goal.names) ||
+    (performance.now() - started >= goal.seconds * 1_000 &&
+      out.narrow.length >= goal.minNarrow &&
+      out.names.length >= goal.minNames);
+  let lastNames = Number.NEGATIVE_INFINITY;
+  for (let i = 0; !isDone(); i++) {
+    if (i % 2 === 0) {
+      await get('narrow', narrowUrl, out.narrow);
+      out.bare.push(await bare());
+    } else {
+      out.bare.push(await bare());
+      await get('narrow', narrowUrl, out.narrow);
+    }
+    await get('wide', wideUrl, out.wide);
+    for (const { key, url } of extra) await get(key, url, []);
+    if (out.names.length < goal.names && performance.now() - lastNames >= NAMES_SPACING_MS) {
+      lastNames = performance.now();
+      await get('names', namesUrl, out.names);
+    }
+    if (i > goal.narrow * 20) throw new Error(`reads keep failing: ${JSON.stringify(out.statuses)}`);
+  }
+  return out;
+}
+
+/**
+ * A slot in year 2200 on a wide name, and a one-second name with slots now and one in 2200: the same reads
+ * just before and just after (so that the drift of a loaded machine falls on both alike), the grids of that
+ * name around now and of the wide name up to 2200, and whether /api/names lists it.
+ */
+async function measureFar(api: Api, schema: string, windows: Windows, bare: () => Promise<number>) {
+  const before = await measureReads(api, windows, bare, PHASES.far);
+  const tm = new TaskManager({ connectionString: db.url, schema, poolSize: 2, workerName: 'bench-far' });
+  const now = Date.now();
+  await tm.createTask({ name: wideName(1), slot: FAR_SLOT, interval: 'PT1M' });
+  await tm.createTasks({
+    name: FAR_NAME,
+    from: new Date(now - 600_000),
+    to: new Date(now),
+    interval: 'PT1S',
+  });
+  await tm.createTask({ name: FAR_NAME, slot: FAR_SLOT, interval: 'PT1S' });
+  await tm.close();
+  // Once the API's recounting has stored their level-0 buckets, the reads add them up like any other.
+  await until(
+    'the recounting to count the slots in 2200',
+    async () =>
+      (
+        await admin.query(
+          `SELECT 1 FROM "${schema}".slot_counts
+           WHERE level = 0 AND ((name = $1 AND idx = $2) OR (name = $3 AND idx = $4))`,
+          [
+            FAR_NAME,
+            Math.floor(FAR_SLOT.getTime() / 1_000 / 16),
+            wideName(1),
+            Math.floor(FAR_SLOT.getTime() / 60_000 / 16),
+          ],
+        )
+      ).rowCount === 2,
+    50,
+  );
+  const pt1sUrl = `${api.url}/api/grid?names=${FAR_NAME}&from=${new Date(now - 3_600_000).toISOString()}&to=${new Date(now + 3_600_000).toISOString()}&columns=${COLUMNS}`;
+  const wideTo2200Url = `${api.url}/api/grid?names=${wideName(1)}&from=${windows.wide.from.toISOString()}&to=2200-01-02T00:00:00.000Z&columns=${COLUMNS}`;
+  const after = await measureReads(api, windows, bare, PHASES.far, [
+    { key: 'far-pt1s grid', url: pt1sUrl },
+    { key: 'wide-01 to 2200 grid', url: wideTo2200Url },
+  ]);
+  const pt1sGrid = await timedGet(pt1sUrl);
+  const wideTo2200Grid = await timedGet(wideTo2200Url);
+  const names = (await (await fetch(`${api.url}/api/names`)).json()) as {
+    names: Array<{ name: string; lastSlot: string | null }>;
+  };
+  const namesHasFar = names.names.some((n) => n.name === FAR_NAME && n.lastSlot === FAR_SLOT.toISOString());
+  log(
+    `slots in 2200: p50 before / after: narrow ${stats(before.narrow).p50} / ${stats(after.narrow).p50} ms, wide ${stats(before.wide).p50} / ${stats(after.wide).p50} ms, names ${stats(before.names).p50} / ${stats(after.names).p50} ms; statuses after ${JSON.stringify(after.statuses)}`,
+  );
+  return {
+    before: { narrow: stats(before.narrow), wide: stats(before.wide), names: stats(before.names) },
+    narrow: stats(after.narrow),
+    wide: stats(after.wide),
+    names: stats(after.names),
+    statuses: after.statuses,
+    pt1sGrid: { status: pt1sGrid.status, ms: round(pt1sGrid.ms) },
+    wideTo2200Grid: { status: wideTo2200Grid.status, ms: round(wideTo2200Grid.ms) },
+    namesHasFar,
+  };
+}
+
+/**
+ * The workers' slots/s with handlers that return at once, in rounds of equal length with the API up (its
+ * recounting running) and stopped, in ROUND_ORDER; one worker process runs throughout, and each round counts
+ * the slots it completed between two readings taken after the API's start or stop has settled.
+ */
+async function measureWorkers(
+  schema: string,
+  windows: Windows,
+  workerArgs: { url: string; schema: string; name: string; concurrency: number; backlogMs: number },
+) {
+  const workers = await startWorkers({ ...workerArgs, workMs: 0 });
+  running.workers = workers;
+  const rounds: Array<{ api: 'up' | 'down'; slotsPerSecond: number; seconds: number }> = [];
+  const restarts: SizeResult['restarts'] = [];
+  const position = async () =>
+    (await admin.query<{ s: string }>(`SELECT snapshot::text AS s FROM "${schema}".counts_position`)).rows[0]
+      ?.s;
+  // The workers' process warms up first (connections, JIT).
+  await new Promise((resolve) => setTimeout(resolve, PHASES.settleMs));
+  for (const state of ROUND_ORDER) {
+    if (state === 'up' && !running.api) {
+      const before = await position();
+      const api = await apiUp(schema);
+      const first = await timeFirstAnswers(api, gridUrl(api, windows.narrow));
+      // Its first recount catches up with what the workers did while it was stopped; the rounds measure the
+      // steady state after it.
+      await until(
+        'the restarted API to catch up on the counts',
+        async () => (await position()) !== before,
+        20,
+      );
+      const catchUpMs = round(performance.now() - api.spawnedAt);
+      restarts.push({ healthMs: first.healthMs, firstGridMs: first.firstMs, catchUpMs });
+    }
+    if (state === 'down') await apiDown();
+    await new Promise((resolve) => setTimeout(resolve, PHASES.settleMs));
+    const start = await workers.count();
+    await new Promise((resolve) => setTimeout(resolve, PHASES.roundSeconds * 1_000));
+    const end = await workers.count();
+    const seconds = (end.at - start.at) / 1_000;
+    const left = await admin.query(
+      `SELECT 1 FROM "${schema}".tasks WHERE name = $1 AND state = 'AVAILABLE' LIMIT 1 OFFSET 999`,
+      [WORK_NAME],
+    );
+    if (left.rowCount === 0) throw new Error('the workers ran out of slots: raise workSlots in seed.ts');
+    rounds.push({
+      api: state,
+      slotsPerSecond: round((end.completed - start.completed) / seconds),
+      seconds: round(seconds, 2),
+    });
+    log(`workers, API ${state}: ${rounds.at(-1)?.slotsPerSecond} slots/s`);
+  }
+  await workers.stop();
+  running.workers = null;
+  const medianUp = median(rounds.filter((r) => r.api === 'up').map((r) => r.slotsPerSecond));
+  const medianDown = median(rounds.filter((r) => r.api === 'down').map((r) => r.slotsPerSecond));
+  const mean = (api: 'up' | 'down') => {
+    const of = rounds.filter((r) => r.api === api).map((r) => r.slotsPerSecond);
+    return of.reduce((a, b) => a + b, 0) / of.length;
+  };
+  return {
+    restarts,
+    result: {
+      rounds,
+      medianUp,
+      medianDown,
+      ratio: round(medianUp / medianDown, 3),
+      meanRatio: round(mean('up') / mean('down'), 3),
+    },
+  };
 }

@@ -1,48 +1,55 @@
-// 16 workers in one process, by the core's by-hand API: each takes the next due AVAILABLE slot of a name,
-// "works" for a few milliseconds while holding it, and completes it. Prints "READY", then runs until killed;
-// on SIGTERM prints how many slots were completed.
-import { TaskManager } from '@dtm/core';
+// The benchmark's workers, in a process of their own: one `tm.work()` with `concurrency` lanes draining the
+// AVAILABLE one-second slots of one name. Each handler holds its slot for `workMs` (0: returns at once, so
+// the workers run as fast as the machine lets them). Prints `READY` once working; answers each `COUNT` line
+// on stdin with `COUNT <slots completed so far> <performance.now()>`, so the benchmark can measure any
+// stretch of time without restarting them; on SIGTERM stops gracefully and prints `COMPLETED <n>`.
+import { createInterface } from 'node:readline';
+import { TaskManager, type WorkerLogger } from '@dtm/core';
 
-const [url, schema, namesText, countText, workMsText] = process.argv.slice(2) as [
-  string,
-  string,
-  string,
-  string,
-  string,
-];
-const names = namesText.split(',');
-const count = Number(countText);
+const [url, schema, name, countText, workMsText, backlogMsText] = process.argv.slice(2);
+if (!url || !schema || !name || !countText || !workMsText || !backlogMsText)
+  throw new Error('usage: workers.ts <url> <schema> <name> <concurrency> <workMs> <backlogMs>');
+const concurrency = Number(countText);
 const workMs = Number(workMsText);
+const quiet: WorkerLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error: (_fields, message) => console.error(`bench workers: ${message}`),
+};
+
 const tm = new TaskManager({
   connectionString: url,
   schema,
-  poolSize: count + 2,
+  poolSize: concurrency + 4,
   workerName: 'bench-worker',
 });
-
-let completed = 0;
-let isRunning = true;
-
-async function loop(index: number): Promise<void> {
-  let turn = index;
-  while (isRunning) {
-    const name = names[turn % names.length] as string;
-    turn += 1;
-    const task = await tm.acquireNext({ name, worker: `bench-worker-${index}` });
-    if (!task) continue;
-    await new Promise((resolve) => setTimeout(resolve, workMs));
-    await task.complete('bench');
-    completed += 1;
-  }
-}
-
-process.on('SIGTERM', () => {
-  isRunning = false;
+const worker = tm.work({
+  name,
+  interval: 'PT1S',
+  backlog: Number(backlogMsText),
+  concurrency,
+  logger: quiet,
+  // The work a real handler does while it holds its slot, stood in for by waiting.
+  handler: workMs > 0 ? () => new Promise((resolve) => setTimeout(resolve, workMs)) : async () => {},
 });
-const loops = Array.from({ length: count }, (_, i) =>
-  loop(i).catch((error: unknown) => console.error(error)),
-);
+let completed = 0;
+worker.on('completed', () => {
+  completed += 1;
+});
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'COUNT') process.stdout.write(`COUNT ${completed} ${performance.now()}\n`);
+});
+let isStopping = false;
+process.on('SIGTERM', () => {
+  if (isStopping) return;
+  isStopping = true;
+  void (async () => {
+    await worker.stop();
+    process.stdout.write(`COMPLETED ${completed}\n`);
+    await tm.close();
+    process.exit(0);
+  })();
+});
 process.stdout.write('READY\n');
-await Promise.all(loops);
-process.stdout.write(`COMPLETED ${completed}\n`);
-await tm.close();
