@@ -5,29 +5,34 @@
 -- until an operator re-queues it. NULL: retry forever, with capped backoff.
 ALTER TABLE task_names ADD COLUMN max_attempts integer CHECK (max_attempts >= 1);
 
--- The attempts that have started and not ended. A holder's row lock lives in a transaction that a crash rolls
--- back, so nothing written in it can tell that an attempt began. So a slot is reserved first, in a transaction
--- of its own that commits before the slot is locked (a worker's lane commits its next slot's reservation with
--- the ending of the previous one: no extra round trip, no extra commit), and the statement that records the
--- slot's ending deletes its reservation in the same transaction. A reservation that outlives its holder (a
--- crash, a lost connection, a lost lock) is an abandoned attempt: whoever finds it counts it as a failed
--- attempt with backoff ("the holder went away") and deletes it. Nobody else reserves a reserved slot, so
--- even a slot whose every attempt kills its worker is never retried before its backoff has passed.
+-- The attempts that have started and not ended, one row per lane (a holding connection of a worker process).
+-- A holder's row lock lives in a transaction that a crash rolls back, so nothing written in it can tell that an
+-- attempt began. So a slot is reserved first, in a transaction that commits before the slot is locked (a
+-- worker's lane reserves its next slot in the transaction that ends the previous one: no extra round trip, no
+-- extra commit), and the statement that records the slot's ending closes the reservation in its own
+-- transaction (see reserved_at). A reservation that outlives its holder (a crash, a lost connection, a lost lock) is an
+-- abandoned attempt: whoever finds it counts it as a failed attempt with backoff ("the holder went away") and
+-- deletes the row. Nobody else reserves a reserved slot, so even a slot whose every attempt kills its worker is
+-- never retried before its backoff has passed.
 --
--- The table holds only the attempts in flight (one per lane at most) and those abandoned and not yet counted.
--- It has no foreign key to tasks: the check would share-lock the slot's row, which its holder locks FOR UPDATE.
+-- A lane's row is updated in place, once per slot: HOT updates on a table of a few pages,
+-- which is read whole by the reserving statement. An index on (name, slot) would make every update a new
+-- index entry and leave dead rows that every reservation would read past. No foreign key to tasks either:
+-- its check would share-lock the slot's row, which its holder locks FOR UPDATE.
 CREATE TABLE attempts (
-  id         bigint GENERATED ALWAYS AS IDENTITY,
-  name       text NOT NULL,
-  slot       timestamptz NOT NULL,
-  -- The lane (a holding connection of one worker process) that reserved it; how a lane finds its own.
-  lane       bigint NOT NULL,
+  -- The lane's id: random, new with every connection.
+  lane       bigint PRIMARY KEY,
+  -- The reserved slot; NULL while the lane holds none.
+  name       text,
+  slot       timestamptz,
   worker     text NOT NULL,
-  -- When the reservation was made (clock time): the holder locks the slot within the same message, so a
-  -- reservation older than a second whose slot nobody holds is abandoned.
+  -- When the slot was reserved (clock time): its holder locks it within the same message, so a reservation
+  -- older than a second whose slot nobody holds is abandoned.
   started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  -- The start of the transaction that reserved it (now()). The slot's ending sets its acquired_at to the
+  -- start of the holding transaction, which is never earlier: a reservation is open while the slot's
+  -- acquired_at is before this, so an ending closes it without writing this row.
+  reserved_at timestamptz NOT NULL DEFAULT now(),
   -- The backoff if this attempt is abandoned, from the holder's retry policy and the attempts before it.
-  delay_ms   bigint NOT NULL CHECK (delay_ms >= 0),
-  PRIMARY KEY (name, slot)
-);
-CREATE INDEX attempts_lane_idx ON attempts (lane);
+  delay_ms   bigint NOT NULL DEFAULT 0 CHECK (delay_ms >= 0)
+) WITH (fillfactor = 50);

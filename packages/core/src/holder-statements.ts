@@ -7,7 +7,7 @@ import type { Schema } from './schema.ts';
  * multi-statement batch (see lane.ts for the batches). A slot is taken in two transactions sent in one message:
  * the first reserves it (`claim…`: a row in `attempts`, committed, so that an attempt that never ends is still
  * counted), the second locks it (`lockReserved`) and stays open for the work; the statement that ends the slot
- * (`finish`, `fail`) deletes the reservation in that second transaction. A worker's lane reserves its next slot
+ * (`finish`, `fail`) closes the reservation in that second transaction (by setting the slot's acquired_at). A worker's lane reserves its next slot
  * in the transaction that ends the previous one: `…finish; claim…; COMMIT; BEGIN; lockReserved`, one round
  * trip and one commit per slot. A batch cannot carry parameters, so EXECUTE's arguments are literals, escaped
  * by `execute`.
@@ -48,9 +48,9 @@ export interface HolderStatements {
   claimSlot: Prepared;
   /** $1 lane: locks the slot the lane reserved, if it is still AVAILABLE and nobody holds it. */
   lockReserved: Prepared;
-  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker, $6 attempt (reservation id). */
+  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker; closes the slot's reservation. */
   finish: Prepared;
-  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker, $6 attempt. */
+  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; closes it too. */
   fail: Prepared;
 }
 
@@ -70,11 +70,20 @@ export function holderStatements(schema: Schema): HolderStatements {
   const delay = (base: string, max: string, jitter: string) =>
     `greatest(0, round(least(${max}, ${base} * 2 ^ least(t.failed_attempts, 40))
        * (1 + ${jitter} * (2 * random() - 1))))::bigint`;
+  // A reservation is open until its slot's ending is recorded: the ending sets acquired_at to the holding
+  // transaction's start, never before the start of the transaction that reserved it (reserved_at; both are
+  // now(), which is the same for every transaction of one message). So the ending need
+  // not touch the lane's row, and a lane's row is written once per slot.
+  const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
+  // The lane's row is written in place: a new lane's first reservation inserts it.
+  const reserve = `ON CONFLICT (lane) DO UPDATE
+       SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
+           started_at = excluded.started_at, reserved_at = excluded.reserved_at, delay_ms = excluded.delay_ms`;
   const claimNext = (order: 'ASC' | 'DESC') =>
     prepared(
       ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
-      `INSERT INTO ${s}.attempts (name, slot, lane, worker, delay_ms)
-       SELECT t.name, t.slot, $4, $5, ${delay('$6', '$7', '$8')}
+      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
+       SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), ${delay('$6', '$7', '$8')}
        FROM (
          SELECT name, slot, failed_attempts
          FROM ${s}.tasks t
@@ -83,63 +92,62 @@ export function holderStatements(schema: Schema): HolderStatements {
            AND (next_attempt_at IS NULL OR next_attempt_at <= now())
            AND slot >= coalesce($2, '-infinity')
            AND slot < coalesce($3, 'infinity')
-           AND NOT EXISTS (SELECT FROM ${s}.attempts a WHERE a.name = t.name AND a.slot = t.slot)
+           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
          ORDER BY slot ${order}
          LIMIT 1
          FOR UPDATE SKIP LOCKED
        ) t
-       ON CONFLICT (name, slot) DO NOTHING`,
+       ${reserve}`,
     );
   // What the locking statement returns: the committed row, and the reservation and transaction holding it.
   // Its columns are listed, so that a column added to the table later does not change a prepared statement's
   // result type (which the server refuses to re-plan: 0A000).
   const held = `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at,
      t.completed_at, t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, true AS is_held,
-     current_setting('application_name') AS holder_worker, now() AS holder_since, t.attempt,
+     current_setting('application_name') AS holder_worker, now() AS holder_since,
      pg_current_xact_id()::text AS holder_xid`;
   const ended = `state, failed_attempts, message, next_attempt_at, acquired_at, completed_at`;
   // The ending statements record both transitions and announce neither: a notification would make every
   // slot's commit wait for every other's (sql/000006.sql). Subscribers read them from task_history. The
-  // INSERT into task_history (`recorded`) and the DELETE of the reservation (`ended`) run all the same, as
+  // INSERT into task_history (`recorded`) runs all the same, as
   // every data-modifying CTE does, read or not.
   return {
     claimOldest: claimNext('ASC'),
     claimNewest: claimNext('DESC'),
     claimSlot: prepared(
       ['text', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
-      `INSERT INTO ${s}.attempts (name, slot, lane, worker, delay_ms)
-       SELECT t.name, t.slot, $3, $4, ${delay('$5', '$6', '$7')}
+      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
+       SELECT $3, t.name, t.slot, $4, clock_timestamp(), now(), ${delay('$5', '$6', '$7')}
        FROM (
          SELECT name, slot, failed_attempts
-         FROM ${s}.tasks
+         FROM ${s}.tasks t
          WHERE name = $1 AND slot = $2
            AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
          FOR UPDATE NOWAIT
        ) t
-       ON CONFLICT (name, slot) DO NOTHING`,
+       ${reserve}`,
     ),
     lockReserved: prepared(
       ['bigint'],
       `SELECT ${held}
        FROM (
-         SELECT t.*, a.id AS attempt
+         SELECT t.*
          FROM ${s}.attempts a
          JOIN ${s}.tasks t ON t.name = a.name AND t.slot = a.slot
-         WHERE a.lane = $1 AND t.state = 'AVAILABLE'
+         WHERE a.lane = $1 AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
          FOR UPDATE OF t SKIP LOCKED
        ) t
        JOIN ${s}.task_names n ON n.name = t.name`,
     ),
     finish: prepared(
-      ['text', 'timestamptz', 'text', 'text', 'text', 'bigint'],
+      ['text', 'timestamptz', 'text', 'text', 'text'],
       `WITH done AS (
          UPDATE ${s}.tasks
          SET state = $3, message = $4, next_attempt_at = NULL,
              acquired_by = $5, acquired_at = now(), completed_at = clock_timestamp()
          WHERE name = $1 AND slot = $2
          RETURNING name, slot, ${ended}
-       ), ended AS (
-         DELETE FROM ${s}.attempts WHERE id = $6
        ), recorded AS (
          INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
@@ -150,7 +158,7 @@ export function holderStatements(schema: Schema): HolderStatements {
     ),
     // A failure that reaches the name's max_attempts gives up: never due again ('infinity') until re-queued.
     fail: prepared(
-      ['text', 'timestamptz', 'text', 'bigint', 'text', 'bigint'],
+      ['text', 'timestamptz', 'text', 'bigint', 'text'],
       `WITH failed AS (
          UPDATE ${s}.tasks t
          SET state = 'AVAILABLE', failed_attempts = t.failed_attempts + 1,
@@ -164,8 +172,6 @@ export function holderStatements(schema: Schema): HolderStatements {
          WHERE t.name = $1 AND t.slot = $2 AND n.name = t.name
          RETURNING t.name, t.slot, t.state, t.failed_attempts, t.message, t.next_attempt_at, t.acquired_at,
                    t.completed_at, clock_timestamp() AS failed_at
-       ), ended AS (
-         DELETE FROM ${s}.attempts WHERE id = $6
        ), recorded AS (
          INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed

@@ -76,9 +76,11 @@ interface Plan {
 
 /** The row the locking statement returns. */
 interface HeldRow extends TaskRow {
-  attempt: string;
   holder_xid: string;
 }
+
+/** See Lane.#hold. */
+const LOST_RACE = Symbol('lost race');
 
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
@@ -119,6 +121,11 @@ export class Lane {
   async take(take: NextTake | SlotTake): Promise<AcquiredTask | null> {
     for (let tries = 0; ; tries++) {
       const task = await this.#takeOnce(take);
+      if (task === LOST_RACE) {
+        // Another lane locked the slot this one had just reserved: look again (a few times at most).
+        if (tries < 3) continue;
+        return null;
+      }
       if (task || !('slot' in take)) return task;
       // The exact slot was not taken: #explain throws why, or counts an abandoned reservation in the way.
       await this.#explain(take);
@@ -156,16 +163,20 @@ export class Lane {
       return { error: translatePgError(after.error, plan.doing) };
     }
     try {
-      return { next: await this.#hold(take, after.locked, after.isClaimed) };
+      const next = await this.#hold(take, after.locked, after.isClaimed);
+      return { next: next === LOST_RACE ? await this.take(take) : next };
     } catch (error) {
       return { error };
     }
   }
 
-  /** Gives the connection back to the pool (or drops it). The lane holds nothing by then. */
-  close(): void {
+  /**
+   * Gives the connection back to the pool (a slot still held is aborted first); resolves once it is back. The
+   * lane takes a connection again (with a new id) at its next take.
+   */
+  async close(): Promise<void> {
     this.#holding?.abort(new Error('lane closed'));
-    this.#dropConnection();
+    await this.#dropConnection();
   }
 
   /** Called by the holding when its slot ended; `isUsable`: the connection is idle and may be used again. */
@@ -173,13 +184,14 @@ export class Lane {
     this.#holding = null;
     if (isReservationLeft) this.#id = newLaneId();
     if (!isUsable) {
-      this.#dropConnection(error ?? new Error('connection lost while holding a slot'));
+      void this.#dropConnection(error ?? new Error('connection lost while holding a slot'));
     } else if (!this.#isKept) {
-      this.#dropConnection();
+      // The ending deleted the lane's row (Holding.#rowEnding).
+      this.#releaseConnection();
     }
   }
 
-  async #takeOnce(take: NextTake | SlotTake): Promise<AcquiredTask | null> {
+  async #takeOnce(take: NextTake | SlotTake): Promise<AcquiredTask | null | typeof LOST_RACE> {
     // The connection first: a new one gives the lane a new id, which the plan's statements carry.
     const client = await this.#connection(`acquiring a slot of ${JSON.stringify(take.name)}`);
     const plan = this.#planFor(take);
@@ -189,33 +201,37 @@ export class Lane {
       results = await batch(client, `BEGIN; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
     } catch (error) {
       await this.#abandonTake(error);
-      if (!this.#isKept) this.#dropConnection();
+      if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
     return this.#hold(take, results[4], results[1]?.rowCount === 1);
   }
 
-  /** Makes the handle of the slot `locked` holds, or ends the empty transaction (null). */
+  /**
+   * Makes the handle of the slot `locked` holds, or ends the empty transaction: null when nothing was
+   * reserved, LOST_RACE when the reserved slot was locked by another lane first (its reservation, made in the
+   * instant between this one's COMMIT and lock, could not see this one's).
+   */
   async #hold(
     take: NextTake | SlotTake,
     locked: pg.QueryResult | undefined,
     isClaimed: boolean,
-  ): Promise<AcquiredTask | null> {
+  ): Promise<AcquiredTask | null | typeof LOST_RACE> {
     const client = this.#client;
     const row = locked?.rows[0] as HeldRow | undefined;
     if (!client || !row) {
       if (isClaimed) await this.#abandonTake();
       else await this.#rollback();
-      if (!this.#isKept) this.#dropConnection();
-      return null;
+      if (!this.#isKept) await this.#dropConnection();
+      return isClaimed && !('slot' in take) ? LOST_RACE : null;
     }
     row.acquired_by = take.worker;
     row.acquired_at = row.holder_since;
     this.#holding = new Holding(this, client, toTask(row), {
       settings: this.#settings,
-      attempt: row.attempt,
       xid: row.holder_xid,
       laneId: this.#id,
+      isOneShot: !this.#isKept,
       worker: take.worker,
       retry: take.retry,
     });
@@ -233,10 +249,11 @@ export class Lane {
       .query<{ state: string; is_due: boolean; is_reserved: boolean; is_stale: boolean; failed: number }>(
         `SELECT t.state, t.failed_attempts AS failed,
                 t.next_attempt_at IS NULL OR t.next_attempt_at <= now() AS is_due,
-                a.id IS NOT NULL AS is_reserved,
+                a.lane IS NOT NULL AS is_reserved,
                 coalesce(a.started_at < clock_timestamp() - interval '1 second', false) AS is_stale
          FROM ${schema.sql}.tasks t
-         LEFT JOIN ${schema.sql}.attempts a ON a.name = t.name AND a.slot = t.slot
+         LEFT JOIN ${schema.sql}.attempts a
+           ON a.name = t.name AND a.slot = t.slot AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
          WHERE t.name = $1 AND t.slot = $2`,
         [take.name, take.slot],
       )
@@ -336,21 +353,41 @@ export class Lane {
     if (!client) return;
     const { schema } = this.#settings;
     try {
-      await batch(client, `ROLLBACK; DELETE FROM ${schema.sql}.attempts WHERE lane = ${this.#id}`);
+      await batch(client, `ROLLBACK; ${clearReservation(schema, this.#id)}`);
       if (STALE_PREPARED.includes(sqlStateOf(cause) ?? ''))
-        this.#dropConnection(new Error('stale prepared statements'));
+        await this.#dropConnection(new Error('stale prepared statements'));
     } catch (error) {
-      this.#dropConnection(toError(error));
+      await this.#dropConnection(toError(error));
     }
   }
 
-  #dropConnection(error?: Error): void {
+  /** Gives the connection back as it is: the lane holds nothing and has no row. */
+  #releaseConnection(): void {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
     this.#plan = null;
     this.#id = newLaneId();
-    client.release(error);
+    client.release();
+  }
+
+  async #dropConnection(error?: Error): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    const lane = this.#id;
+    this.#client = null;
+    this.#plan = null;
+    this.#id = newLaneId();
+    if (error) {
+      client.release(error);
+      return;
+    }
+    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned).
+    const { schema } = this.#settings;
+    client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
+      () => client.release(),
+      (failure: unknown) => client.release(toError(failure)),
+    );
   }
 }
 
@@ -363,11 +400,11 @@ export class Holding {
   readonly #lane: Lane;
   readonly #client: pg.PoolClient;
   readonly #settings: LaneSettings;
-  /** The reservation (attempts.id) that the ending deletes. */
-  readonly #attempt: string;
   /** The holding transaction's id: what became of it is asked by it when an ending fails. */
   readonly #xid: string;
   readonly #laneId: number;
+  /** The lane's row goes with the ending (a lane for one slot: see Lane.#dropConnection). */
+  readonly #rowEnding: string[];
   readonly #worker: string;
   readonly #retry: RetryPolicy;
   /** Made when `signal` is first read or fired: most work never reads it. */
@@ -388,9 +425,9 @@ export class Holding {
     task: Task,
     options: {
       settings: LaneSettings;
-      attempt: string;
       xid: string;
       laneId: number;
+      isOneShot: boolean;
       worker: string;
       retry: RetryPolicy;
     },
@@ -399,9 +436,11 @@ export class Holding {
     this.#client = client;
     this.task = task;
     this.#settings = options.settings;
-    this.#attempt = options.attempt;
     this.#xid = options.xid;
     this.#laneId = options.laneId;
+    this.#rowEnding = options.isOneShot
+      ? [`DELETE FROM ${options.settings.schema.sql}.attempts WHERE lane = ${options.laneId}`]
+      : [];
     this.#worker = options.worker;
     this.#retry = options.retry;
     this.#onConnectionLost = (error) => this.#lose(error);
@@ -441,7 +480,7 @@ export class Holding {
     this.#lose(reason ?? new Error('aborted'), true);
     // Given up on purpose: the attempt is not counted (best effort; the reservation is otherwise counted).
     const { pool, schema } = this.#settings;
-    pool.query(`DELETE FROM ${schema.sql}.attempts WHERE id = $1`, [this.#attempt]).catch(ignore);
+    pool.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1`, [this.#laneId]).catch(ignore);
   }
 
   /**
@@ -464,18 +503,12 @@ export class Holding {
     }
     const note = message === undefined || message === null ? null : storableText(String(message));
     const { name, slot } = this.task;
-    const finish = execute(this.#settings.statements.finish, [
-      name,
-      slot,
-      state,
-      note,
-      this.#worker,
-      this.#attempt,
-    ]);
+    const finish = execute(this.#settings.statements.finish, [name, slot, state, note, this.#worker]);
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts). Its release also fails if the work ended the transaction.
     const statements = [...(this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work'] : []), finish];
     if (next) statements.push(next.claim);
+    statements.push(...this.#rowEnding);
     const after = await this.#end(
       outcome,
       [...statements, 'COMMIT'],
@@ -491,14 +524,15 @@ export class Holding {
   async fail(message: string): Promise<void> {
     this.#assertHeld('fail');
     const text = storableText(String(message));
-    await this.#end('fail', this.#failing(text, this.#hasSavepoint), -1, [], text);
+    const statements = this.#failing(text, this.#hasSavepoint);
+    await this.#end('fail', statements, statements.length - 2 - this.#rowEnding.length, [], text);
   }
 
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
     const { schema } = this.#settings;
     try {
-      await batch(this.#client, `ROLLBACK; DELETE FROM ${schema.sql}.attempts WHERE id = ${this.#attempt}`);
+      await batch(this.#client, `ROLLBACK; ${this.#rowEnding[0] ?? clearReservation(schema, this.#laneId)}`);
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
@@ -513,17 +547,10 @@ export class Holding {
   #failing(message: string, isRollingBack: boolean): string[] {
     const delayMs = retryDelay(this.#retry, this.task.failedAttempts + 1);
     const { name, slot } = this.task;
-    const fail = execute(this.#settings.statements.fail, [
-      name,
-      slot,
-      message,
-      delayMs,
-      this.#worker,
-      this.#attempt,
-    ]);
+    const fail = execute(this.#settings.statements.fail, [name, slot, message, delayMs, this.#worker]);
     return isRollingBack
-      ? ['ROLLBACK TO SAVEPOINT dtm_work', 'RELEASE SAVEPOINT dtm_work', fail, 'COMMIT']
-      : [fail, 'COMMIT'];
+      ? ['ROLLBACK TO SAVEPOINT dtm_work', 'RELEASE SAVEPOINT dtm_work', fail, ...this.#rowEnding, 'COMMIT']
+      : [fail, ...this.#rowEnding, 'COMMIT'];
   }
 
   /**
@@ -538,7 +565,7 @@ export class Holding {
     next: string[],
     failMessage?: string,
   ): Promise<{ ending: pg.QueryResult[]; results: pg.QueryResult[] } | { error: unknown } | undefined> {
-    const index = endingIndex < 0 ? statements.length - 2 : endingIndex;
+    const index = endingIndex;
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
     try {
@@ -748,17 +775,26 @@ export async function countAbandoned(
   const s = schema.sql;
   const { rows } = await pool.query<{ counted: number }>(
     `WITH stale AS (
-       SELECT name, slot FROM ${s}.attempts
+       SELECT lane, name, slot, reserved_at FROM ${s}.attempts
        WHERE name = $1 AND started_at < clock_timestamp() - interval '1 second'
        FOR UPDATE SKIP LOCKED
      ), free AS (
-       -- a slot locked now is held: its reservation is not abandoned
-       SELECT t.name, t.slot FROM ${s}.tasks t JOIN stale USING (name, slot)
+       -- a slot locked now is held: its reservation is not abandoned; one ended since is closed
+       SELECT t.name, t.slot, stale.lane FROM ${s}.tasks t JOIN stale USING (name, slot)
+       WHERE t.acquired_at IS NULL OR t.acquired_at < stale.reserved_at
        FOR UPDATE OF t SKIP LOCKED
      ), removed AS (
        DELETE FROM ${s}.attempts a USING free f
-       WHERE a.name = f.name AND a.slot = f.slot
+       WHERE a.lane = f.lane
        RETURNING a.name, a.slot, a.worker, a.started_at, a.delay_ms
+     ), forgotten AS (
+       -- the rows of lanes that reserved nothing for ten minutes (or are gone) and whose last reservation is
+       -- closed (a live lane's next reservation inserts its row again)
+       DELETE FROM ${s}.attempts r
+       WHERE r.started_at < clock_timestamp() - interval '10 minutes'
+         AND NOT EXISTS (SELECT FROM ${s}.tasks t
+                         WHERE t.name = r.name AND t.slot = r.slot AND t.state = 'AVAILABLE'
+                           AND (t.acquired_at IS NULL OR t.acquired_at < r.reserved_at))
      ), counted AS (
        UPDATE ${s}.tasks t
        SET failed_attempts = t.failed_attempts + 1,
@@ -814,6 +850,11 @@ export async function nextDueIn(
 }
 
 const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as const;
+
+/** The statement that clears a lane's reservation: the slot was not attempted, or given back unchanged. */
+function clearReservation(schema: Schema, lane: number): string {
+  return `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL WHERE lane = ${lane}`;
+}
 
 /** A lane's id: random, so that the lanes of every process tell their reservations apart. */
 function newLaneId(): number {

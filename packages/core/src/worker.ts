@@ -173,7 +173,8 @@ export class Worker {
   #boundaryTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
   #dueAt = Number.POSITIVE_INFINITY;
-  #isCheckingDue = false;
+  /** The look for the next due slot under way (see #checkNextDue), awaited by stop(). */
+  #checkingDue: Promise<void> | null = null;
   /** Every slot before this instant (within the window) has been created. */
   #createdUpTo = Number.NEGATIVE_INFINITY;
   #creating: Promise<void> | null = null;
@@ -311,6 +312,8 @@ export class Worker {
         failures = 0;
         if (!task) {
           void this.#checkNextDue(from, to);
+          // An idle lane gives its connection back to the pool; it takes one again when woken.
+          await lane.close();
           this.#idleLanes += 1;
           try {
             // Notifications were paused: what was announced meanwhile was not heard, so look once more.
@@ -333,7 +336,7 @@ export class Worker {
       // Stopping: a slot the last round trip took is given back unchanged.
       if (chained && 'next' in chained) await chained.next?.release();
     } finally {
-      lane.close();
+      await lane.close();
     }
   }
 
@@ -517,9 +520,15 @@ export class Worker {
    * the soonest failed slot whose backoff ends within the window, or for when a reservation made less than a
    * second ago can be judged (a holder that dies at once is counted within about a second).
    */
-  async #checkNextDue(from: Date, to: Date): Promise<void> {
-    if (this.#isCheckingDue || this.#isStopping) return;
-    this.#isCheckingDue = true;
+  #checkNextDue(from: Date, to: Date): Promise<void> {
+    if (this.#checkingDue || this.#isStopping) return this.#checkingDue ?? Promise.resolve();
+    this.#checkingDue = this.#lookForNextDue(from, to).finally(() => {
+      this.#checkingDue = null;
+    });
+    return this.#checkingDue;
+  }
+
+  async #lookForNextDue(from: Date, to: Date): Promise<void> {
     try {
       const counted = await this.#context.countAbandoned(this.name, this.#workerName);
       if (counted > 0) {
@@ -545,8 +554,6 @@ export class Worker {
       this.#dueTimer.unref();
     } catch (error) {
       this.#report(error, 'looking for the next due slot');
-    } finally {
-      this.#isCheckingDue = false;
     }
   }
 
@@ -638,6 +645,7 @@ export class Worker {
     if (!isGraceful) this.#abortRunning(`the shutdown grace period of ${this.#graceMs} ms is over`);
     await lanes;
     await this.#creating;
+    await this.#checkingDue;
     await this.#subscription?.close();
     this.#subscription = null;
     process.off('SIGTERM', this.#onSignal);

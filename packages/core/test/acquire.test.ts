@@ -465,8 +465,8 @@ describe('a lane (the worker completes a slot and takes the next in one round tr
     if (!('next' in last) || !last.next) throw new Error('expected the third slot');
     expect(await lane.completeAndTake(undefined, nextOf(name))).toEqual({ next: null });
     expect(allReturned()).toBe(false); // the lane keeps its connection
-    lane.close();
-    expect(allReturned()).toBe(true);
+    await lane.close();
+    await waitFor('the connection to be back in the pool', allReturned);
     // One message carried both: the second slot's transaction began (now(), its acquired_at) before the
     // first slot's COMMIT, in the same message, had finished.
     const { rows } = await chained.pool.query<{ isSameMessage: boolean }>(
@@ -519,11 +519,11 @@ describe('a lane (the worker completes a slot and takes the next in one round tr
     expect(rowCount).toBe(1);
     expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
     // the connection with the stale statement went back to the pool, to be closed
-    expect(allReturned()).toBe(true);
+    await waitFor('the connection to be back in the pool', allReturned);
     const again = await lane.take(nextOf(name));
     expect(again?.task.slot).toEqual(slots[1]);
     await again?.complete();
-    lane.close();
+    await lane.close();
   });
 
   it('a slot that cannot be completed throws as complete() does and stays held, so fail() can record why', async () => {
@@ -543,7 +543,7 @@ describe('a lane (the worker completes a slot and takes the next in one round tr
       message: 'division by zero',
     });
     expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
-    lane.close();
-    expect(allReturned()).toBe(true);
+    await lane.close();
+    await waitFor('the connection to be back in the pool', allReturned);
   });
 });
