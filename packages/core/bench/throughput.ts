@@ -89,8 +89,8 @@ async function dtmWorker(url: string, concurrency: number): Promise<number> {
 /**
  * The floor: DTM's own statements for one slot, driven straight through `pg` on one dedicated connection per
  * lane, with no library around them, in the worker's round trips for a handler that never reads its client
- * (no savepoint): one per slot, which ends a slot and takes the next (finish, COMMIT; BEGIN, lock). What
- * DTM's worker loses against it is the cost of the worker itself.
+ * (no savepoint): one per slot, which ends a slot and takes the next (finish, claim, COMMIT; BEGIN, lock).
+ * What DTM's worker loses against it is the cost of the worker itself.
  */
 async function rawFloor(url: string, concurrency: number): Promise<number> {
   const tm = await freshManager(url, 2);
@@ -101,7 +101,7 @@ async function rawFloor(url: string, concurrency: number): Promise<number> {
     Array.from({ length: concurrency }, async () => {
       const client = new pg.Client(url);
       await client.connect();
-      await setUp(client, [statements.lockOldest, statements.finish]);
+      await setUp(client, [statements.claimOldest, statements.lockReserved, statements.finish]);
       return client;
     }),
   );
@@ -109,17 +109,18 @@ async function rawFloor(url: string, concurrency: number): Promise<number> {
   const to = new Date();
   const started = performance.now();
   await Promise.all(
-    clients.map(async (client) => {
-      const opening = () => `BEGIN; ${execute(statements.lockOldest, [name, from, to])}`;
-      let [, locked] = await batch(client, opening());
+    clients.map(async (client, lane) => {
+      const claim = execute(statements.claimOldest, [name, from, to, lane + 1, 'raw', 1000, 300_000, 0.2]);
+      const lock = `BEGIN; ${execute(statements.lockReserved, [lane + 1])}`;
+      let [, , , , locked] = await batch(client, `BEGIN; ${claim}; COMMIT; ${lock}`);
       for (;;) {
-        const slot: Date | undefined = locked?.rows[0]?.slot;
-        if (!slot) {
+        const row = locked?.rows[0] as { slot: Date; attempt: string } | undefined;
+        if (!row) {
           await client.query('ROLLBACK');
           return;
         }
-        const finish = execute(statements.finish, [name, slot, 'COMPLETE', null, 'raw']);
-        [, , , locked] = await batch(client, `${finish}; COMMIT; ${opening()}`);
+        const finish = execute(statements.finish, [name, row.slot, 'COMPLETE', null, 'raw', row.attempt]);
+        [, , , , locked] = await batch(client, `${finish}; ${claim}; COMMIT; ${lock}`);
       }
     }),
   );

@@ -8,7 +8,11 @@ CREATE TABLE task_names (
   name        text PRIMARY KEY CHECK (char_length(name) BETWEEN 1 AND 200),
   interval_ms bigint NOT NULL CHECK (interval_ms >= 1000),
   origin      timestamptz NOT NULL DEFAULT 'epoch',
-  created_at  timestamptz NOT NULL DEFAULT now()
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  -- The retry limit: after this many failed or abandoned attempts a slot is no longer retried automatically
+  -- (it stays AVAILABLE, failing, with next_attempt_at = 'infinity', "gave up after N attempts") until an
+  -- operator re-queues it. NULL: retry forever, with capped backoff.
+  max_attempts integer CHECK (max_attempts >= 1)
 );
 
 -- One row per (name, slot). ACQUIRED is never stored: a holder locks its row (FOR UPDATE) in a transaction
@@ -58,6 +62,40 @@ CREATE TABLE task_history (
 CREATE INDEX task_history_slot_idx ON task_history (name, slot, id);
 CREATE INDEX task_history_xid_idx ON task_history (xid);
 
+-- ---------- attempts ----------
+
+-- The attempts that have started and not ended, one row per lane (a holding connection of a worker process).
+-- A holder's row lock lives in a transaction that a crash rolls back, so nothing written in it can tell that an
+-- attempt began. So a slot is reserved first, in a transaction that commits before the slot is locked (a
+-- worker's lane reserves its next slot in the transaction that ends the previous one: no extra round trip, no
+-- extra commit), and the statement that records the slot's ending closes the reservation in its own
+-- transaction (see reserved_at). A reservation that outlives its holder (a crash, a lost connection, a lost lock) is an
+-- abandoned attempt: whoever finds it counts it as a failed attempt with backoff ("the holder went away") and
+-- deletes the row. Nobody else reserves a reserved slot, so even a slot whose every attempt kills its worker is
+-- never retried before its backoff has passed.
+--
+-- A lane's row is updated in place, once per slot: HOT updates on a table of a few pages,
+-- which is read whole by the reserving statement. An index on (name, slot) would make every update a new
+-- index entry and leave dead rows that every reservation would read past. No foreign key to tasks either:
+-- its check would share-lock the slot's row, which its holder locks FOR UPDATE.
+CREATE TABLE attempts (
+  -- The lane's id: random, new with every connection.
+  lane       bigint PRIMARY KEY,
+  -- The reserved slot; NULL while the lane holds none.
+  name       text,
+  slot       timestamptz,
+  worker     text NOT NULL,
+  -- When the slot was reserved (clock time): its holder locks it within the same message, so a reservation
+  -- older than a second whose slot nobody holds is abandoned.
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  -- The start of the transaction that reserved it (now()). The slot's ending sets its acquired_at to the
+  -- start of the holding transaction, which is never earlier: a reservation is open while the slot's
+  -- acquired_at is before this, so an ending closes it without writing this row.
+  reserved_at timestamptz NOT NULL DEFAULT now(),
+  -- The backoff if this attempt is abandoned, from the holder's retry policy and the attempts before it.
+  delay_ms   bigint NOT NULL DEFAULT 0 CHECK (delay_ms >= 0)
+) WITH (fillfactor = 50);
+
 -- ---------- live holders ----------
 
 -- A holder's row lock writes its transaction id into the row's xmax, and every transaction that has an id
@@ -76,18 +114,16 @@ WHERE l.locktype = 'transactionid'
   AND l.mode = 'ExclusiveLock'
   AND l.granted;
 
--- Live holders: the held slots, with the holder's worker name and since when. It reads every due AVAILABLE
--- row that a filter on name and slot leaves (through tasks_available_idx), so filter it. (A slot is held
--- only once due; a worker that locks one still waiting out its backoff lets it go at once.) Each row is
--- tested against the running transaction ids, read once; only the few held rows are then matched to their
--- session. (As a join, the planner may rescan the rows once per running transaction.)
+-- Live holders: the held slots, with the holder's worker name and since when. Every holder reserved its slot
+-- in `attempts` before it locked it, so only the slots named there (one per lane) are looked at, each by
+-- primary key: the cost follows the lanes, not the AVAILABLE slots. A slot is held when its committed row is
+-- AVAILABLE and locked by a transaction running now.
 CREATE VIEW holders AS
 SELECT t.name, t.slot, t.failed_attempts, s.worker, s.since
-FROM tasks t
-CROSS JOIN LATERAL unnest((SELECT array_agg(h) FROM holding_sessions h)) s
-WHERE t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
-  AND t.xmax = ANY (ARRAY(SELECT xid FROM holding_sessions))
-  AND s.xid = t.xmax;
+FROM (SELECT DISTINCT name, slot FROM attempts WHERE name IS NOT NULL) a
+JOIN tasks t ON t.name = a.name AND t.slot = a.slot
+JOIN holding_sessions s ON s.xid = t.xmax
+WHERE t.state = 'AVAILABLE';
 
 -- ---------- announcements ----------
 

@@ -73,12 +73,12 @@ const MOST_TOLD = 50_000;
  * Reads the schema's committed transitions from its history, over a connection of its own (never one that
  * holds a slot), and keeps reconnecting with backoff when it is lost.
  *
- * Holders' endings, the commonest transitions, are announced to nobody (sql/000006.sql): every history row
+ * Holders' endings, the commonest transitions, are announced to nobody (sql/000001.sql): every history row
  * records the transaction that wrote it, and each read returns the rows of the transactions that had not
  * ended at the previous read, told by that read's snapshot: any id from its xmax on, and the ids it listed as
  * running. So a read sees each committed row once, however late its transaction commits, and misses none,
  * even across a lost connection. The connection also LISTENs to the schema's channel, on which every other
- * writer names what it changed (sql/000007.sql): the history is read at once when one arrives, and otherwise
+ * writer names what it changed (sql/000001.sql): the history is read at once when one arrives, and otherwise
  * every `pollInterval`.
  *
  * Rows of one slot are read in the order they were committed (each writer of a slot holds its row lock, and

@@ -4,12 +4,13 @@ import type { Schema } from './schema.ts';
 
 /**
  * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
- * multi-statement batch: one round trip opens the transaction and locks the slot (`BEGIN; EXECUTE lock…`),
- * one more ends it (`EXECUTE finish…; COMMIT`, after `RELEASE SAVEPOINT dtm_work` if the work took its
- * savepoint: see AcquiredTask.client), and the server does not plan them again for every slot. A worker's lane
- * sends both in one: the batch that completes a slot goes on to take the next (`…; COMMIT; BEGIN; EXECUTE
- * lock…`), so a slot costs one round trip. A batch cannot carry parameters, so EXECUTE's arguments are
- * literals, escaped by `execute`.
+ * multi-statement batch (see lane.ts for the batches). A slot is taken in two transactions sent in one message:
+ * the first reserves it (`claim…`: a row in `attempts`, committed, so that an attempt that never ends is still
+ * counted), the second locks it (`lockReserved`) and stays open for the work; the statement that ends the slot
+ * (`finish`, `fail`) closes the reservation in that second transaction (by setting the slot's acquired_at). A worker's lane reserves its next slot
+ * in the transaction that ends the previous one: `…finish; claim…; COMMIT; BEGIN; lockReserved`, one round
+ * trip and one commit per slot. A batch cannot carry parameters, so EXECUTE's arguments are literals, escaped
+ * by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
@@ -32,60 +33,110 @@ export interface SetUpStatement {
 }
 
 export interface HolderStatements {
-  /** $1 name, $2 from (NULL: unbounded), $3 to (NULL: unbounded): the oldest due slot. */
-  lockOldest: Prepared;
-  /** Same as lockOldest, newest first. */
-  lockNewest: Prepared;
-  /** $1 name, $2 slot: this exact slot, or 55P03 at once if another worker holds it. */
-  lockSlot: Prepared;
-  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker. */
+  /**
+   * Reserves the oldest due slot that nobody holds or has reserved. $1 name, $2 from (NULL: unbounded), $3 to
+   * (NULL: unbounded), $4 lane, $5 worker, $6-$8 the retry policy (base ms, max ms, jitter) from which the
+   * reservation's backoff is computed, should the attempt be abandoned.
+   */
+  claimOldest: Prepared;
+  /** Same as claimOldest, newest first. */
+  claimNewest: Prepared;
+  /**
+   * Reserves this exact slot if it is due and not reserved; 55P03 at once if another worker holds it.
+   * $1 name, $2 slot, $3 lane, $4 worker, $5-$7 the retry policy.
+   */
+  claimSlot: Prepared;
+  /** $1 lane: locks the slot the lane reserved, if it is still AVAILABLE and nobody holds it. */
+  lockReserved: Prepared;
+  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker; closes the slot's reservation. */
   finish: Prepared;
-  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker. */
+  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; closes it too. */
   fail: Prepared;
+}
+
+/** The slot's columns after an ending statement (`finish`, `fail`). */
+export interface EndedRow {
+  state: 'AVAILABLE' | 'COMPLETE' | 'SKIP';
+  failed_attempts: number;
+  message: string | null;
+  next_attempt_at: Date | number | null;
+  acquired_at: Date;
+  completed_at: Date | null;
 }
 
 export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
-  // What the locking statements return: the committed row, and whether this transaction now holds it. Its
-  // columns are listed, so that a column added to the table later does not change a prepared statement's
-  // result type (which the server refuses to re-plan: 0A000).
-  const held = (isHeld: string) =>
-    `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at, t.completed_at,
-     t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, ${isHeld} AS is_held,
-     current_setting('application_name') AS holder_worker, now() AS holder_since`;
-  const lockNext = (order: 'ASC' | 'DESC') =>
+  // The backoff of an attempt that would be the slot's (failed_attempts + 1)-th failure: retryDelay() in SQL.
+  const delay = (base: string, max: string, jitter: string) =>
+    `greatest(0, round(least(${max}, ${base} * 2 ^ least(t.failed_attempts, 40))
+       * (1 + ${jitter} * (2 * random() - 1))))::bigint`;
+  // A reservation is open until its slot's ending is recorded: the ending sets acquired_at to the holding
+  // transaction's start, never before the start of the transaction that reserved it (reserved_at; both are
+  // now(), which is the same for every transaction of one message). So the ending need
+  // not touch the lane's row, and a lane's row is written once per slot.
+  const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
+  // The lane's row is written in place: a new lane's first reservation inserts it.
+  const reserve = `ON CONFLICT (lane) DO UPDATE
+       SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
+           started_at = excluded.started_at, reserved_at = excluded.reserved_at, delay_ms = excluded.delay_ms`;
+  const claimNext = (order: 'ASC' | 'DESC') =>
     prepared(
-      ['text', 'timestamptz', 'timestamptz'],
-      `SELECT ${held('true')}
+      ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
+      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
+       SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), ${delay('$6', '$7', '$8')}
        FROM (
-         SELECT *
-         FROM ${s}.tasks
+         SELECT name, slot, failed_attempts
+         FROM ${s}.tasks t
          WHERE name = $1
            AND state = 'AVAILABLE'
            AND (next_attempt_at IS NULL OR next_attempt_at <= now())
            AND slot >= coalesce($2, '-infinity')
            AND slot < coalesce($3, 'infinity')
+           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
          ORDER BY slot ${order}
          LIMIT 1
          FOR UPDATE SKIP LOCKED
        ) t
-       JOIN ${s}.task_names n ON n.name = t.name`,
+       ${reserve}`,
     );
-  const isTakeable = `t.state = 'AVAILABLE' AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())`;
+  // What the locking statement returns: the committed row, and the reservation and transaction holding it.
+  // Its columns are listed, so that a column added to the table later does not change a prepared statement's
+  // result type (which the server refuses to re-plan: 0A000).
+  const held = `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at,
+     t.completed_at, t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, true AS is_held,
+     current_setting('application_name') AS holder_worker, now() AS holder_since,
+     pg_current_xact_id()::text AS holder_xid`;
+  const ended = `state, failed_attempts, message, next_attempt_at, acquired_at, completed_at`;
   // The ending statements record both transitions and announce neither: a notification would make every
-  // slot's commit wait for every other's (sql/000006.sql). Subscribers read them from task_history. The
-  // INSERT into task_history (`recorded`) runs all the same, as every data-modifying CTE does, read or not.
+  // slot's commit wait for every other's (sql/000001.sql). Subscribers read them from task_history. The
+  // INSERT into task_history (`recorded`) runs all the same, as
+  // every data-modifying CTE does, read or not.
   return {
-    lockOldest: lockNext('ASC'),
-    lockNewest: lockNext('DESC'),
-    lockSlot: prepared(
-      ['text', 'timestamptz'],
-      `SELECT ${held(isTakeable)}
+    claimOldest: claimNext('ASC'),
+    claimNewest: claimNext('DESC'),
+    claimSlot: prepared(
+      ['text', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
+      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
+       SELECT $3, t.name, t.slot, $4, clock_timestamp(), now(), ${delay('$5', '$6', '$7')}
        FROM (
-         SELECT *
-         FROM ${s}.tasks
+         SELECT name, slot, failed_attempts
+         FROM ${s}.tasks t
          WHERE name = $1 AND slot = $2
+           AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
          FOR UPDATE NOWAIT
+       ) t
+       ${reserve}`,
+    ),
+    lockReserved: prepared(
+      ['bigint'],
+      `SELECT ${held}
+       FROM (
+         SELECT t.*
+         FROM ${s}.attempts a
+         JOIN ${s}.tasks t ON t.name = a.name AND t.slot = a.slot
+         WHERE a.lane = $1 AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
+         FOR UPDATE OF t SKIP LOCKED
        ) t
        JOIN ${s}.task_names n ON n.name = t.name`,
     ),
@@ -96,31 +147,39 @@ export function holderStatements(schema: Schema): HolderStatements {
          SET state = $3, message = $4, next_attempt_at = NULL,
              acquired_by = $5, acquired_at = now(), completed_at = clock_timestamp()
          WHERE name = $1 AND slot = $2
-         RETURNING name, slot, acquired_at, completed_at
+         RETURNING name, slot, ${ended}
        ), recorded AS (
          INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
          UNION ALL
          SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
        )
-       SELECT FROM done`,
+       SELECT ${ended} FROM done`,
     ),
+    // A failure that reaches the name's max_attempts gives up: never due again ('infinity') until re-queued.
     fail: prepared(
       ['text', 'timestamptz', 'text', 'bigint', 'text'],
       `WITH failed AS (
-         UPDATE ${s}.tasks
-         SET state = 'AVAILABLE', message = $3, failed_attempts = failed_attempts + 1,
-             next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
+         UPDATE ${s}.tasks t
+         SET state = 'AVAILABLE', failed_attempts = t.failed_attempts + 1,
+             message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
+                            THEN 'gave up after ' || (t.failed_attempts + 1) || ' attempts: ' || $3
+                            ELSE $3 END,
+             next_attempt_at = CASE WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
+                                    ELSE clock_timestamp() + $4 * interval '1 millisecond' END,
              acquired_by = $5, acquired_at = now()
-         WHERE name = $1 AND slot = $2
-         RETURNING name, slot, acquired_at, clock_timestamp() AS failed_at
+         FROM ${s}.task_names n
+         WHERE t.name = $1 AND t.slot = $2 AND n.name = t.name
+         RETURNING t.name, t.slot, t.state, t.failed_attempts, t.message, t.next_attempt_at, t.acquired_at,
+                   t.completed_at, clock_timestamp() AS failed_at
        ), recorded AS (
          INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
          SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
          UNION ALL
-         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, $3, failed_at FROM failed
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, message, failed_at FROM failed
        )
-       SELECT pg_notify('${schema.workChannel}', name) FROM failed`,
+       SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
+       FROM failed`,
     ),
   };
 }
@@ -166,66 +225,20 @@ export function execute(statement: Prepared, args: readonly Argument[]): string 
 }
 
 /**
- * Runs a multi-statement batch in one round trip; one result per statement. `onCompleted(n)` is called as
- * soon as its n-th statement has completed: a batch fails as a whole (the server skips the statements after
- * the one that failed), and only that tells how far it got, COMMIT included.
+ * Runs a multi-statement batch in one round trip (node-postgres's simple query); one result per statement.
+ * A batch fails as a whole: the server skips the statements after the one that failed, and the error does
+ * not say which one that was (lane.ts asks the server what became of the transaction instead).
  */
-export function batch(
-  client: pg.ClientBase,
-  text: string,
-  onCompleted?: (count: number) => void,
-): Promise<pg.QueryResult[]> {
-  return new Promise((resolve, reject) => {
-    client.query(
-      new CountingQuery(
-        text,
-        (error, result) => {
-          if (error) reject(error);
-          else resolve(Array.isArray(result) ? result : [result as pg.QueryResult]);
-        },
-        onCompleted,
-      ),
-    );
-  });
-}
-
-/**
- * A batch's query, counting its CommandComplete messages (node-pg calls `handleCommandComplete` for each: the
- * hook pg-cursor also uses). A subclass, not a method set on each query, so that every query keeps one shape
- * for node-pg's code.
- */
-class CountingQuery extends (pg.Query as unknown as new (
-  text: string,
-  callback: (error: Error | undefined, result: unknown) => void,
-) => CommandCompletion) {
-  readonly #onCompleted: ((count: number) => void) | undefined;
-  #count = 0;
-
-  constructor(
-    text: string,
-    callback: (error: Error | undefined, result: unknown) => void,
-    onCompleted: ((count: number) => void) | undefined,
-  ) {
-    super(text, callback);
-    this.#onCompleted = onCompleted;
-  }
-
-  override handleCommandComplete(message: unknown, connection: unknown): void {
-    super.handleCommandComplete(message, connection);
-    this.#count += 1;
-    this.#onCompleted?.(this.#count);
-  }
-}
-
-interface CommandCompletion extends pg.Query {
-  handleCommandComplete(message: unknown, connection: unknown): void;
+export async function batch(client: pg.ClientBase, text: string): Promise<pg.QueryResult[]> {
+  const result: pg.QueryResult | pg.QueryResult[] = await client.query(text);
+  return Array.isArray(result) ? result : [result];
 }
 
 function literal(value: Argument): string {
   if (value === null) return 'NULL';
   if (value instanceof Date) return `'${value.toISOString()}'`;
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`not an integer: ${value}`);
+    if (!Number.isFinite(value)) throw new RangeError(`not a finite number: ${value}`);
     return String(value);
   }
   // Most text has neither quote nor backslash, and is quoted as it is, as escapeLiteral would.

@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { AcquiredTask, type Heartbeat, type RetryPolicy } from './acquired-task.ts';
+import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import {
   type ConnectionLossOptions,
   poolSettings,
   resolveConnectionLoss,
-  sessionName,
   sessionSettings,
   watchPool,
 } from './connection.ts';
@@ -15,23 +14,12 @@ import {
   DtmError,
   DuplicateTaskError,
   IntervalMismatchError,
-  sqlStateOf,
-  TaskNotAvailableError,
   TaskNotFoundError,
   translatePgError,
 } from './errors.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from './events.ts';
-import {
-  type Argument,
-  batch,
-  execute,
-  type HolderStatements,
-  holderStatements,
-  isSetUp,
-  type Prepared,
-  type SetUpStatement,
-  setUp,
-} from './holder-statements.ts';
+import { holderStatements } from './holder-statements.ts';
+import { countAbandoned, Lane, type LaneSettings, type NextTake, nextDueIn } from './lane.ts';
 import { migrate } from './migrate.ts';
 import { checkTaskName as checkName, fixedCadence, slotsIn } from './model.ts';
 import {
@@ -52,9 +40,10 @@ import {
   pruneHistory,
 } from './retention.ts';
 import { type Schema, toSchema } from './schema.ts';
+import { messageOf, storableText } from './text.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, toDate } from './time.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
-import { Worker, type WorkerOptions } from './worker.ts';
+import { Worker, type WorkerContext, type WorkerOptions } from './worker.ts';
 
 // pg parses timestamptz into Date already; bigint (int8) stays a string, which we convert where read.
 
@@ -129,8 +118,6 @@ export interface ListTasksOptions {
 /** Largest number of slots one call may create, re-queue or skip. */
 export const MAX_SLOTS_PER_CALL = 10_000;
 const MAX_TEXT_LENGTH = 10_000;
-/** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
-const STALE_PREPARED = ['26000', '0A000'];
 
 /**
  * The library that workers embed: creates slots, hands out exactly one holder per slot with row locks held
@@ -145,12 +132,7 @@ export class TaskManager {
   readonly #pools: ReadPools;
   readonly #ownsPool: boolean;
   readonly #retry: RetryPolicy;
-  readonly #heartbeat: Heartbeat;
-  readonly #sessionSettings: SetUpStatement;
-  #namedWorker: { worker: string; statement: SetUpStatement } | null = null;
-  /** See #chainFor. */
-  #chain: Chain | null = null;
-  readonly #statements: HolderStatements;
+  readonly #lanes: LaneSettings;
 
   constructor(options: TaskManagerOptions) {
     this.#schema = toSchema(options.schema ?? 'dtm');
@@ -158,9 +140,6 @@ export class TaskManager {
     this.workerName = checkText(options.workerName ?? `${hostname()}:${process.pid}`, 'workerName', 200);
     this.#retry = options.retry ?? {};
     const timings = resolveConnectionLoss(options.connectionLoss);
-    this.#heartbeat = { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs };
-    this.#sessionSettings = sessionSettings(timings);
-    this.#statements = holderStatements(this.#schema);
     if (options.pool) {
       this.pool = options.pool;
       this.#ownsPool = false;
@@ -176,6 +155,13 @@ export class TaskManager {
     }
     watchPool(this.pool);
     this.#pools = { rows: options.readPool ?? this.pool, live: this.pool, schema: this.#schema };
+    this.#lanes = {
+      pool: this.pool,
+      schema: this.#schema,
+      statements: holderStatements(this.#schema),
+      sessionSettings: sessionSettings(timings),
+      heartbeat: { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs },
+    };
   }
 
   /**
@@ -183,7 +169,16 @@ export class TaskManager {
    * until `stop()`. See `WorkerOptions`.
    */
   work(options: WorkerOptions): Worker {
-    return new Worker(this, options);
+    const context: WorkerContext = {
+      manager: this,
+      workerName: this.workerName,
+      retry: this.#retry,
+      openLane: () => new Lane(this.#lanes, { isKept: true }),
+      nextTake: (take) => this.#nextTake(take),
+      nextDueIn: (name, from, to) => nextDueIn(this.pool, this.#schema, name, from, to),
+      countAbandoned: (name, actor) => countAbandoned(this.pool, this.#schema, name, actor),
+    };
+    return new Worker(context, options);
   }
 
   /** Creates or upgrades DTM's tables in the schema. Idempotent and safe to run from many processes at once. */
@@ -285,13 +280,23 @@ export class TaskManager {
     interval: Interval;
     origin?: Date | string;
     createdBy?: string;
+    /** Sets the name's `maxAttempts` (see `setMaxAttempts`); left as it is when not given. */
+    maxAttempts?: number | null;
   }): Promise<Task> {
     const name = checkName(options.name);
     const intervalMs = parseInterval(options.interval);
     const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
     const slot = toDate(options.slot, 'slot');
     assertAligned(slot, intervalMs, originMs, name);
-    const created = await this.#createSlots(name, intervalMs, originMs, [slot], options.createdBy);
+    const maxAttempts = checkMaxAttempts(options.maxAttempts);
+    const created = await this.#createSlots(
+      name,
+      intervalMs,
+      originMs,
+      [slot],
+      options.createdBy,
+      maxAttempts,
+    );
     if (created === 0) {
       throw new DuplicateTaskError(`slot ${JSON.stringify(name)} @ ${slot.toISOString()} already exists`);
     }
@@ -311,13 +316,19 @@ export class TaskManager {
     interval: Interval;
     origin?: Date | string;
     createdBy?: string;
+    /** Sets the name's `maxAttempts` (see `setMaxAttempts`); left as it is when not given. */
+    maxAttempts?: number | null;
   }): Promise<number> {
     const name = checkName(options.name);
     const intervalMs = parseInterval(options.interval);
     const originMs = toDate(options.origin ?? new Date(0), 'origin').getTime();
+    const maxAttempts = checkMaxAttempts(options.maxAttempts);
     const slots = expandRange(options.from, options.to, intervalMs, originMs);
-    if (slots.length === 0) return 0;
-    return this.#createSlots(name, intervalMs, originMs, slots, options.createdBy);
+    if (slots.length === 0) {
+      if (maxAttempts !== undefined) await this.#registerName(name, intervalMs, originMs, maxAttempts);
+      return 0;
+    }
+    return this.#createSlots(name, intervalMs, originMs, slots, options.createdBy, maxAttempts);
   }
 
   /** Creates the missing slots of an existing name in [from, to); returns the slots it created (or would). */
@@ -418,27 +429,29 @@ export class TaskManager {
   /**
    * Takes this exact slot: `SELECT … FOR UPDATE NOWAIT` in a new transaction that stays open until the
    * handle ends it. Fails at once with `TaskBusyError` if another worker holds it, `TaskNotAvailableError`
-   * if it is not AVAILABLE or still waiting out its retry backoff, `TaskNotFoundError` if it does not exist.
+   * if it is not AVAILABLE, still waiting out its retry backoff or gave up, `TaskNotFoundError` if it does not
+   * exist. A reservation left by a holder that went away is counted first (see the README, Attempts).
    */
-  async acquire(name: string, slot: Date | string, options: { worker?: string } = {}): Promise<AcquiredTask> {
-    const at = toDate(slot, 'slot');
-    const checkedName = checkName(name);
-    const worker = options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200);
-    const slotText = `${JSON.stringify(checkedName)} @ ${at.toISOString()}`;
-    // NOWAIT: a slot another worker holds fails at once (55P03 → TaskBusyError) instead of queueing.
-    const lock = { statement: this.#statements.lockSlot, args: [checkedName, at] };
-    return this.#hold(worker, `acquiring ${slotText}`, lock, (row) => {
-      if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
-      if (row.state !== 'AVAILABLE')
-        throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
-      if (!row.is_held) throw new TaskNotAvailableError(`slot ${slotText} is waiting out its retry backoff`);
-      return row;
-    });
+  async acquire(
+    name: string,
+    slot: Date | string,
+    options: { worker?: string; retry?: RetryPolicy } = {},
+  ): Promise<AcquiredTask> {
+    const take = {
+      name: checkName(name),
+      slot: toDate(slot, 'slot'),
+      worker: options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200),
+      retry: options.retry ?? this.#retry,
+    };
+    const task = await new Lane(this.#lanes, { isKept: false }).take(take);
+    if (!task)
+      throw new TaskNotFoundError(`no slot ${JSON.stringify(take.name)} @ ${take.slot.toISOString()}`);
+    return task;
   }
 
   /**
    * Takes the oldest (or newest) AVAILABLE slot of `name` that is due now, skipping slots other workers hold
-   * (`FOR UPDATE SKIP LOCKED`): never blocks. Null when there is nothing to take.
+   * or are taking (`FOR UPDATE SKIP LOCKED`): never blocks. Null when there is nothing to take.
    */
   async acquireNext(options: {
     name: string;
@@ -449,76 +462,11 @@ export class TaskManager {
     /** Backoff if this slot fails; default the manager's `retry`. */
     retry?: RetryPolicy;
   }): Promise<AcquiredTask | null> {
-    const { worker, doing, lock } = this.#nextLock(options);
-    try {
-      return await this.#hold(worker, doing, lock, isLocked, options.retry);
-    } catch (error) {
-      if (error instanceof NothingToAcquire) return null;
-      throw error;
-    }
+    return new Lane(this.#lanes, { isKept: false }).take(this.#nextTake(options));
   }
 
-  /**
-   * @internal For the worker: completes `task` as `task.complete(message)` does and, in the same round trip,
-   * acquires on the same connection what `acquireNext(options)` would, without a round trip of its own.
-   * Throws as complete() does when the slot could not be completed; once it is COMPLETE, resolves with the
-   * next slot (null when none is due) or with the error that acquiring it met.
-   */
-  async completeAndAcquireNext(
-    task: AcquiredTask,
-    message: string | undefined,
-    options: Parameters<TaskManager['acquireNext']>[0],
-  ): Promise<{ next: AcquiredTask | null } | { error: unknown }> {
-    const client = task.connection;
-    const chain = this.#chainFor(options);
-    if (!chain || !isSetUp(client, chain.setUp)) {
-      // Bad options, or another worker name or lock than the slot's own (set up outside a transaction first).
-      await task.complete(message);
-      return this.acquireNext(options).then(
-        (next) => ({ next }),
-        (error: unknown) => ({ error }),
-      );
-    }
-    const continuation = await task.completeThen(message, chain.opening);
-    const opened =
-      'error' in continuation ? Promise.reject(continuation.error) : Promise.resolve(continuation.results);
-    try {
-      const next = await this.#holdOn(client, chain.worker, chain.doing, opened, isLocked, options.retry);
-      return { next };
-    } catch (error) {
-      return error instanceof NothingToAcquire ? { next: null } : { error };
-    }
-  }
-
-  /**
-   * What completeAndAcquireNext sends after COMMIT for `options`, checked once for as long as it is given
-   * the same options object (a worker's lane gives the same until its window moves); null if they are bad.
-   */
-  #chainFor(options: Parameters<TaskManager['acquireNext']>[0]): Chain | null {
-    if (this.#chain?.options === options) return this.#chain;
-    let checked: { worker: string; doing: string; lock: Lock };
-    try {
-      checked = this.#nextLock(options);
-    } catch {
-      return null; // acquireNext() says why
-    }
-    const { worker, doing, lock } = checked;
-    this.#chain = {
-      options,
-      worker,
-      doing,
-      setUp: this.#holderSetUp(worker, lock.statement),
-      opening: opening(lock),
-    };
-    return this.#chain;
-  }
-
-  /** acquireNext()'s options, checked, as the lock that takes the slot. */
-  #nextLock(options: Parameters<TaskManager['acquireNext']>[0]): {
-    worker: string;
-    doing: string;
-    lock: Lock;
-  } {
+  /** acquireNext()'s options, checked. */
+  #nextTake(options: Parameters<TaskManager['acquireNext']>[0]): NextTake {
     const name = checkName(options.name);
     const from = options.from === undefined ? null : toDate(options.from, 'from');
     const to = options.to === undefined ? null : toDate(options.to, 'to');
@@ -528,12 +476,12 @@ export class TaskManager {
     if (order !== 'oldest' && order !== 'newest')
       throw new BadInputError(`order must be 'oldest' or 'newest'`);
     return {
+      name,
+      from,
+      to,
+      order,
       worker: options.worker === undefined ? this.workerName : checkText(options.worker, 'worker', 200),
-      doing: `acquiring the next slot of ${JSON.stringify(name)}`,
-      lock: {
-        statement: order === 'oldest' ? this.#statements.lockOldest : this.#statements.lockNewest,
-        args: [name, from, to],
-      },
+      retry: options.retry ?? this.#retry,
     };
   }
 
@@ -598,8 +546,9 @@ export class TaskManager {
   }
 
   /**
-   * The guarded re-queue: COMPLETE and SKIP become AVAILABLE (attempts reset), and an AVAILABLE slot waiting
-   * out its backoff becomes due now. A slot a worker holds right now is never waited on nor touched
+   * The guarded re-queue: COMPLETE and SKIP become AVAILABLE (attempts reset), an AVAILABLE slot waiting
+   * out its backoff becomes due now, and one that gave up (`maxAttempts`) becomes due now with its attempts
+   * reset. A slot a worker holds right now is never waited on nor touched
    * (`SKIP LOCKED`): it is reported `busy`. One transaction; history and a notification per change.
    * With a range, only existing slots are reported (gaps are for `backfill`).
    */
@@ -624,8 +573,11 @@ export class TaskManager {
            UPDATE ${this.#schema.sql}.tasks t
            SET state = 'AVAILABLE',
                next_attempt_at = NULL,
-               failed_attempts = CASE WHEN l.state = 'AVAILABLE' THEN t.failed_attempts ELSE 0 END,
-               message = CASE WHEN l.state = 'AVAILABLE' THEN t.message ELSE $3 END
+               -- a slot that gave up ('infinity') starts a fresh count of attempts, as COMPLETE and SKIP do
+               failed_attempts = CASE WHEN l.state = 'AVAILABLE' AND l.next_attempt_at < 'infinity'
+                                      THEN t.failed_attempts ELSE 0 END,
+               message = CASE WHEN l.state = 'AVAILABLE' AND l.next_attempt_at < 'infinity'
+                              THEN t.message ELSE $3 END
            FROM lockable l
            WHERE t.name = $1 AND t.slot = l.slot
              AND (l.state IN ('COMPLETE', 'SKIP') OR (l.state = 'AVAILABLE' AND l.next_attempt_at > now()))
@@ -716,19 +668,43 @@ export class TaskManager {
     return summarize(rows, ['skipped', 'busy', 'unchanged']);
   }
 
-  /** A name's interval and origin; `TaskNotFoundError` for an unknown name. */
-  async getTaskName(
-    name: string,
-  ): Promise<{ name: string; interval: string; intervalMs: number; origin: Date } | null> {
-    const { rows } = await this.#query<{ interval_ms: string; origin: Date }>(
-      `SELECT interval_ms, origin FROM ${this.#schema.sql}.task_names WHERE name = $1`,
+  /**
+   * After `maxAttempts` failed or abandoned attempts, a slot of `name` is no longer retried automatically: it
+   * stays AVAILABLE and failing ("gave up after N attempts", `hasGivenUp`) until it is re-queued, which gives
+   * it `maxAttempts` more. Null: retry forever with capped backoff (the default). Applies to failures from now
+   * on. `TaskNotFoundError` for an unknown name.
+   */
+  async setMaxAttempts(name: string, maxAttempts: number | null): Promise<void> {
+    const checked = checkMaxAttempts(maxAttempts) ?? null;
+    if (!(await this.getTaskName(name))) throw new TaskNotFoundError(`no task name ${JSON.stringify(name)}`);
+    await this.#setMaxAttempts(checkName(name), checked);
+  }
+
+  /**
+   * A name's interval, origin and `maxAttempts` (null: retry forever); null for an unknown name.
+   */
+  async getTaskName(name: string): Promise<{
+    name: string;
+    interval: string;
+    intervalMs: number;
+    origin: Date;
+    maxAttempts: number | null;
+  } | null> {
+    const { rows } = await this.#query<{ interval_ms: string; origin: Date; max_attempts: number | null }>(
+      `SELECT interval_ms, origin, max_attempts FROM ${this.#schema.sql}.task_names WHERE name = $1`,
       [checkName(name)],
       'reading a task name',
     );
     const [row] = rows;
     if (!row) return null;
     const intervalMs = Number(row.interval_ms);
-    return { name, interval: formatInterval(intervalMs), intervalMs, origin: row.origin };
+    return {
+      name,
+      interval: formatInterval(intervalMs),
+      intervalMs,
+      origin: row.origin,
+      maxAttempts: row.max_attempts,
+    };
   }
 
   async #nameSettings(name: string): Promise<{ intervalMs: number; originMs: number }> {
@@ -766,9 +742,10 @@ export class TaskManager {
     originMs: number,
     slots: Date[],
     createdBy?: string,
+    maxAttempts?: number | null,
   ): Promise<number> {
     const actor = createdBy === undefined ? this.workerName : checkText(createdBy, 'createdBy', 200);
-    await this.#registerName(name, intervalMs, originMs);
+    await this.#registerName(name, intervalMs, originMs, maxAttempts);
     const created = await this.#transaction(false, (client) => this.#insertSlots(client, name, slots, actor));
     return created.length;
   }
@@ -799,10 +776,15 @@ export class TaskManager {
   }
 
   /** Registers a new name with its interval, or checks that an existing name has the same interval and origin. */
-  async #registerName(name: string, intervalMs: number, originMs: number): Promise<void> {
+  async #registerName(
+    name: string,
+    intervalMs: number,
+    originMs: number,
+    maxAttempts?: number | null,
+  ): Promise<void> {
     const select = () =>
-      this.#query<{ interval_ms: string; origin: Date }>(
-        `SELECT interval_ms, origin FROM ${this.#schema.sql}.task_names WHERE name = $1`,
+      this.#query<{ interval_ms: string; origin: Date; max_attempts: number | null }>(
+        `SELECT interval_ms, origin, max_attempts FROM ${this.#schema.sql}.task_names WHERE name = $1`,
         [name],
         `reading task name ${JSON.stringify(name)}`,
       );
@@ -823,6 +805,16 @@ export class TaskManager {
         `task name ${JSON.stringify(name)} has interval ${formatInterval(Number(row.interval_ms))} from origin ${row.origin.toISOString()}; it cannot take slots of ${formatInterval(intervalMs)} from ${new Date(originMs).toISOString()}`,
       );
     }
+    if (maxAttempts !== undefined && row.max_attempts !== maxAttempts)
+      await this.#setMaxAttempts(name, maxAttempts);
+  }
+
+  async #setMaxAttempts(name: string, maxAttempts: number | null): Promise<void> {
+    await this.#query(
+      `UPDATE ${this.#schema.sql}.task_names SET max_attempts = $2 WHERE name = $1`,
+      [name, maxAttempts],
+      `setting maxAttempts of ${JSON.stringify(name)}`,
+    );
   }
 
   /**
@@ -867,84 +859,6 @@ export class TaskManager {
       'reading tasks',
     );
     return rows.map(toTask);
-  }
-
-  /**
-   * Opens the holding transaction on a connection of its own and locks a slot with `lock`, in one round trip;
-   * `check` returns the row, or throws if it is not held. On success the connection belongs to the returned
-   * handle; on any failure it is returned to the pool (see #holdOn).
-   */
-  async #hold(
-    worker: string,
-    doing: string,
-    lock: Lock,
-    check: (row: TaskRow | undefined) => TaskRow,
-    retry?: RetryPolicy,
-  ): Promise<AcquiredTask> {
-    const client = await this.#connect(doing);
-    const opened = setUp(client, this.#holderSetUp(worker, lock.statement)).then(() =>
-      batch(client, opening(lock)),
-    );
-    return this.#holdOn(client, worker, doing, opened, check, retry);
-  }
-
-  /**
-   * Makes the handle of the slot that `opened` locked on `client` (the results of `opening`);
-   * `check` returns the locked row, or throws if it is not held. On any failure the transaction is rolled back
-   * and the connection returned to the pool (destroyed if broken).
-   */
-  async #holdOn(
-    client: pg.PoolClient,
-    worker: string,
-    doing: string,
-    opened: Promise<pg.QueryResult[]>,
-    check: (row: TaskRow | undefined) => TaskRow,
-    retry: RetryPolicy = this.#retry,
-  ): Promise<AcquiredTask> {
-    try {
-      const [, locked] = await opened;
-      const row = check(locked?.rows[0]);
-      row.acquired_by = worker;
-      row.acquired_at = row.holder_since;
-      const task = toTask(row);
-      return new AcquiredTask(client, task, {
-        statements: this.#statements,
-        worker,
-        retry,
-        heartbeat: this.#heartbeat,
-      });
-    } catch (error) {
-      const rolledBack = await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      );
-      // A connection whose prepared statements are gone (DISCARD ALL) or stale (0A000) is not reused.
-      const isStale = STALE_PREPARED.includes(sqlStateOf(error) ?? '');
-      client.release(
-        rolledBack && !isStale
-          ? undefined
-          : new Error(isStale ? 'stale prepared statements' : 'rollback failed'),
-      );
-      if (error instanceof NothingToAcquire) throw error;
-      throw translatePgError(error, doing);
-    }
-  }
-
-  /** What a connection must have run before it holds a slot for `worker`, locked with `lockStatement`. */
-  #holderSetUp(worker: string, lockStatement: Prepared): SetUpStatement[] {
-    return [
-      this.#sessionSettings,
-      this.#sessionName(worker),
-      lockStatement,
-      this.#statements.finish,
-      this.#statements.fail,
-    ];
-  }
-
-  /** The statement that names a holder's session after `worker`, made again only when the name changes. */
-  #sessionName(worker: string): SetUpStatement {
-    if (this.#namedWorker?.worker !== worker) this.#namedWorker = { worker, statement: sessionName(worker) };
-    return this.#namedWorker.statement;
   }
 
   async #connect(doing: string): Promise<pg.PoolClient> {
@@ -1004,45 +918,11 @@ export class TaskManager {
 
 /**
  * The CTE that announces the names of the transitions a statement recorded in its `recorded` CTE (its
- * history rows, `RETURNING *`) through announce() (sql/000007.sql). It yields one row, and the statement must
+ * history rows, `RETURNING *`) through announce() (sql/000001.sql). It yields one row, and the statement must
  * read it (`CROSS JOIN announced`) for it to run.
  */
 function announcedCte(schema: Schema): string {
   return `announced AS (SELECT ${schema.sql}.announce(array_agg(r::${schema.sql}.task_history)) FROM recorded r)`;
-}
-
-/** Thrown inside #hold when acquireNext finds nothing; never escapes the manager. */
-class NothingToAcquire extends Error {}
-
-/** What a lane's next slot is taken with, for the options it was made for (see #chainFor). */
-interface Chain {
-  options: object;
-  worker: string;
-  doing: string;
-  /** What the connection must have set up. */
-  setUp: SetUpStatement[];
-  /** The statements that open the next holding transaction (`opening`). */
-  opening: string;
-}
-
-/** A prepared locking statement and its arguments. */
-interface Lock {
-  statement: Prepared;
-  args: Argument[];
-}
-
-/**
- * Opens a holding transaction and locks a slot with `lock`; the locked row is the second statement's. (The
- * work's savepoint is taken when the work first reads `task.client`: see AcquiredTask.)
- */
-function opening(lock: Lock): string {
-  return `BEGIN; ${execute(lock.statement, lock.args)}`;
-}
-
-/** acquireNext's check: a row was locked. */
-function isLocked(row: TaskRow | undefined): TaskRow {
-  if (!row) throw new NothingToAcquire();
-  return row;
 }
 
 function summarize<O extends string>(
@@ -1085,22 +965,27 @@ function parseDuration(value: Interval, what: string): number {
   }
 }
 
+function checkMaxAttempts(value: unknown): number | null | undefined {
+  if (value === undefined || value === null) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1_000_000)
+    throw new BadInputError(
+      `maxAttempts must be a whole number from 1 to 1000000, or null, got ${String(value)}`,
+    );
+  return value;
+}
+
 function checkText(value: unknown, what: string, maxLength: number): string {
   if (typeof value !== 'string' || value.trim().length === 0)
     throw new BadInputError(`${what} must be a non-empty string`);
   if ([...value].length > maxLength)
     throw new BadInputError(`${what} must be at most ${maxLength} characters`);
-  if (value.includes('\u0000')) throw new BadInputError(`${what} must not contain the NUL character`);
-  return value;
+  // NUL, which PostgreSQL text cannot hold, is replaced rather than refused: a reason or an actor is always
+  // storable (see storableText).
+  return storableText(value, maxLength);
 }
 
 function checkState(state: unknown): TaskState {
   if (typeof state === 'string' && (TASK_STATES as readonly string[]).includes(state))
     return state as TaskState;
   throw new BadInputError(`unknown state ${JSON.stringify(state)}; use one of ${TASK_STATES.join(', ')}`);
-}
-
-function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.trim().length > 0 ? message : 'failed without a message';
 }

@@ -25,8 +25,13 @@ export interface Task {
   failedAttempts: number;
   /** Last failure reason, completion or skip note, or re-queue reason. */
   message: string | null;
-  /** When a failed slot may be retried; null means due now. */
+  /** When a failed slot may be retried; null means due now, unless `hasGivenUp`. */
   nextAttemptAt: Date | null;
+  /**
+   * The slot reached its name's `maxAttempts`: it is not retried automatically (its message says "gave up
+   * after N attempts") until it is re-queued.
+   */
+  hasGivenUp: boolean;
   /** Set exactly when `state` is ACQUIRED. */
   holder: Holder | null;
 }
@@ -56,7 +61,8 @@ export interface TaskRow {
   completed_at: Date | null;
   failed_attempts: number;
   message: string | null;
-  next_attempt_at: Date | null;
+  /** `Infinity` (as pg parses 'infinity') when the slot gave up. */
+  next_attempt_at: Date | number | null;
   holder_worker: string | null;
   holder_since: Date | null;
   is_held: boolean;
@@ -77,7 +83,8 @@ export function toTask(row: TaskRow): Task {
     completedAt: row.completed_at,
     failedAttempts: row.failed_attempts,
     message: row.message,
-    nextAttemptAt: row.next_attempt_at,
+    nextAttemptAt: row.next_attempt_at instanceof Date ? row.next_attempt_at : null,
+    hasGivenUp: row.next_attempt_at === Number.POSITIVE_INFINITY,
     holder: row.is_held ? { worker: row.holder_worker, since: row.holder_since } : null,
   };
 }

@@ -1,10 +1,32 @@
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import { BadInputError } from './errors.ts';
 import { type ListeningConnection, listen } from './events.ts';
+import type { Lane, NextSlot, NextTake } from './lane.ts';
 import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
+import { messageOf } from './text.ts';
 import { type Interval, parseInterval } from './time.ts';
 import type { Task } from './types.ts';
+
+/**
+ * @internal What a worker gets from its manager (built by `tm.work()`): the manager's public API, and the
+ * lanes and reads of the core that a worker needs; the worker itself sends no SQL.
+ */
+export interface WorkerContext {
+  manager: TaskManager;
+  workerName: string;
+  retry: RetryPolicy;
+  openLane(): Lane;
+  /** acquireNext()'s options, checked (BadInputError). */
+  nextTake(options: Parameters<TaskManager['acquireNext']>[0]): NextTake;
+  nextDueIn(
+    name: string,
+    from: Date,
+    to: Date,
+  ): Promise<{ waitMs: number | null; reservedWaitMs: number | null }>;
+  /** Counts the name's abandoned attempts (see lane.ts); how many. */
+  countAbandoned(name: string, actor: string): Promise<number>;
+}
 
 /** Where the worker's structured logs go; a pino or bunyan logger fits as it is (`fields` first). */
 export interface WorkerLogger {
@@ -51,6 +73,12 @@ export interface WorkerOptions {
   handleSignals?: boolean;
   /** Backoff between attempts of a failing slot. Default the manager's `retry`. */
   retry?: RetryPolicy;
+  /**
+   * Sets the name's `maxAttempts` (see `tm.setMaxAttempts`): after that many failed or abandoned attempts a
+   * slot is no longer retried until re-queued. Null: retry forever. Default: leave the name's setting as it is
+   * (retry forever unless set).
+   */
+  maxAttempts?: number | null;
   /** Structured logs. Default: warnings and errors to the console, nothing below. */
   logger?: WorkerLogger;
   /** Recorded as actor and holder. Default the manager's `workerName`. */
@@ -61,15 +89,19 @@ export interface WorkerOptions {
 export interface WorkerEvents {
   /** A slot was acquired and its handler is about to start. */
   acquired: { task: Task };
-  /** The slot is COMPLETE and the handler's writes are committed. */
+  /** The slot is COMPLETE and the handler's writes are committed; `task` as recorded (its message included). */
   completed: { task: Task; durationMs: number };
-  /** The slot is SKIP (the handler called `task.skip()`). */
+  /** The slot is SKIP (the handler called `task.skip()`); `task` as recorded. */
   skipped: { task: Task; durationMs: number };
-  /** The slot is AVAILABLE again with one more failed attempt; retried after its backoff. */
+  /**
+   * The slot is AVAILABLE again with one more failed attempt, retried after its backoff (`task.nextAttemptAt`)
+   * or given up (`task.hasGivenUp`); `task` as recorded, `message` as the error's.
+   */
   failed: { task: Task; durationMs: number; error: unknown; message: string };
   /**
    * The lock was lost (connection lost or presumed dead, backend terminated, transaction timed out, or aborted
-   * by `stop()`: `isShutdown`). Nothing the handler wrote was committed; the slot is AVAILABLE again.
+   * by `stop()`: `isShutdown`). Nothing the handler wrote was committed; the slot is AVAILABLE again, and the
+   * attempt counts as abandoned (a failed attempt, with backoff), unless `isShutdown`.
    */
   lockLost: { task: Task; durationMs: number; error: Error; isShutdown: boolean };
   /** Something failed around the handlers (database unreachable, pool exhausted); the worker keeps trying. */
@@ -78,13 +110,10 @@ export interface WorkerEvents {
 
 type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void;
 
-type AcquireOptions = Parameters<TaskManager['acquireNext']>[0] & { from: Date; to: Date };
+type AcquireOptions = NextTake & { from: Date; to: Date };
 
 /** How a handler ended: returned, threw, or was given up on by stop(). */
 type HandlerResult = { isOk: true; value: unknown } | { isOk: false; error: unknown } | 'forced';
-
-/** What a lane found when it completed a slot and looked for its next one in the same round trip. */
-type NextSlot = Awaited<ReturnType<TaskManager['completeAndAcquireNext']>>;
 
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_GRACE_MS = 10_000;
@@ -102,7 +131,9 @@ const CREATE_CHUNK = 10_000;
 export class Worker {
   /** The task name. */
   readonly name: string;
+  readonly #context: WorkerContext;
   readonly #tm: TaskManager;
+  readonly #maxAttempts: number | null | undefined;
   readonly #handler: (task: AcquiredTask) => Promise<unknown>;
   readonly #intervalMs: number;
   readonly #backlogMs: number;
@@ -142,7 +173,8 @@ export class Worker {
   #boundaryTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
   #dueAt = Number.POSITIVE_INFINITY;
-  #isCheckingDue = false;
+  /** The look for the next due slot under way (see #checkNextDue), awaited by stop(). */
+  #checkingDue: Promise<void> | null = null;
   /** Every slot before this instant (within the window) has been created. */
   #createdUpTo = Number.NEGATIVE_INFINITY;
   #creating: Promise<void> | null = null;
@@ -152,13 +184,15 @@ export class Worker {
   readonly #onSignal = (signal: NodeJS.Signals) => this.#handleSignal(signal);
 
   /** @internal Built by `tm.work()`. */
-  constructor(tm: TaskManager, options: WorkerOptions) {
+  constructor(context: WorkerContext, options: WorkerOptions) {
     if (typeof options !== 'object' || options === null)
       throw new BadInputError('worker options are required');
     if (typeof options.name !== 'string' || options.name.length === 0)
       throw new BadInputError('worker name must be a non-empty string');
     if (typeof options.handler !== 'function') throw new BadInputError('worker handler must be a function');
-    this.#tm = tm;
+    this.#context = context;
+    this.#tm = context.manager;
+    this.#maxAttempts = options.maxAttempts;
     this.name = options.name;
     this.#handler = options.handler;
     this.#intervalMs = parseInterval(options.interval);
@@ -176,7 +210,9 @@ export class Worker {
     this.#keepsBacklog = keepCreated === 'backlog';
     this.#retry = options.retry;
     this.#log = options.logger ?? consoleLogger;
-    this.#workerName = options.workerName ?? tm.workerName;
+    this.#workerName = options.workerName ?? context.workerName;
+    // Checked now (BadInputError), not at the first slot.
+    context.nextTake({ name: this.name, worker: this.#workerName });
     this.#start(options.handleSignals ?? false);
   }
 
@@ -246,72 +282,86 @@ export class Worker {
   }
 
   async #runLane(): Promise<void> {
+    // The lane owns its connection for as long as it runs: it takes slots on it, and ends each.
+    const lane = this.#context.openLane();
     let failures = 0;
     /** The lane's next slot, looked for in the round trip that completed its previous one. */
     let chained: NextSlot | undefined;
-    while (!this.#isStopping) {
-      let task: AcquiredTask | null;
-      const options = this.#acquireOptions();
-      const { from, to } = options;
-      try {
-        if (chained) {
-          const found = chained;
-          chained = undefined;
-          if ('error' in found) throw found.error;
-          task = found.next;
-        } else {
-          this.#hasMissedWake = false;
-          task = await this.#tm.acquireNext(options);
-        }
-      } catch (error) {
-        failures += 1;
-        this.#report(error, 'acquiring a slot');
-        await this.#sleep(backoff(failures));
-        continue;
-      }
-      if (failures > 0 || this.#isDegraded) this.#recovered();
-      failures = 0;
-      if (!task) {
-        void this.#checkNextDue(from, to);
-        this.#idleLanes += 1;
+    try {
+      while (!this.#isStopping) {
+        let task: AcquiredTask | null;
+        const options = this.#acquireOptions();
+        const { from, to } = options;
         try {
-          // Notifications were paused: what was announced meanwhile was not heard, so look once more.
-          if (await this.#listenAgain()) continue;
-          if (!this.#hasMissedWake) await this.#waitForWork();
-        } finally {
-          this.#idleLanes -= 1;
+          if (chained) {
+            const found = chained;
+            chained = undefined;
+            if ('error' in found) throw found.error;
+            task = found.next;
+          } else {
+            this.#hasMissedWake = false;
+            task = await lane.take(options);
+          }
+        } catch (error) {
+          failures += 1;
+          this.#report(error, 'acquiring a slot');
+          await this.#sleep(backoff(failures));
+          continue;
         }
-        continue;
+        if (failures > 0 || this.#isDegraded) this.#recovered();
+        failures = 0;
+        if (!task) {
+          void this.#checkNextDue(from, to);
+          // An idle lane gives its connection back to the pool; it takes one again when woken.
+          await lane.close();
+          this.#idleLanes += 1;
+          try {
+            // Notifications were paused: what was announced meanwhile was not heard, so look once more.
+            if (await this.#listenAgain()) continue;
+            if (!this.#hasMissedWake) await this.#waitForWork();
+          } finally {
+            this.#idleLanes -= 1;
+          }
+          continue;
+        }
+        if (this.#isStopping) {
+          await task.release();
+          break;
+        }
+        if (this.#idleLanes === 0) this.#subscription?.pause();
+        // There may be more: let another idle lane look too.
+        this.#wakeOne();
+        chained = await this.#process(task, lane);
       }
-      if (this.#isStopping) {
-        await task.release();
-        break;
-      }
-      if (this.#idleLanes === 0) this.#subscription?.pause();
-      // There may be more: let another idle lane look too.
-      this.#wakeOne();
-      chained = await this.#process(task);
+      // Stopping: a slot the last round trip took is given back unchanged.
+      if (chained && 'next' in chained) await chained.next?.release();
+    } finally {
+      await lane.close();
     }
-    // Stopping: a slot the last round trip took is given back unchanged.
-    if (chained && 'next' in chained) await chained.next?.release();
   }
 
   /**
-   * What the lane acquires: the oldest due slot of the window. The same object until the current slot
-   * changes, so that the manager checks it once (see `completeAndAcquireNext`), not for every slot.
+   * What the lane takes: the oldest due slot of the window, made again when the current slot changes (a
+   * lane builds its statements once for as long as what it takes stays the same).
    */
   #acquireOptions(): AcquireOptions {
     const current = this.#currentSlot();
     if (this.#options?.current !== current) {
+      const from = new Date(current - this.#backlogMs);
+      const to = new Date(current + this.#intervalMs);
       this.#options = {
         current,
         value: {
-          name: this.name,
-          from: new Date(current - this.#backlogMs),
-          to: new Date(current + this.#intervalMs),
-          order: 'oldest',
-          worker: this.#workerName,
-          ...(this.#retry ? { retry: this.#retry } : {}),
+          ...this.#context.nextTake({
+            name: this.name,
+            from,
+            to,
+            order: 'oldest',
+            worker: this.#workerName,
+            ...(this.#retry ? { retry: this.#retry } : {}),
+          }),
+          from,
+          to,
         },
       };
     }
@@ -320,9 +370,9 @@ export class Worker {
 
   /**
    * Runs the handler and ends the slot. A slot that completes while the worker runs on is completed in the
-   * round trip that also looks for the lane's next slot: what that found is returned.
+   * round trip that also takes the lane's next slot: what that found is returned.
    */
-  async #process(task: AcquiredTask): Promise<NextSlot | undefined> {
+  async #process(task: AcquiredTask, lane: Lane): Promise<NextSlot | undefined> {
     const started = Date.now();
     const fields = { worker: this.#workerName, task: this.name, slot: task.task.slot.toISOString() };
     this.#emit('acquired', { task: task.task });
@@ -351,7 +401,7 @@ export class Worker {
             await task.complete(message);
           } else {
             this.#hasMissedWake = false;
-            next = await this.#tm.completeAndAcquireNext(task, message, this.#acquireOptions());
+            next = await lane.completeAndTake(message, this.#acquireOptions());
           }
         } catch (error) {
           // The work's SQL may have left the transaction aborted: record the failure instead of losing it.
@@ -363,25 +413,44 @@ export class Worker {
         if (task.isHeld) await task.fail(messageOf(result.error));
       }
     } catch (error) {
-      // fail() itself failed: give the slot back unchanged rather than leave it held.
-      this.#report(error, `ending slot ${fields.slot}`);
-      task.abort(error instanceof Error ? error : new Error(String(error)));
+      // Recording the ending itself failed: the transaction was rolled back and the lock is gone (the attempt
+      // counts as abandoned); nothing is retried here.
+      const err = toError(error);
+      this.#log.warn(
+        { ...fields, error: err.message },
+        'could not record the end of a slot: it is AVAILABLE again, and this attempt counts as abandoned (retried after backoff)',
+      );
+      this.#emit('error', { error: err, doing: `ending slot ${fields.slot}` });
+      task.abort(err);
     }
     if (task.isHeld) task.abort(new Error('the handler returned without ending its slot'));
     const durationMs = Date.now() - started;
+    const ended = task.ended ?? task.task;
     switch (task.outcome) {
       case 'complete':
         this.#log.debug({ ...fields, durationMs }, 'slot completed');
-        this.#emit('completed', { task: task.task, durationMs });
+        this.#emit('completed', { task: ended, durationMs });
         break;
       case 'skip':
         this.#log.debug({ ...fields, durationMs }, 'slot skipped');
-        this.#emit('skipped', { task: task.task, durationMs });
+        this.#emit('skipped', { task: ended, durationMs });
         break;
       case 'fail': {
         const message = messageOf(failure);
-        this.#log.info({ ...fields, durationMs, message }, 'slot failed, to be retried');
-        this.#emit('failed', { task: task.task, durationMs, error: failure, message });
+        const retry = ended.hasGivenUp
+          ? `gave up after ${ended.failedAttempts} attempts: not retried until re-queued`
+          : 'to be retried';
+        this.#log.info(
+          {
+            ...fields,
+            durationMs,
+            message,
+            failedAttempts: ended.failedAttempts,
+            nextAttemptAt: ended.nextAttemptAt,
+          },
+          `slot failed, ${retry}`,
+        );
+        this.#emit('failed', { task: ended, durationMs, error: failure, message });
         break;
       }
       case 'lost': {
@@ -389,9 +458,16 @@ export class Worker {
         const isShutdown = result === 'forced' || this.#isStopping;
         this.#log.warn(
           { ...fields, durationMs, error: error.message, isShutdown },
-          'lost the lock on a slot',
+          isShutdown
+            ? `gave up the lock on slot ${fields.slot} (stopping): nothing its handler wrote was committed; it is AVAILABLE again, unchanged`
+            : `lost the lock on slot ${fields.slot}: nothing its handler wrote was committed; it is AVAILABLE again, and this attempt counts as abandoned (retried after backoff)`,
         );
-        this.#emit('lockLost', { task: task.task, durationMs, error, isShutdown });
+        this.#emit('lockLost', {
+          task: { ...task.task, state: 'AVAILABLE', holder: null },
+          durationMs,
+          error,
+          isShutdown,
+        });
         break;
       }
       default:
@@ -423,6 +499,7 @@ export class Worker {
           interval: this.#intervalMs,
           origin: new Date(this.#originMs),
           createdBy: this.#workerName,
+          ...(this.#maxAttempts === undefined ? {} : { maxAttempts: this.#maxAttempts }),
         });
         this.#createdUpTo = Math.min(to, start + CREATE_CHUNK * this.#intervalMs);
       }
@@ -438,32 +515,45 @@ export class Worker {
     this.#boundaryTimer.unref();
   }
 
-  /** After finding nothing: sets a timer for the soonest failed slot whose backoff ends within the window. */
-  async #checkNextDue(from: Date, to: Date): Promise<void> {
-    if (this.#isCheckingDue || this.#isStopping) return;
-    this.#isCheckingDue = true;
+  /**
+   * After finding nothing: counts the name's abandoned attempts (their slots back off), then sets a timer for
+   * the soonest failed slot whose backoff ends within the window, or for when a reservation made less than a
+   * second ago can be judged (a holder that dies at once is counted within about a second).
+   */
+  #checkNextDue(from: Date, to: Date): Promise<void> {
+    if (this.#checkingDue || this.#isStopping) return this.#checkingDue ?? Promise.resolve();
+    this.#checkingDue = this.#lookForNextDue(from, to).finally(() => {
+      this.#checkingDue = null;
+    });
+    return this.#checkingDue;
+  }
+
+  async #lookForNextDue(from: Date, to: Date): Promise<void> {
     try {
-      const { rows } = await this.#tm.pool.query<{ wait_ms: number | null }>(
-        `SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8 AS wait_ms
-         FROM "${this.#tm.schema}".tasks
-         WHERE name = $1 AND state = 'AVAILABLE' AND next_attempt_at > now() AND slot >= $2 AND slot < $3`,
-        [this.name, from, to],
+      const counted = await this.#context.countAbandoned(this.name, this.#workerName);
+      if (counted > 0) {
+        this.#log.info(
+          { ...this.#fields(), counted },
+          'counted attempts whose holder went away as failed: their slots back off',
+        );
+      }
+      const { waitMs, reservedWaitMs } = await this.#context.nextDueIn(this.name, from, to);
+      const soonest = Math.min(
+        waitMs ?? Number.POSITIVE_INFINITY,
+        reservedWaitMs ?? Number.POSITIVE_INFINITY,
       );
-      const waitMs = rows[0]?.wait_ms;
-      if (waitMs === null || waitMs === undefined || this.#isStopping) return;
-      const at = Date.now() + waitMs;
+      if (!Number.isFinite(soonest) || this.#isStopping) return;
+      const at = Date.now() + soonest;
       if (at >= this.#dueAt && this.#dueAt > Date.now()) return;
       clearTimeout(this.#dueTimer);
       this.#dueAt = at;
       this.#dueTimer = setTimeout(() => {
         this.#dueAt = Number.POSITIVE_INFINITY;
         this.#wakeOne();
-      }, waitMs + 1);
+      }, soonest + 1);
       this.#dueTimer.unref();
     } catch (error) {
       this.#report(error, 'looking for the next due slot');
-    } finally {
-      this.#isCheckingDue = false;
     }
   }
 
@@ -555,6 +645,7 @@ export class Worker {
     if (!isGraceful) this.#abortRunning(`the shutdown grace period of ${this.#graceMs} ms is over`);
     await lanes;
     await this.#creating;
+    await this.#checkingDue;
     await this.#subscription?.close();
     this.#subscription = null;
     process.off('SIGTERM', this.#onSignal);
@@ -660,9 +751,4 @@ function checkWhole(value: unknown, what: string, min: number, max: number): num
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
-}
-
-function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.trim().length > 0 ? message : 'failed without a message';
 }

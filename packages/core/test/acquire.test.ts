@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { resolveConnectionLoss, sessionSettings } from '../src/connection.ts';
+import { holderStatements } from '../src/holder-statements.ts';
 import {
   BadInputError,
   DtmError,
@@ -9,6 +11,8 @@ import {
   TaskNotAvailableError,
   TaskNotFoundError,
 } from '../src/index.ts';
+import { Lane, type NextTake } from '../src/lane.ts';
+import { toSchema } from '../src/schema.ts';
 import { createManager, databaseUrl, pastSlot, uniqueName, waitFor } from './helpers.ts';
 
 const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
@@ -261,7 +265,7 @@ describe('acquire and the handle', () => {
     expect(await resultCount(name)).toBe(0);
   });
 
-  it('a completing statement that fails rolls everything back: the slot is AVAILABLE again, unchanged', async () => {
+  it('a completing statement that fails rolls the work back and records the failure as a failed attempt', async () => {
     const { name, slot } = await newSlot();
     const schema = `"${tm.schema}"`;
     await tm.pool.query(
@@ -276,16 +280,18 @@ describe('acquire and the handle', () => {
       const held = await tm.acquire(name, slot);
       await held.client.query(`INSERT INTO ${schema}.results VALUES ($1, $2, 'doomed')`, [name, slot]);
       await expect(held.complete('refuse me')).rejects.toThrow(/refused by a trigger/);
-      expect(held.outcome).toBe('lost');
-      expect(held.signal.aborted).toBe(true);
+      expect(held.outcome).toBe('fail');
+      expect(held.ended).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
       expect(await resultCount(name)).toBe(0);
-      expect(await tm.getTask(name, slot)).toMatchObject({
-        state: 'AVAILABLE',
-        failedAttempts: 0,
-        message: null,
-        holder: null,
-      });
-      expect((await tm.history(name, slot)).map((h) => h.toState)).toEqual(['AVAILABLE']);
+      const failed = await tm.getTask(name, slot);
+      expect(failed).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1, holder: null });
+      expect(failed?.message).toMatch(/completing .* failed: refused by a trigger/);
+      expect((await tm.history(name, slot)).map((h) => h.toState)).toEqual([
+        'AVAILABLE',
+        'ACQUIRED',
+        'AVAILABLE',
+      ]);
+      await tm.requeue({ name, slots: [slot] }, { reason: 'trigger fixed' });
       const again = await tm.acquire(name, slot);
       await again.complete();
       expect((await tm.getTask(name, slot))?.state).toBe('COMPLETE');
@@ -322,7 +328,7 @@ describe('acquire and the handle', () => {
     expect((await single.getTask(name, slot))?.state).toBe('COMPLETE');
   });
 
-  it('after pg_terminate_backend on the holder, its signal fires, complete throws LockLostError, nothing survives', async () => {
+  it('after pg_terminate_backend on the holder, its signal fires, complete throws LockLostError, nothing survives, and the attempt is counted as abandoned', async () => {
     const { name, slot } = await newSlot();
     const held = await tm.acquire(name, slot);
     await held.client.query(`INSERT INTO "${tm.schema}".results VALUES ($1, $2, 'doomed')`, [name, slot]);
@@ -336,6 +342,25 @@ describe('acquire and the handle', () => {
     await expect(held.complete()).rejects.toThrow(LockLostError);
     expect(await resultCount(name)).toBe(0);
     expect(await tm.getTask(name, slot)).toMatchObject({ state: 'AVAILABLE', holder: null });
+    // The next taker counts the attempt (its reservation outlived it), and the slot backs off (60 s here).
+    await waitFor('the abandoned attempt to be counted', async () => {
+      const error = await tm.acquire(name, slot).then(
+        (task) => task,
+        (caught: unknown) => caught,
+      );
+      if (!(error instanceof Error)) throw new Error('acquired a slot that should be backing off');
+      return error instanceof TaskNotAvailableError;
+    });
+    const counted = await tm.getTask(name, slot);
+    expect(counted).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
+    expect(counted?.message).toMatch(/the holder went away/);
+    expect(counted?.nextAttemptAt?.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect((await tm.history(name, slot)).map((h) => [h.toState, h.message])).toEqual([
+      ['AVAILABLE', null],
+      ['ACQUIRED', null],
+      ['AVAILABLE', counted?.message],
+    ]);
+    await tm.requeue({ name, slots: [slot] }, { reason: 'try again' });
     const again = await tm.acquire(name, slot);
     await again.complete();
   });
@@ -387,7 +412,27 @@ describe('acquireNext', () => {
   });
 });
 
-describe('completeAndAcquireNext (the worker completes a slot and takes the next in one round trip)', () => {
+/** A worker's lane on `chained`'s pool: it keeps its connection from slot to slot. */
+function openLane(): Lane {
+  const schema = toSchema(chained.schema);
+  const timings = resolveConnectionLoss();
+  return new Lane(
+    {
+      pool: chained.pool,
+      schema,
+      statements: holderStatements(schema),
+      sessionSettings: sessionSettings(timings),
+      heartbeat: { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs },
+    },
+    { isKept: true },
+  );
+}
+
+function nextOf(name: string): NextTake {
+  return { name, from: null, to: null, order: 'oldest', worker: 'lane-test', retry: {} };
+}
+
+describe('a lane (the worker completes a slot and takes the next in one round trip)', () => {
   async function threeSlots(): Promise<{ name: string; slots: Date[] }> {
     const name = uniqueName('chained');
     const from = pastSlot(3);
@@ -402,10 +447,11 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
 
   it('completes the slot and holds the next on the same connection, begun in the message that committed', async () => {
     const { name, slots } = await threeSlots();
-    const first = await chained.acquireNext({ name });
+    const lane = openLane();
+    const first = await lane.take(nextOf(name));
     expect(first?.task.slot).toEqual(slots[0]);
     if (!first) return;
-    const found = await chained.completeAndAcquireNext(first, 'first done', { name });
+    const found = await lane.completeAndTake('first done', nextOf(name));
     if (!('next' in found) || !found.next) throw new Error(`expected the next slot, got ${String(found)}`);
     const { next } = found;
     expect(next.task.slot).toEqual(slots[1]);
@@ -414,10 +460,13 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
     const done = await chained.getTask(name, slots[0] as Date);
     expect(done).toMatchObject({ state: 'COMPLETE', message: 'first done' });
     expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'ACQUIRED' });
-    const last = await chained.completeAndAcquireNext(next, undefined, { name });
+    expect(first.ended).toMatchObject({ state: 'COMPLETE', message: 'first done' });
+    const last = await lane.completeAndTake(undefined, nextOf(name));
     if (!('next' in last) || !last.next) throw new Error('expected the third slot');
-    expect(await chained.completeAndAcquireNext(last.next, undefined, { name })).toEqual({ next: null });
-    expect(allReturned()).toBe(true);
+    expect(await lane.completeAndTake(undefined, nextOf(name))).toEqual({ next: null });
+    expect(allReturned()).toBe(false); // the lane keeps its connection
+    await lane.close();
+    await waitFor('the connection to be back in the pool', allReturned);
     // One message carried both: the second slot's transaction began (now(), its acquired_at) before the
     // first slot's COMMIT, in the same message, had finished.
     const { rows } = await chained.pool.query<{ isSameMessage: boolean }>(
@@ -436,7 +485,8 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
   it('a taking that fails after the COMMIT leaves the slot COMPLETE, reports the error and returns the connection', async () => {
     const { name, slots } = await threeSlots();
     await chained.pool.query(`CREATE TABLE "${chained.schema}".results (name text, slot timestamptz)`);
-    const first = await chained.acquireNext({ name });
+    const lane = openLane();
+    const first = await lane.take(nextOf(name));
     if (!first) throw new Error('expected a slot');
     await first.client.query(`INSERT INTO "${chained.schema}".results VALUES ($1, $2)`, [name, slots[0]]);
     // A column's type changes while the slot is held: the ALTER waits for the holder's COMMIT, then runs
@@ -452,7 +502,7 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
         ]);
         return waiting.rowCount;
       });
-      const found = await chained.completeAndAcquireNext(first, 'kept', { name });
+      const found = await lane.completeAndTake('kept', nextOf(name));
       await altering;
       if (!('error' in found)) throw new Error('expected the taking to fail');
       expect(found.error).toBeInstanceOf(DtmError);
@@ -468,18 +518,21 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
     const { rowCount } = await chained.pool.query(`SELECT 1 FROM "${chained.schema}".results`);
     expect(rowCount).toBe(1);
     expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
-    expect(allReturned()).toBe(true);
-    const again = await chained.acquireNext({ name });
+    // the connection with the stale statement went back to the pool, to be closed
+    await waitFor('the connection to be back in the pool', allReturned);
+    const again = await lane.take(nextOf(name));
     expect(again?.task.slot).toEqual(slots[1]);
     await again?.complete();
+    await lane.close();
   });
 
   it('a slot that cannot be completed throws as complete() does and stays held, so fail() can record why', async () => {
     const { name, slots } = await threeSlots();
-    const first = await chained.acquireNext({ name });
+    const lane = openLane();
+    const first = await lane.take(nextOf(name));
     if (!first) throw new Error('expected a slot');
     await expect(first.client.query('SELECT 1/0')).rejects.toThrow(/division by zero/);
-    await expect(chained.completeAndAcquireNext(first, undefined, { name })).rejects.toThrow(
+    await expect(lane.completeAndTake(undefined, nextOf(name))).rejects.toThrow(
       /current transaction is aborted/,
     );
     expect(first.isHeld).toBe(true);
@@ -490,6 +543,7 @@ describe('completeAndAcquireNext (the worker completes a slot and takes the next
       message: 'division by zero',
     });
     expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'AVAILABLE', holder: null });
-    expect(allReturned()).toBe(true);
+    await lane.close();
+    await waitFor('the connection to be back in the pool', allReturned);
   });
 });

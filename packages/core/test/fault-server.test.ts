@@ -16,6 +16,7 @@ import {
   isOnPath,
   killAll,
   remaining,
+  type WorkerLine,
   WorkerProcess,
   waitForAllComplete,
 } from './fault-helpers.ts';
@@ -79,7 +80,7 @@ const QUICK = { holderAbortMs: 3_000, serverReleaseMs: 6_000 };
 
 describe('faults of the server and the network', () => {
   it.skipIf(noNft)(
-    '4. a holder whose network is black-holed mid-work stops (signal) before the server frees the lock; the other worker then does the slot once',
+    '4. a holder whose network is black-holed mid-work stops (signal) before the server frees the lock; the slot is then done once',
     async () => {
       const { tm, start } = await scenario();
       const name = 'black-hole';
@@ -102,17 +103,21 @@ describe('faults of the server and the network', () => {
       const unblock = await blackHole(held.port as number);
       const darkAt = Date.now();
       const aborted = await holder.waitForLine('the holder to abort', (line) => line.event === 'aborted');
-      const taken = await other.waitForLine(
-        'the other worker to take the slot',
-        (line) => line.event === 'acquired' && line.slot === held.slot,
+      // The next attempt (the first counted as abandoned once the server freed the lock) is either worker's: the
+      // cut-off holder is alive and takes slots on a new connection.
+      const taken = await waitFor('a worker to take the slot again', () =>
+        [...holder.lines, ...other.lines].find(
+          (line) => line.event === 'acquired' && line.slot === held.slot && line.at >= aborted.at,
+        ),
       );
-      await other.waitForLine(
-        'it to complete the slot',
-        (line) => line.event === 'completed' && line.slot === held.slot,
+      await waitFor('it to complete the slot', () =>
+        [...holder.lines, ...other.lines].some(
+          (line) => line.event === 'completed' && line.slot === held.slot,
+        ),
       );
       await unblock();
       console.log(
-        `black hole: holder aborted after ${aborted.at - darkAt} ms, other took the slot after ${taken.at - darkAt} ms`,
+        `black hole: holder aborted after ${aborted.at - darkAt} ms, the slot was taken again after ${taken.at - darkAt} ms`,
       );
       expect(aborted.at).toBeLessThan(taken.at);
       // (timers may run late on a loaded machine; the order above is what matters)
@@ -159,17 +164,21 @@ describe('faults of the server and the network', () => {
       const darkAt = Date.now();
       const other = start({ name, concurrency: 1, workMs: 10, pollInterval: 100, ...QUICK });
       const aborted = await holder.waitForLine('the holder to abort', (line) => line.event === 'aborted');
-      const taken = await other.waitForLine(
-        'the other worker to take the slot',
-        (line) => line.event === 'acquired' && line.slot === sleeping.slot,
+      // The slot's next attempt (its first counted as abandoned, as the other worker finds once the server freed
+      // the lock) is either worker's: the holder is alive and takes slots on a new connection.
+      const isRetry = (line: WorkerLine) =>
+        line.event === 'acquired' && line.slot === sleeping.slot && line.at >= aborted.at;
+      const taken = await waitFor('a worker to take the slot again', () =>
+        [...holder.lines, ...other.lines].find(isRetry),
       );
-      await other.waitForLine(
-        'it to complete the slot',
-        (line) => line.event === 'completed' && line.slot === sleeping.slot,
+      await waitFor('it to complete the slot', () =>
+        [...holder.lines, ...other.lines].some(
+          (line) => line.event === 'completed' && line.slot === sleeping.slot,
+        ),
       );
       await unblock();
       console.log(
-        `unacknowledged reply: holder aborted after ${aborted.at - darkAt} ms, other took the slot after ${taken.at - darkAt} ms`,
+        `unacknowledged reply: holder aborted after ${aborted.at - darkAt} ms, the slot was taken again after ${taken.at - darkAt} ms`,
       );
       expect(aborted.at).toBeLessThan(taken.at);
       // the server freed it no sooner than tcp_user_timeout after its reply (sent when pg_sleep ended)

@@ -89,6 +89,10 @@ describe('faults with real worker processes', () => {
       start({ name, concurrency: 4, workMs: 40, workerName: 'term-a' }),
       start({ name, concurrency: 4, workMs: 40, workerName: 'term-b' }),
     ];
+    // both started (a loaded machine starts a process in seconds), so that there are holders to terminate
+    await waitFor('both workers to hold slots', () =>
+      workers.every((worker) => worker.count('acquired') > 0),
+    );
     const admin = await connect(databaseUrl);
     let terminated = 0;
     for (let round = 0; round < 8; round++) {
@@ -132,8 +136,15 @@ describe('faults with real worker processes', () => {
     const { slots, restarted } = await expectEachSlotDoneOnce(tm, name);
     expect(restarted).toBe(slots); // the past slots and the current one, each timed out once
     const history = await tm.history(name, new Date(String(aborted.slot)));
-    // the timed-out attempt left no trace but its rollback: never COMPLETE before the retry
-    expect(history.map((entry) => entry.toState)).toEqual(['AVAILABLE', 'ACQUIRED', 'COMPLETE']);
+    // the timed-out attempt is counted as abandoned (its lock was lost), never COMPLETE before the retry
+    expect(history.map((entry) => entry.toState)).toEqual([
+      'AVAILABLE',
+      'ACQUIRED',
+      'AVAILABLE',
+      'ACQUIRED',
+      'COMPLETE',
+    ]);
+    expect(history[2]?.message).toMatch(/the holder went away/);
     await killAll([worker]);
   });
 

@@ -315,18 +315,29 @@ describe('the worker runtime', () => {
   });
 
   it('stop() while lanes complete slots and take the next in one round trip leaves no slot held, no connection out', async () => {
+    // A manager of its own, so that no other test's worker uses the pool whose connections are counted.
+    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
     const name = uniqueName();
-    await createPast(name, 400);
+    const from = pastSlot(410);
+    await own.createTasks({ name, from, to: pastSlot(10), interval: 'PT5M' });
     for (let round = 0; round < 3; round++) {
       let completed = 0;
-      const worker = work({ name, concurrency: 4, handler: async () => {} });
+      const worker = own.work({
+        name,
+        interval: 'PT5M',
+        backlog: 'P2D',
+        logger: quiet,
+        pollInterval: 60_000,
+        concurrency: 4,
+        handler: async () => {},
+      });
       worker.on('completed', () => {
         completed += 1;
       });
       await waitFor('some slots completed', () => completed >= 20);
       await worker.stop();
-      expect(await tm.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
-      expect(tm.pool.idleCount).toBe(tm.pool.totalCount);
+      expect(await own.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
+      expect(own.pool.idleCount).toBe(own.pool.totalCount);
     }
   });
 
