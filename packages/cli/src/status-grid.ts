@@ -40,6 +40,8 @@ export interface NameStatus {
   name: string;
   interval: string;
   intervalMs: number;
+  /** After this many failed or abandoned attempts a slot is given up on until re-queued; null: never. */
+  maxAttempts: number | null;
   /** First slot shown (the window's start, or the name's first slot if later). */
   from: Date;
   /** End of the window (exclusive). */
@@ -49,7 +51,13 @@ export interface NameStatus {
   cells: CellState[];
   counts: Record<CellState, number>;
   gaps: Array<{ from: Date; to: Date; count: number }>;
-  failures: Array<{ slot: Date; failedAttempts: number; message: string | null; nextAttemptAt: Date | null }>;
+  failures: Array<{
+    slot: Date;
+    failedAttempts: number;
+    message: string | null;
+    nextAttemptAt: Date | null;
+    hasGivenUp: boolean;
+  }>;
   running: Array<{ slot: Date; worker: string | null; since: Date | null }>;
 }
 
@@ -68,6 +76,7 @@ export function summarizeName(input: {
   name: string;
   interval: string;
   intervalMs: number;
+  maxAttempts?: number | null;
   originMs: number;
   firstSlot: Date | null;
   from: Date;
@@ -106,6 +115,7 @@ export function summarizeName(input: {
         slot,
         failedAttempts: task.failedAttempts,
         message: task.message,
+        hasGivenUp: task.hasGivenUp,
         nextAttemptAt: task.nextAttemptAt,
       });
     }
@@ -118,6 +128,7 @@ export function summarizeName(input: {
     name: input.name,
     interval: input.interval,
     intervalMs,
+    maxAttempts: input.maxAttempts ?? null,
     from: new Date(start),
     to: input.to,
     slots: count,
@@ -149,7 +160,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   const lines: string[] = [];
   const per = status.slotsPerCell === 1 ? '1 slot per cell' : `${status.slotsPerCell} slots per cell`;
   lines.push(
-    `${paint(status.name, 'bold', isColor)}  every ${status.interval}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
+    `${paint(status.name, 'bold', isColor)}  every ${status.interval}${status.maxAttempts === null ? '' : `, gives up after ${status.maxAttempts} attempts`}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
   );
   if (status.slots === 0) {
     lines.push('  (no slots in this window)');
@@ -179,7 +190,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   for (const failure of status.failures.slice(0, LISTED)) {
     const attempts = failure.failedAttempts === 1 ? '1 attempt' : `${failure.failedAttempts} attempts`;
     lines.push(
-      `  ${paint('failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
+      `  ${paint(failure.hasGivenUp ? 'gave up' : 'failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
     );
   }
   if (status.failures.length > LISTED) lines.push(`  … and ${status.failures.length - LISTED} more failing`);

@@ -124,6 +124,7 @@ async function readName(
     name,
     interval: settings.interval,
     intervalMs: settings.intervalMs,
+    maxAttempts: settings.maxAttempts,
     originMs: settings.origin.getTime(),
     firstSlot: first?.slot ?? null,
     from: range.from,
