@@ -5,24 +5,24 @@
 -- until an operator re-queues it. NULL: retry forever, with capped backoff.
 ALTER TABLE task_names ADD COLUMN max_attempts integer CHECK (max_attempts >= 1);
 
--- The attempts that have started and not ended, one row per lane (a holding connection of a worker process).
--- A holder's row lock lives in a transaction that a crash rolls back, so nothing written in it can tell that an
--- attempt began. So a slot is reserved first, in a transaction that commits before the slot is locked (a
--- worker's lane reserves its next slot in the transaction that ends the previous one: no extra round trip, no
--- extra commit), and the statement that records the slot's ending closes the reservation in its own
--- transaction (see reserved_at). A reservation that outlives its holder (a crash, a lost connection, a lost lock) is an
--- abandoned attempt: whoever finds it counts it as a failed attempt with backoff ("the holder went away") and
--- deletes the row. Nobody else reserves a reserved slot, so even a slot whose every attempt kills its worker is
--- never retried before its backoff has passed.
+-- Each lane's (a holding connection of a worker process) latest reservation, one row per lane. A holder's row
+-- lock lives in a transaction that a crash rolls back, so nothing written in it can tell that an attempt began.
+-- So a slot is reserved first, in a transaction that commits before the slot is locked (a worker's lane
+-- reserves its next slot in the transaction that ends the previous one: no extra round trip, no extra commit),
+-- and the statement that records the slot's ending closes the reservation, in its own transaction, without
+-- writing this row (see reserved_at). An open reservation that outlives its holder (a crash, a lost
+-- connection, a lost lock) is an abandoned attempt: whoever finds it counts it as a failed attempt with
+-- backoff ("the holder went away") and deletes the row. Nobody reserves a slot with an open reservation, so
+-- even a slot whose every attempt kills its worker is never retried before its backoff has passed.
 --
--- A lane's row is updated in place, once per slot: HOT updates on a table of a few pages,
--- which is read whole by the reserving statement. An index on (name, slot) would make every update a new
--- index entry and leave dead rows that every reservation would read past. No foreign key to tasks either:
--- its check would share-lock the slot's row, which its holder locks FOR UPDATE.
+-- A lane's row is updated in place, once per slot: HOT updates on a table of a few pages, which the reserving
+-- statement reads whole. An index on (name, slot) would make every update a new index entry and leave dead
+-- rows that every reservation would read past. No foreign key to tasks either: its check would share-lock the
+-- slot's row, which its holder locks FOR UPDATE.
 CREATE TABLE attempts (
   -- The lane's id: random, new with every connection.
   lane       bigint PRIMARY KEY,
-  -- The reserved slot; NULL while the lane holds none.
+  -- The reserved slot (the lane's latest, open or closed); NULL once given back unreserved.
   name       text,
   slot       timestamptz,
   worker     text NOT NULL,
