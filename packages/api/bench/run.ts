@@ -5,6 +5,7 @@
 // recounting, and what a slot in year 2200 changes. Every ratio compares numbers of this one run. Results go
 // to bench/results/latest.json and latest.md. BENCH_SMOKE=1: tiny sizes and short phases, in under a minute
 // (results in bench/results/smoke.*.tmp).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -37,6 +38,7 @@ import { minimumSlots, planSize, seed, type Windows, WORK_NAME, wideName, window
 import {
   COLUMNS,
   FAR_NAME,
+  FAR_ORDER,
   FAR_SLOT,
   GRID_PHASE_WORK_MS,
   geometry,
@@ -50,6 +52,22 @@ import {
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 const RESULTS_DIR = join(import.meta.dirname, 'results');
+
+/**
+ * Which code is measured: BENCH_CODE when set (a copy of the tree without git), else the commit, flagged when
+ * files outside the bench differ from it (the tree is shared with others' work in progress).
+ */
+function codeVersion(): string {
+  if (process.env.BENCH_CODE) return process.env.BENCH_CODE;
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT }).toString().trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    const changed = git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!packages/api/bench');
+    return changed === '' ? head : `${head} with uncommitted changes outside packages/api/bench`;
+  } catch {
+    return 'unknown';
+  }
+}
 
 const log = (message: string) =>
   process.stdout.write(`[${Math.round((performance.now() - runStarted) / 1000)} s] ${message}\n`);
@@ -69,6 +87,7 @@ try {
   await buildServer();
   const results: Results = {
     at: new Date().toISOString(),
+    code: codeVersion(),
     isSmoke,
     durationS: 0,
     machine: {
@@ -156,6 +175,7 @@ async function runSize(schema: string, requestedRows: number, anchorMs: number):
   const first = await timeFirstAnswers(api, gridUrl(api, windows.narrow));
   const firstStart = { healthMs: first.healthMs, firstGridMs: first.firstMs };
   log(`first start: /api/health after ${first.healthMs} ms, first narrow grid after ${first.firstMs} ms`);
+  const rssAtStart = await rssOf(api.url);
 
   const backlogMs = Date.now() - (anchorMs - geometry.workSlots * 1_000) + 3_600_000;
   const workerArgs = { url: db.url, schema, name: WORK_NAME, concurrency: WORKERS, backlogMs };
@@ -215,7 +235,12 @@ async function runSize(schema: string, requestedRows: number, anchorMs: number):
       eventsHeard,
     },
     load: loaded,
-    rssMb: { afterLoad: rssAfterLoad, afterFar: rssAfterFar, max: Math.max(rssAfterLoad, rssAfterFar) },
+    rssMb: {
+      atStart: rssAtStart,
+      afterLoad: rssAfterLoad,
+      afterFar: rssAfterFar,
+      max: Math.max(rssAfterLoad, rssAfterFar),
+    },
     far,
     workers: { completedDuringReads, ...workers.result },
     explain: { narrow: explain.narrow, wide: explain.wide, names: explain.names, bare: bare.explain },
@@ -358,66 +383,95 @@ async function measureReads(
 }
 
 /**
- * A slot in year 2200 on a wide name, and a one-second name with slots now and one in 2200: the same reads
- * just before and just after (so that the drift of a loaded machine falls on both alike), the grids of that
- * name around now and of the wide name up to 2200, and whether /api/names lists it.
+ * A slot in year 2200 on a wide name, and a one-second name with slots now and one in 2200. The same reads,
+ * with the grid of that name around now and of the wide name up to 2200 added to each round, in rounds with
+ * both slots in 2200 (created through the core) and without them (deleted by hand in SQL, as an operator
+ * would), in FAR_ORDER, so that the drift of a loaded machine falls on both alike. Each round starts once the
+ * recounting has stored (or dropped) the two slots' buckets.
  */
 async function measureFar(api: Api, schema: string, windows: Windows, bare: () => Promise<number>) {
-  const before = await measureReads(api, windows, bare, PHASES.far);
   const tm = new TaskManager({ connectionString: db.url, schema, poolSize: 2, workerName: 'bench-far' });
   const now = Date.now();
-  await tm.createTask({ name: wideName(1), slot: FAR_SLOT, interval: 'PT1M' });
   await tm.createTasks({
     name: FAR_NAME,
     from: new Date(now - 600_000),
     to: new Date(now),
     interval: 'PT1S',
   });
-  await tm.createTask({ name: FAR_NAME, slot: FAR_SLOT, interval: 'PT1S' });
-  await tm.close();
-  // Once the API's recounting has stored their level-0 buckets, the reads add them up like any other.
-  await until(
-    'the recounting to count the slots in 2200',
-    async () =>
-      (
-        await admin.query(
-          `SELECT 1 FROM "${schema}".slot_counts
-           WHERE level = 0 AND ((name = $1 AND idx = $2) OR (name = $3 AND idx = $4))`,
-          [
-            FAR_NAME,
-            Math.floor(FAR_SLOT.getTime() / 1_000 / 16),
-            wideName(1),
-            Math.floor(FAR_SLOT.getTime() / 60_000 / 16),
-          ],
-        )
-      ).rowCount === 2,
-    50,
-  );
+  const farSlots = [
+    { name: wideName(1), interval: 'PT1M', idx: Math.floor(FAR_SLOT.getTime() / 60_000 / 16) },
+    { name: FAR_NAME, interval: 'PT1S', idx: Math.floor(FAR_SLOT.getTime() / 1_000 / 16) },
+  ];
+  const storedBuckets = async () =>
+    (
+      await admin.query(
+        `SELECT 1 FROM "${schema}".slot_counts
+         WHERE level = 0 AND ((name = $1 AND idx = $2) OR (name = $3 AND idx = $4))`,
+        farSlots.flatMap((slot) => [slot.name, slot.idx]),
+      )
+    ).rowCount;
   const pt1sUrl = `${api.url}/api/grid?names=${FAR_NAME}&from=${new Date(now - 3_600_000).toISOString()}&to=${new Date(now + 3_600_000).toISOString()}&columns=${COLUMNS}`;
   const wideTo2200Url = `${api.url}/api/grid?names=${wideName(1)}&from=${windows.wide.from.toISOString()}&to=2200-01-02T00:00:00.000Z&columns=${COLUMNS}`;
-  const after = await measureReads(api, windows, bare, PHASES.far, [
+  const extra = [
     { key: 'far-pt1s grid', url: pt1sUrl },
     { key: 'wide-01 to 2200 grid', url: wideTo2200Url },
-  ]);
+  ];
+  const samples = {
+    with: { narrow: [] as number[], wide: [] as number[], names: [] as number[] },
+    without: { narrow: [] as number[], wide: [] as number[], names: [] as number[] },
+  };
+  const statuses: Record<string, number> = {};
+  let namesHasFar = false;
+  let current: 'with' | 'without' = 'without';
+  for (const state of FAR_ORDER) {
+    if (state === 'with' && current === 'without') {
+      for (const slot of farSlots)
+        await tm.createTask({ name: slot.name, slot: FAR_SLOT, interval: slot.interval });
+    } else if (state === 'without' && current === 'with') {
+      await admin.query(`DELETE FROM "${schema}".tasks WHERE slot = $1 AND name = ANY ($2)`, [
+        FAR_SLOT,
+        farSlots.map((slot) => slot.name),
+      ]);
+    }
+    current = state;
+    await until(
+      `the recounting to ${state === 'with' ? 'count' : 'drop'} the slots in 2200`,
+      async () => (await storedBuckets()) === (state === 'with' ? 2 : 0),
+      50,
+    );
+    const reads = await measureReads(api, windows, bare, PHASES.far, extra);
+    samples[state].narrow.push(...reads.narrow);
+    samples[state].wide.push(...reads.wide);
+    samples[state].names.push(...reads.names);
+    for (const [key, n] of Object.entries(reads.statuses))
+      statuses[`${state}: ${key}`] = (statuses[`${state}: ${key}`] ?? 0) + n;
+    if (state === 'with') {
+      const names = (await (await fetch(`${api.url}/api/names`)).json()) as {
+        names: Array<{ name: string; lastSlot: string | null }>;
+      };
+      namesHasFar = names.names.some((n) => n.name === FAR_NAME && n.lastSlot === FAR_SLOT.toISOString());
+    }
+  }
+  await tm.close();
   const pt1sGrid = await timedGet(pt1sUrl);
   const wideTo2200Grid = await timedGet(wideTo2200Url);
-  const names = (await (await fetch(`${api.url}/api/names`)).json()) as {
-    names: Array<{ name: string; lastSlot: string | null }>;
-  };
-  const namesHasFar = names.names.some((n) => n.name === FAR_NAME && n.lastSlot === FAR_SLOT.toISOString());
-  log(
-    `slots in 2200: p50 before / after: narrow ${stats(before.narrow).p50} / ${stats(after.narrow).p50} ms, wide ${stats(before.wide).p50} / ${stats(after.wide).p50} ms, names ${stats(before.names).p50} / ${stats(after.names).p50} ms; statuses after ${JSON.stringify(after.statuses)}`,
-  );
-  return {
-    before: { narrow: stats(before.narrow), wide: stats(before.wide), names: stats(before.names) },
-    narrow: stats(after.narrow),
-    wide: stats(after.wide),
-    names: stats(after.names),
-    statuses: after.statuses,
+  const of = (state: 'with' | 'without') => ({
+    narrow: stats(samples[state].narrow),
+    wide: stats(samples[state].wide),
+    names: stats(samples[state].names),
+  });
+  const result = {
+    without: of('without'),
+    with: of('with'),
+    statuses,
     pt1sGrid: { status: pt1sGrid.status, ms: round(pt1sGrid.ms) },
     wideTo2200Grid: { status: wideTo2200Grid.status, ms: round(wideTo2200Grid.ms) },
     namesHasFar,
   };
+  log(
+    `slots in 2200: p50 without / with: narrow ${result.without.narrow.p50} / ${result.with.narrow.p50} ms, wide ${result.without.wide.p50} / ${result.with.wide.p50} ms, names ${result.without.names.p50} / ${result.with.names.p50} ms`,
+  );
+  return result;
 }
 
 /**
@@ -438,7 +492,7 @@ async function measureWorkers(
     (await admin.query<{ s: string }>(`SELECT snapshot::text AS s FROM "${schema}".counts_position`)).rows[0]
       ?.s;
   // The workers' process warms up first (connections, JIT).
-  await new Promise((resolve) => setTimeout(resolve, PHASES.settleMs));
+  await new Promise((resolve) => setTimeout(resolve, PHASES.workersWarmUpMs));
   for (const state of ROUND_ORDER) {
     if (state === 'up' && !running.api) {
       const before = await position();

@@ -19,17 +19,19 @@ if (requestedSizes.some((size) => !Number.isInteger(size) || size < 0))
 export const PHASES = isSmoke
   ? {
       reads: { narrow: 10, names: 2, seconds: 5, minNarrow: 5, minNames: 1 },
-      far: { narrow: 3, names: 1, seconds: 3, minNarrow: 3, minNames: 1 },
+      far: { narrow: 2, names: 1, seconds: 1, minNarrow: 2, minNames: 1 },
       loadSeconds: 1,
       roundSeconds: 0.5,
       settleMs: 200,
+      workersWarmUpMs: 1_000,
     }
   : {
       reads: { narrow: 200, names: 50, seconds: 150, minNarrow: 100, minNames: 30 },
-      far: { narrow: 40, names: 12, seconds: 45, minNarrow: 25, minNames: 8 },
+      far: { narrow: 15, names: 8, seconds: 15, minNarrow: 8, minNames: 4 },
       loadSeconds: 10,
       roundSeconds: 10,
       settleMs: 2_000,
+      workersWarmUpMs: 5_000,
     };
 export const WORKERS = 16;
 /** How long each worker holds a slot while the reads are measured (a real job does some work). */
@@ -42,5 +44,7 @@ export const NAMES_SPACING_MS = 1_100;
 /** A slot in year 2200. */
 export const FAR_SLOT = new Date('2200-01-01T00:00:00Z');
 export const FAR_NAME = 'far-pt1s';
-/** After/before p50 taken as noise when adding the slots in 2200. */
+/** With/without p50 taken as noise for the slots in 2200. */
 export const FAR_NOISE = 1.3;
+/** Rounds of reads with the slots in 2200 and without them, in this order (`far` of PHASES each). */
+export const FAR_ORDER = ['without', 'with', 'with', 'without', 'without', 'with'] as const;

@@ -173,6 +173,9 @@ export const namesResponse = z.object({
       name: z.string(),
       interval: z.string(),
       intervalMs: z.number().int(),
+      maxAttempts: z.number().int().nullable().meta({
+        description: 'After this many failed or abandoned attempts a slot is given up on; null: never',
+      }),
       firstSlot: isoString.nullable(),
       lastSlot: isoString.nullable(),
       counts: z.object({

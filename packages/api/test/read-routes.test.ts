@@ -63,6 +63,7 @@ describe('GET /api/names', () => {
       name: s.name,
       interval: 'PT5M',
       intervalMs: FIVE_MIN,
+      maxAttempts: null,
       firstSlot: s.done.toISOString(),
       lastSlot: s.last.toISOString(),
       counts: { AVAILABLE: 2, ACQUIRED: 0, COMPLETE: 2, SKIP: 1 },

@@ -27,6 +27,8 @@ export interface NameStatus {
   name: string;
   interval: string;
   intervalMs: number;
+  /** After this many failed or abandoned attempts a slot is given up on until re-queued; null: never. */
+  maxAttempts: number | null;
   /** The window's first slot. */
   from: Date;
   /** End of the window (exclusive). */
@@ -38,7 +40,13 @@ export interface NameStatus {
   counts: Record<CellState, number>;
   /** Runs of cells with gaps: each slot of a gap when a cell is one slot, else the cells that hold gaps. */
   gaps: Array<{ from: Date; to: Date; count: number }>;
-  failures: Array<{ slot: Date; failedAttempts: number; message: string | null; nextAttemptAt: Date | null }>;
+  failures: Array<{
+    slot: Date;
+    failedAttempts: number;
+    message: string | null;
+    nextAttemptAt: Date | null;
+    hasGivenUp: boolean;
+  }>;
   running: Array<{ slot: Date; worker: string | null; since: Date | null }>;
 }
 
@@ -71,6 +79,7 @@ export function summarizeName(
     name: row.name,
     interval: row.interval,
     intervalMs: row.intervalMs,
+    maxAttempts: row.maxAttempts,
     from: row.start,
     to: window.to,
     slots: row.slotCount,
@@ -83,6 +92,7 @@ export function summarizeName(
       failedAttempts: task.failedAttempts,
       message: task.message,
       nextAttemptAt: task.nextAttemptAt,
+      hasGivenUp: task.hasGivenUp,
     })),
     running: held.map((slot) => ({ slot: slot.slot, worker: slot.worker, since: slot.since })),
   };
@@ -104,7 +114,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   const per = status.slotsPerCell === 1 ? '1 slot per cell' : `${status.slotsPerCell} slots per cell`;
   const listedGaps = status.slotsPerCell === 1 ? 'gaps' : 'cells with gaps';
   lines.push(
-    `${paint(status.name, 'bold', isColor)}  every ${status.interval}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
+    `${paint(status.name, 'bold', isColor)}  every ${status.interval}${status.maxAttempts === null ? '' : `, gives up after ${status.maxAttempts} attempts`}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
   );
   if (status.slots === 0) {
     lines.push('  (no slots in this window)');
@@ -134,7 +144,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   for (const failure of status.failures) {
     const attempts = failure.failedAttempts === 1 ? '1 attempt' : `${failure.failedAttempts} attempts`;
     lines.push(
-      `  ${paint('failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
+      `  ${paint(failure.hasGivenUp ? 'gave up' : 'failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
     );
   }
   const moreFailing = status.counts.FAILING - status.failures.length;

@@ -19,7 +19,10 @@ beforeAll(async () => {
     from: slotAgo(86_400_000, 2),
     to: slotAgo(86_400_000, 0),
     interval: 'P1D',
+    maxAttempts: 1,
   });
+  // the daily name gives up after one attempt: its first slot has
+  await (await tm.acquire('daily', slotAgo(86_400_000, 2))).fail('upstream gone');
   for (let i = 0; i < 6; i += 1) await (await tm.acquire('sensor', at(i))).complete();
   await (await tm.acquire('sensor', at(6))).fail('source unreachable: connect ECONNREFUSED 10.0.0.7:5432');
   await (await tm.acquire('sensor', at(7))).skip('maintenance window');
@@ -47,12 +50,19 @@ describe('dtm status', () => {
   it('lists every name without a name argument, and colors only when asked to', async () => {
     const plain = await runDtm(['status', ...window, '--schema', schema]);
     expect(plain.stdout).toContain('sensor  every PT5M');
-    expect(plain.stdout).toContain('daily  every P1D');
+    expect(plain.stdout).toContain('daily  every P1D, gives up after 1 attempts');
     const colored = await runDtm(['status', ...window, '--schema', schema], {
       NO_COLOR: '',
       FORCE_COLOR: '1',
     });
     expect(colored.stdout).toContain('\u001b[31m!\u001b[0m');
+  });
+
+  it('shows a name’s maxAttempts and the slots that gave up', async () => {
+    const days = ['--from', slotAgo(86_400_000, 2).toISOString(), '--to', new Date().toISOString()];
+    const { stdout } = await runDtm(['status', 'daily', ...days, '--schema', schema]);
+    expect(stdout).toContain('daily  every P1D, gives up after 1 attempts');
+    expect(stdout).toMatch(/gave up .*1 attempt {2}gave up after 1 attempts: upstream gone/);
   });
 
   it('buckets slots into at most --width cells, each showing its worst slot', async () => {

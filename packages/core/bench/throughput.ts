@@ -114,12 +114,21 @@ async function rawFloor(url: string, concurrency: number): Promise<number> {
       const lock = `BEGIN; ${execute(statements.lockReserved, [lane + 1])}`;
       let [, , , , locked] = await batch(client, `BEGIN; ${claim}; COMMIT; ${lock}`);
       for (;;) {
-        const row = locked?.rows[0] as { slot: Date; attempt: string } | undefined;
+        const row = locked?.rows[0] as { slot: Date } | undefined;
+        if (!row && (await isReservationOpen(client, tm.schema, lane + 1))) {
+          // The reservation lost its race (another lane locked the slot first): clear it and take again.
+          await client.query('ROLLBACK');
+          await client.query(
+            `UPDATE "${tm.schema}".attempts SET name = NULL, slot = NULL WHERE lane = ${lane + 1}`,
+          );
+          [, , , , locked] = await batch(client, `BEGIN; ${claim}; COMMIT; ${lock}`);
+          continue;
+        }
         if (!row) {
           await client.query('ROLLBACK');
           return;
         }
-        const finish = execute(statements.finish, [name, row.slot, 'COMPLETE', null, 'raw', row.attempt]);
+        const finish = execute(statements.finish, [name, row.slot, 'COMPLETE', null, 'raw']);
         [, , , , locked] = await batch(client, `${finish}; ${claim}; COMMIT; ${lock}`);
       }
     }),
@@ -272,4 +281,14 @@ async function graphileWorker(url: string, concurrency: number): Promise<number>
   await watcher.query(`DROP SCHEMA "${schema}" CASCADE`);
   await watcher.end();
   return SLOTS / seconds;
+}
+
+/** Whether a lane's reservation is open (reserved, its slot not ended since): it lost its race for the lock. */
+async function isReservationOpen(client: pg.Client, schema: string, lane: number): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `SELECT 1 FROM "${schema}".attempts a JOIN "${schema}".tasks t ON t.name = a.name AND t.slot = a.slot
+     WHERE a.lane = $1 AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)`,
+    [lane],
+  );
+  return (rowCount ?? 0) > 0;
 }

@@ -68,6 +68,8 @@ export interface GridRow {
   name: string;
   interval: string;
   intervalMs: number;
+  /** The name's retry limit (see `TaskManager.setMaxAttempts`); null: retry forever. */
+  maxAttempts: number | null;
   /** The name's first slot (its earliest row); null when it has none. */
   firstSlot: Date | null;
   /** The first slot of the window. */
@@ -98,6 +100,8 @@ export interface NameSummary {
   interval: string;
   intervalMs: number;
   origin: Date;
+  /** The name's retry limit; null: retry forever. */
+  maxAttempts: number | null;
   firstSlot: Date | null;
   lastSlot: Date | null;
   /** Slots by live state (a held slot counts as ACQUIRED, not AVAILABLE). */
@@ -123,6 +127,7 @@ function levelSize(level: number): number {
 interface NameRow {
   name: string;
   cadence: Cadence;
+  maxAttempts: number | null;
   /** Slot number of the name's first slot; null without one. */
   firstN: number | null;
 }
@@ -183,6 +188,7 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
       name: string;
       interval_ms: string;
       origin: Date;
+      max_attempts: number | null;
       first_slot: Date | null;
       last_slot: Date | null;
       due: Date[] | null;
@@ -214,7 +220,7 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
                 sum(complete) AS complete, sum(skip) AS skip
          FROM recounted GROUP BY name
        )
-       SELECT n.name, n.interval_ms, n.origin,
+       SELECT n.name, n.interval_ms, n.origin, n.max_attempts,
               (SELECT slot FROM ${s}.tasks t WHERE t.name = n.name ORDER BY slot LIMIT 1) AS first_slot,
               (SELECT slot FROM ${s}.tasks t WHERE t.name = n.name ORDER BY slot DESC LIMIT 1) AS last_slot,
               ARRAY(SELECT slot FROM ${s}.tasks t
@@ -254,6 +260,7 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
       interval: formatInterval(intervalMs),
       intervalMs,
       origin: row.origin,
+      maxAttempts: row.max_attempts,
       firstSlot: row.first_slot,
       lastSlot: row.last_slot,
       counts: {
@@ -312,8 +319,9 @@ async function readNameRows(client: pg.PoolClient, s: string, names: string[] | 
     interval_ms: string;
     origin_ms: string;
     first_ms: string | null;
+    max_attempts: number | null;
   }>(
-    `SELECT n.name, n.interval_ms, ${s}.epoch_ms(n.origin) AS origin_ms,
+    `SELECT n.name, n.interval_ms, ${s}.epoch_ms(n.origin) AS origin_ms, n.max_attempts,
             (SELECT ${s}.epoch_ms(t.slot) FROM ${s}.tasks t WHERE t.name = n.name ORDER BY t.slot LIMIT 1)
               AS first_ms
      FROM ${s}.task_names n
@@ -339,6 +347,7 @@ async function readNameRows(client: pg.PoolClient, s: string, names: string[] | 
     return {
       name: row.name,
       cadence,
+      maxAttempts: row.max_attempts,
       firstN: row.first_ms === null ? null : cadence.slotNumber(Number(row.first_ms)),
     };
   });
@@ -389,7 +398,7 @@ class RowPlan {
   readonly failing: number[];
   readonly complete: number[];
   readonly skip: number[];
-  readonly maxAttempts: number[];
+  readonly mostAttempts: number[];
   readonly acquired: number[];
   readonly holders: Array<HeldSlot | null>;
 
@@ -407,7 +416,7 @@ class RowPlan {
     this.failing = zeros();
     this.complete = zeros();
     this.skip = zeros();
-    this.maxAttempts = zeros();
+    this.mostAttempts = zeros();
     this.acquired = zeros();
     this.holders = new Array<HeldSlot | null>(this.cellCount).fill(null);
   }
@@ -480,7 +489,7 @@ class RowPlan {
         end: new Date(cadence.slotStart(end)),
         state: worstState(counts) ?? 'BEFORE_FIRST',
         counts,
-        failedAttempts: this.maxAttempts[cell] ?? 0,
+        failedAttempts: this.mostAttempts[cell] ?? 0,
         message: null,
         holder: this.holders[cell] ?? null,
       });
@@ -490,6 +499,7 @@ class RowPlan {
       name: this.name.name,
       interval: cadence.interval,
       intervalMs: cadence.intervalMs,
+      maxAttempts: this.name.maxAttempts,
       firstSlot: firstN === null ? null : new Date(cadence.slotStart(firstN)),
       start: new Date(cadence.slotStart(this.first)),
       slotCount: this.end - this.first,
@@ -733,7 +743,7 @@ async function countPieces(client: pg.PoolClient, s: string, plans: RowPlan[]): 
     add(plan.failing, row.failing);
     add(plan.complete, row.complete);
     add(plan.skip, row.skip);
-    plan.maxAttempts[row.cell] = Math.max(plan.maxAttempts[row.cell] ?? 0, row.max_failed_attempts ?? 0);
+    plan.mostAttempts[row.cell] = Math.max(plan.mostAttempts[row.cell] ?? 0, row.max_failed_attempts ?? 0);
   }
 }
 

@@ -253,6 +253,7 @@ describe('the names', () => {
         interval: 'PT1M',
         intervalMs: MINUTE,
         origin: new Date(0),
+        maxAttempts: null,
         firstSlot: r.first,
         lastSlot: r.last,
         counts: { AVAILABLE: r.available, ACQUIRED: 0, COMPLETE: r.complete, SKIP: r.skip },

@@ -15,6 +15,7 @@ async function readNamesBody(deps: RouteDeps): Promise<z.output<typeof namesResp
       name: s.name,
       interval: s.interval,
       intervalMs: s.intervalMs,
+      maxAttempts: s.maxAttempts,
       firstSlot: isoOrNull(s.firstSlot),
       lastSlot: isoOrNull(s.lastSlot),
       counts: s.counts,
