@@ -11,6 +11,7 @@ const connectionString = process.env.DATABASE_URL;
 const schema = process.env.DTM_SCHEMA;
 const names = (process.env.E2E_NAMES ?? '').split(',').filter(Boolean);
 const workerName = process.env.DTM_WORKER_NAME ?? `e2e-worker:${process.pid}`;
+const retryMs = Number(process.env.E2E_RETRY_MS ?? Number.NaN);
 if (!connectionString || !schema || names.length === 0)
   throw new Error('DATABASE_URL, DTM_SCHEMA, E2E_NAMES needed');
 
@@ -19,7 +20,7 @@ const tm = new TaskManager({
   schema,
   workerName,
   poolSize: names.length * 2 + 4,
-  retry: E2E_RETRY,
+  retry: Number.isFinite(retryMs) ? { baseMs: retryMs, maxMs: retryMs, jitter: 0 } : E2E_RETRY,
 });
 
 async function isHeldBack(task: AcquiredTask): Promise<boolean> {

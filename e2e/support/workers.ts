@@ -17,6 +17,8 @@ export async function startWorker(options: {
   names: readonly string[];
   databaseUrl: string;
   schema: string;
+  /** The backoff of a failed or abandoned attempt, in ms. Default the suite's (an hour: failures stay put). */
+  retryMs?: number;
 }): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'worker-process.ts')], {
     env: {
@@ -25,6 +27,7 @@ export async function startWorker(options: {
       DTM_SCHEMA: options.schema,
       DTM_WORKER_NAME: options.name,
       E2E_NAMES: options.names.join(','),
+      ...(options.retryMs === undefined ? {} : { E2E_RETRY_MS: String(options.retryMs) }),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
