@@ -205,6 +205,8 @@ async function runSize(schema: string, requestedRows: number, anchorMs: number):
 
   const far = await measureFar(api, schema, windows, bare.run);
   const rssAfterFar = await rssOf(api.url);
+  // The names list again, after the workers have completed their slots for minutes: what changed with them.
+  const namesLater = await captureNames(schema);
   const eventsHeard = stream.events();
   stream.close();
   const completedDuringReads = await readWorkers.stop();
@@ -243,7 +245,13 @@ async function runSize(schema: string, requestedRows: number, anchorMs: number):
     },
     far,
     workers: { completedDuringReads, ...workers.result },
-    explain: { narrow: explain.narrow, wide: explain.wide, names: explain.names, bare: bare.explain },
+    explain: {
+      narrow: explain.narrow,
+      wide: explain.wide,
+      names: explain.names,
+      namesLater,
+      bare: bare.explain,
+    },
   };
 }
 
@@ -270,6 +278,17 @@ async function captureExplains(schema: string, windows: Windows) {
     const names = await serverLog.capture(() => explaining.tm.listNames());
     log(`captured ${narrow.length} + ${wide.length} + ${names.length} plans (narrow grid, wide grid, names)`);
     return { slotsPerCell, cells, narrow, wide, names };
+  } finally {
+    await explaining.close();
+  }
+}
+
+/** The plans of one names list (auto_explain), as `captureExplains`. */
+async function captureNames(schema: string) {
+  if (!db.isEmbedded) return [];
+  const explaining = explainingManager(db.url, schema);
+  try {
+    return await serverLog.capture(() => explaining.tm.listNames());
   } finally {
     await explaining.close();
   }
