@@ -55,8 +55,8 @@ export interface GridCell {
   /** The most failed attempts of any slot in the cell. */
   failedAttempts: number;
   /**
-   * The message (up to 500 characters) of the cell's slot; in a cell of several FAILING, SKIP or COMPLETE
-   * after retries, that of its first slot in that state that has one.
+   * The message (up to 500 characters) of the cell's slot; in a FAILING or SKIP cell of several slots, that of
+   * its first slot in that state that has one.
    */
   message: string | null;
   /** A holder of one of the cell's slots, when it has one. */
@@ -749,9 +749,8 @@ async function countPieces(client: pg.PoolClient, s: string, plans: RowPlan[]): 
 
 /**
  * The message each cell shows. A cell of one slot: its slot's. A wider cell: its first slot, in the cell's
- * state, that has one, for FAILING and SKIP cells and COMPLETE cells that needed retries (a worker's routine
- * completion notes would otherwise make every bucket a detail): one index probe per such cell, through the
- * partial indexes of those states.
+ * state, that has one, for FAILING and SKIP cells (a worker's routine completion notes would otherwise make
+ * every bucket a detail): one index probe per such cell, through the partial indexes of those states.
  */
 async function readMessages(pool: pg.Pool, s: string, rows: GridRow[]): Promise<void> {
   const wanted = {
@@ -766,13 +765,8 @@ async function readMessages(pool: pg.Pool, s: string, rows: GridRow[]): Promise<
     const isSlotPerCell = row.slotsPerCell === 1;
     for (const cell of row.cells) {
       const { state, counts } = cell;
-      const kind =
-        isSlotPerCell && state !== 'ACQUIRED'
-          ? 'ANY'
-          : state === 'COMPLETE' && cell.failedAttempts > 0
-            ? 'RETRIED'
-            : state;
-      if (kind !== 'ANY' && kind !== 'FAILING' && kind !== 'SKIP' && kind !== 'RETRIED') continue;
+      const kind = isSlotPerCell && state !== 'ACQUIRED' ? 'ANY' : state;
+      if (kind !== 'ANY' && kind !== 'FAILING' && kind !== 'SKIP') continue;
       if (kind === 'ANY' && !counts.COMPLETE && !counts.SKIP && !counts.AVAILABLE && !counts.FAILING)
         continue;
       wanted.key.push(cells.length);
@@ -798,7 +792,6 @@ async function readMessages(pool: pg.Pool, s: string, rows: GridRow[]): Promise<
      )
      ${first("t.state = 'AVAILABLE' AND t.failed_attempts > 0")} WHERE w.kind = 'FAILING'
      UNION ALL ${first("t.state = 'SKIP'")} WHERE w.kind = 'SKIP'
-     UNION ALL ${first("t.state = 'COMPLETE' AND t.failed_attempts > 0")} WHERE w.kind = 'RETRIED'
      UNION ALL ${first('true')} WHERE w.kind = 'ANY'`,
     [wanted.key, wanted.name, wanted.lo, wanted.hi, wanted.kind],
     'reading the grid messages',
