@@ -29,6 +29,11 @@ class MessageTable {
   }
 }
 
+/** The wire letter of each cell state. */
+const LETTER = Object.fromEntries(
+  CELL_STATES_WORST_FIRST.map((state, i) => [state, CELL_STATE_CODES[i]]),
+) as Record<(typeof CELL_STATES_WORST_FIRST)[number], string>;
+
 /**
  * One grid row as JSON text, in the compact form of `gridRowSchema`: a letter per cell, and a detail tuple
  * `[cell, counts, failedAttempts, message, holder]` (trailing defaults left out) only for the cells that a
@@ -38,13 +43,16 @@ function rowJson(row: GridRow, messages: MessageTable): string {
   let states = '';
   const details: string[] = [];
   row.cells.forEach((cell, i) => {
-    states += CELL_STATE_CODES[CELL_STATES_WORST_FIRST.indexOf(cell.state)];
+    states += LETTER[cell.state];
     let counted = '';
-    const present = CELL_STATES_WORST_FIRST.filter((state) => (cell.counts[state] ?? 0) > 0);
-    if (present.length > 1) {
-      for (const state of present)
-        counted += `${CELL_STATE_CODES[CELL_STATES_WORST_FIRST.indexOf(state)]}${cell.counts[state]}`;
+    let kinds = 0;
+    for (const state of CELL_STATES_WORST_FIRST) {
+      const count = cell.counts[state];
+      if (!count) continue;
+      kinds += 1;
+      counted += `${LETTER[state]}${count}`;
     }
+    if (kinds < 2) counted = '';
     let tail = '';
     if (cell.holder) {
       const since = cell.holder.since === null ? 'null' : `"${cell.holder.since.toISOString()}"`;
