@@ -8,21 +8,30 @@ const HAND_CHANGES_PER_RECOUNT = 100_000;
 /**
  * The level-0 buckets (16 slots, see sql/000001.sql) that changed after the counts' position: the slots named
  * by the history rows of transactions that had not ended at that snapshot, and by the hand changes. `$1`: the
- * names to look at (NULL: every name); `$2`, `$3`: the slots to look at, [from, to) (NULL: unbounded). A
- * reader recounts these from the rows; the recounter recounts and stores them.
+ * position (`positionSql`, read first, so that the planner sees it as a value and probes the xid index);
+ * `$2`: the names to look at (NULL: every name); `$3`, `$4`: the slots to look at, [from, to) (NULL:
+ * unbounded). A reader recounts these from the rows; the recounter recounts and stores them.
  */
 export function changedBucketsSql(s: string): string {
-  return `WITH position AS (SELECT snapshot FROM ${s}.counts_position), touched AS (
-      SELECT h.name, h.slot FROM ${s}.task_history h, position p
-      WHERE (h.xid >= pg_snapshot_xmax(p.snapshot) OR h.xid = ANY (ARRAY(SELECT pg_snapshot_xip(p.snapshot))))
+  return `WITH touched AS (
+      SELECT name, slot FROM ${s}.task_history
+      WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
       UNION
-      SELECT c.name, c.slot FROM ${s}.hand_changes c
+      SELECT name, slot FROM ${s}.task_history
+      WHERE xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+      UNION
+      SELECT name, slot FROM ${s}.hand_changes
     )
     SELECT DISTINCT t.name, ${s}.slot_number(t.slot, n.origin, n.interval_ms) >> 4 AS idx
     FROM touched t
     JOIN ${s}.task_names n ON n.name = t.name
-    WHERE ($1::text[] IS NULL OR t.name = ANY ($1))
-      AND t.slot >= coalesce($2::timestamptz, '-infinity') AND t.slot < coalesce($3::timestamptz, 'infinity')`;
+    WHERE ($2::text[] IS NULL OR t.name = ANY ($2))
+      AND t.slot >= coalesce($3::timestamptz, '-infinity') AND t.slot < coalesce($4::timestamptz, 'infinity')`;
+}
+
+/** The counts' position (the snapshot of the last recount), as text: `$1` of `changedBucketsSql`. */
+export function positionSql(s: string): string {
+  return `SELECT snapshot::text AS snapshot FROM ${s}.counts_position`;
 }
 
 /**
@@ -46,9 +55,9 @@ export async function recountChanged(pool: pg.Pool, schema: Schema): Promise<num
          WHERE id IN (SELECT id FROM ${s}.hand_changes ORDER BY id LIMIT ${HAND_CHANGES_PER_RECOUNT})
          RETURNING name, slot
        ), touched AS (
-         SELECT name, slot FROM ${s}.task_history
-         WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
-            OR xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+         SELECT name, slot FROM ${s}.task_history WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
+         UNION
+         SELECT name, slot FROM ${s}.task_history WHERE xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
          UNION
          SELECT name, slot FROM hand
        ), buckets AS (
@@ -81,18 +90,25 @@ export async function rebuildCounts(pool: pg.Pool, schema: Schema): Promise<void
     await client.query(`UPDATE ${s}.counts_position SET snapshot = pg_current_snapshot()`);
     await client.query(`DELETE FROM ${s}.hand_changes`);
     await client.query(`DELETE FROM ${s}.slot_counts`);
-    await client.query(
-      `INSERT INTO ${s}.slot_counts
-       SELECT t.name, 0, ${s}.slot_number(t.slot, n.origin, n.interval_ms) >> 4,
-              count(*),
-              count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts = 0),
-              count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts > 0),
-              count(*) FILTER (WHERE t.state = 'COMPLETE'),
-              count(*) FILTER (WHERE t.state = 'SKIP'),
-              max(t.failed_attempts)
-       FROM ${s}.tasks t JOIN ${s}.task_names n ON n.name = t.name
-       GROUP BY 1, 3`,
-    );
+    // A statement per name, so that none runs longer than one name's slots take to count (a pool may bound
+    // every query's time).
+    const { rows: names } = await client.query<{ name: string }>(`SELECT name FROM ${s}.task_names`);
+    for (const { name } of names) {
+      await client.query(
+        `INSERT INTO ${s}.slot_counts
+         SELECT t.name, 0, ${s}.slot_number(t.slot, n.origin, n.interval_ms) >> 4,
+                count(*),
+                count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts = 0),
+                count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts > 0),
+                count(*) FILTER (WHERE t.state = 'COMPLETE'),
+                count(*) FILTER (WHERE t.state = 'SKIP'),
+                max(t.failed_attempts)
+         FROM ${s}.tasks t JOIN ${s}.task_names n ON n.name = t.name
+         WHERE t.name = $1
+         GROUP BY 1, 3`,
+        [name],
+      );
+    }
     for (let level = 1; level <= 15; level++) {
       await client.query(
         `INSERT INTO ${s}.slot_counts

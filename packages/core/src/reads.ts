@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { changedBucketsSql } from './counts.ts';
-import { BadInputError, TaskNotFoundError, translatePgError } from './errors.ts';
+import { changedBucketsSql, positionSql } from './counts.ts';
+import { BadInputError, DtmError, TaskNotFoundError, translatePgError } from './errors.ts';
 import {
   type Cadence,
   type CellState,
@@ -159,7 +159,9 @@ export async function readGrid(pools: ReadPools, request: GridRequest): Promise<
     const plans = nameRows.map((row) => planRow(row, from.getTime(), to.getTime(), columns, now.getTime()));
     const hasBuckets = plans.some((plan) => plan.bucketPieces.length > 0);
     if (hasBuckets) {
+      const position = await readPosition(client, s);
       const changed = await client.query<{ name: string; idx: string }>(changedBucketsSql(s), [
+        position,
         names,
         from,
         to,
@@ -199,22 +201,30 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
       skip: string | null;
     }>(
       // The due slots: as many as could be held, plus one (a held slot is due and AVAILABLE too).
-      `WITH changed AS (${changedBucketsSql(s)}), recounted AS (
+      `WITH changed AS MATERIALIZED (${changedBucketsSql(s)}), recounted AS (
+         -- Each changed bucket: its rows now, minus what its stored count says (both by key).
          SELECT c.name,
-                count(t.slot) - coalesce(min(k.slots), 0) AS slots,
-                count(t.slot) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts = 0)
-                  - coalesce(min(k.available), 0) AS available,
-                count(t.slot) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts > 0)
-                  - coalesce(min(k.failing), 0) AS failing,
-                count(t.slot) FILTER (WHERE t.state = 'COMPLETE') - coalesce(min(k.complete), 0) AS complete,
-                count(t.slot) FILTER (WHERE t.state = 'SKIP') - coalesce(min(k.skip), 0) AS skip
+                r.slots - coalesce(k.slots, 0) AS slots,
+                r.available - coalesce(k.available, 0) AS available,
+                r.failing - coalesce(k.failing, 0) AS failing,
+                r.complete - coalesce(k.complete, 0) AS complete,
+                r.skip - coalesce(k.skip, 0) AS skip
          FROM changed c
          JOIN ${s}.task_names n ON n.name = c.name
-         LEFT JOIN ${s}.slot_counts k ON k.name = c.name AND k.level = 0 AND k.idx = c.idx
-         LEFT JOIN ${s}.tasks t ON t.name = c.name
-           AND t.slot >= ${s}.slot_start(c.idx * ${L0}, n.origin, n.interval_ms)
-           AND t.slot < ${s}.slot_start((c.idx + 1) * ${L0}, n.origin, n.interval_ms)
-         GROUP BY c.name, c.idx
+         CROSS JOIN LATERAL (
+           SELECT count(*) AS slots,
+                  count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts = 0) AS available,
+                  count(*) FILTER (WHERE t.state = 'AVAILABLE' AND t.failed_attempts > 0) AS failing,
+                  count(*) FILTER (WHERE t.state = 'COMPLETE') AS complete,
+                  count(*) FILTER (WHERE t.state = 'SKIP') AS skip
+           FROM ${s}.tasks t
+           WHERE t.name = c.name
+             AND t.slot >= ${s}.slot_start(c.idx * ${L0}, n.origin, n.interval_ms)
+             AND t.slot < ${s}.slot_start((c.idx + 1) * ${L0}, n.origin, n.interval_ms)
+         ) r
+         LEFT JOIN LATERAL (
+           SELECT * FROM ${s}.slot_counts k WHERE k.name = c.name AND k.level = 0 AND k.idx = c.idx
+         ) k ON true
        ), corrections AS (
          SELECT name, sum(slots) AS slots, sum(available) AS available, sum(failing) AS failing,
                 sum(complete) AS complete, sum(skip) AS skip
@@ -226,7 +236,7 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
               ARRAY(SELECT slot FROM ${s}.tasks t
                     WHERE t.name = n.name AND t.state = 'AVAILABLE'
                       AND (t.next_attempt_at IS NULL OR t.next_attempt_at <= now())
-                    ORDER BY slot LIMIT 1 + coalesce(($4::jsonb ->> n.name)::int, 0)) AS due,
+                    ORDER BY slot LIMIT 1 + coalesce(($5::jsonb ->> n.name)::int, 0)) AS due,
               coalesce(o.slots, 0) + coalesce(c.slots, 0) AS slots,
               coalesce(o.available, 0) + coalesce(c.available, 0) AS available,
               coalesce(o.failing, 0) + coalesce(c.failing, 0) AS failing,
@@ -241,7 +251,13 @@ export async function readNames(pools: ReadPools): Promise<NameSummary[]> {
        ) o
        LEFT JOIN corrections c ON c.name = n.name
        ORDER BY n.name`,
-      [null, null, null, JSON.stringify(Object.fromEntries(heldCounts(await holding)))],
+      [
+        await readPosition(client, s),
+        null,
+        null,
+        null,
+        JSON.stringify(Object.fromEntries(heldCounts(await holding))),
+      ],
     );
     return rows;
   });
@@ -305,6 +321,13 @@ export async function readHolders(
     worker: row.worker,
     since: row.since,
   }));
+}
+
+async function readPosition(client: pg.PoolClient, s: string): Promise<string> {
+  const { rows } = await client.query<{ snapshot: string }>(positionSql(s));
+  const [row] = rows;
+  if (!row) throw new DtmError('DATABASE', 'the slot counts have no position: is the schema migrated?');
+  return row.snapshot;
 }
 
 function heldCounts(held: HeldSlot[]): Map<string, number> {
@@ -813,7 +836,12 @@ async function inSnapshot<T>(
   }
   let isBroken = false;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // Memory enough to group a window's rows by cell without spilling to disk (a narrow grid of 100,000 slots
+    // needs a few MB; the default 4 MB is easily exceeded by the sort's estimate). No JIT: compiling costs more
+    // than these statements take, which the planner's estimates of the changed buckets overstate.
+    await client.query(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL work_mem = '64MB'; SET LOCAL jit = off",
+    );
     const result = await body(client);
     await client.query('COMMIT');
     return result;
