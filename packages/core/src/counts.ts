@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { translatePgError } from './errors.ts';
 import type { Schema } from './schema.ts';
+import { inTransaction } from './transaction.ts';
 
 /** Most hand changes (rows changed in SQL without history) one recount takes on; the rest wait for the next. */
 const HAND_CHANGES_PER_RECOUNT = 100_000;
@@ -161,32 +161,4 @@ export function startRecounting(
       await running;
     },
   };
-}
-
-async function inTransaction<T>(
-  pool: pg.Pool,
-  doing: string,
-  body: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw translatePgError(error, doing);
-  }
-  let isBroken = false;
-  try {
-    await client.query('BEGIN');
-    const result = await body(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    isBroken = !(await client.query('ROLLBACK').then(
-      () => true,
-      () => false,
-    ));
-    throw translatePgError(error, doing);
-  } finally {
-    client.release(isBroken ? new Error('rollback failed') : undefined);
-  }
 }

@@ -11,6 +11,7 @@ import {
   worstState,
 } from './model.ts';
 import type { Schema } from './schema.ts';
+import { inTransaction } from './transaction.ts';
 import type { Holder } from './types.ts';
 
 // The reads of operators' views (the grid, the names, the metrics, `dtm status`): each costs the names and
@@ -823,37 +824,18 @@ async function readMessages(pool: pg.Pool, s: string, rows: GridRow[]): Promise<
 }
 
 /** Runs `body` in one read-only snapshot (REPEATABLE READ), which a replica serves as well as the primary. */
-async function inSnapshot<T>(
+function inSnapshot<T>(
   pool: pg.Pool,
   doing: string,
   body: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw translatePgError(error, doing);
-  }
-  let isBroken = false;
-  try {
-    // Memory enough to group a window's rows by cell without spilling to disk (a narrow grid of 100,000 slots
-    // needs a few MB; the default 4 MB is easily exceeded by the sort's estimate). No JIT: compiling costs more
-    // than these statements take, which the planner's estimates of the changed buckets overstate.
-    await client.query(
+  // Memory enough to group a window's rows by cell without spilling to disk (a narrow grid of 100,000 slots
+  // needs a few MB; the default 4 MB is easily exceeded by the sort's estimate). No JIT: compiling costs more
+  // than these statements take, which the planner's estimates of the changed buckets overstate.
+  return inTransaction(pool, doing, body, {
+    begin:
       "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL work_mem = '64MB'; SET LOCAL jit = off",
-    );
-    const result = await body(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    isBroken = !(await client.query('ROLLBACK').then(
-      () => true,
-      () => false,
-    ));
-    throw translatePgError(error, doing);
-  } finally {
-    client.release(isBroken ? new Error('rollback failed') : undefined);
-  }
+  });
 }
 
 async function query<R extends pg.QueryResultRow>(

@@ -42,6 +42,7 @@ import {
 import { type Schema, toSchema } from './schema.ts';
 import { messageOf, storableText } from './text.ts';
 import { assertAligned, formatInterval, type Interval, parseInterval, toDate } from './time.ts';
+import { inTransaction } from './transaction.ts';
 import { type HistoryEntry, TASK_STATES, type Task, type TaskRow, type TaskState, toTask } from './types.ts';
 import { Worker, type WorkerContext, type WorkerOptions } from './worker.ts';
 
@@ -894,25 +895,15 @@ export class TaskManager {
     }
   }
 
-  /** Runs `body` in a transaction; commits, or rolls back when `isDryRun`. */
-  async #transaction<T>(isDryRun: boolean, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#connect('opening a transaction');
-    let isBroken = false;
-    try {
-      // This transaction records the history of what it changes, which is what tells the slot counts.
-      await client.query("BEGIN; SET LOCAL dtm.records_history = 'on'");
-      const result = await body(client);
-      await client.query(isDryRun ? 'ROLLBACK' : 'COMMIT');
-      return result;
-    } catch (error) {
-      isBroken = !(await client.query('ROLLBACK').then(
-        () => true,
-        () => false,
-      ));
-      throw translatePgError(error, 'writing slots');
-    } finally {
-      client.release(isBroken ? new Error('rollback failed') : undefined);
-    }
+  /**
+   * Runs `body` in a transaction that records the history of what it changes (which is what tells the slot
+   * counts); commits, or rolls back when `isDryRun`.
+   */
+  #transaction<T>(isDryRun: boolean, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, 'writing slots', body, {
+      begin: "BEGIN; SET LOCAL dtm.records_history = 'on'",
+      isDryRun,
+    });
   }
 }
 
