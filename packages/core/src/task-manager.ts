@@ -862,14 +862,6 @@ export class TaskManager {
     return rows.map(toTask);
   }
 
-  async #connect(doing: string): Promise<pg.PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (error) {
-      throw translatePgError(error, doing);
-    }
-  }
-
   /** A read of committed rows, on the read pool. */
   async #read<R extends pg.QueryResultRow>(
     text: string,
