@@ -1,11 +1,11 @@
-// A slot whose work always kills its worker process: 3 worker processes (bench/fixtures/poison.ts), each
+// A slot whose work always kills its worker process: 3 worker processes (test/fixtures/poison-worker.ts), each
 // respawned at once when it dies, for a minute from the first attempt. Counts the attempts in that minute
 // (target: at most 8 with the default backoff, 1 s doubling) and reads back what the slot recorded.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createPastSlots, freshManager, until } from './common.ts';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/poison.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../test/fixtures/poison-worker.ts', import.meta.url));
 const WINDOW_MS = 60_000;
 
 export async function measurePoisonSlot(

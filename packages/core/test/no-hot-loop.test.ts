@@ -268,7 +268,7 @@ describe('attempts that never end', () => {
         if (!isRunning) return;
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', fixture, databaseUrl, tm.schema, name, mode],
+          ['--import', 'tsx', fixture, databaseUrl, tm.schema, name, mode, '60000'],
           {
             stdio: ['ignore', 'pipe', 'inherit'],
           },
