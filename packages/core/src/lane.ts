@@ -119,11 +119,22 @@ export class Lane {
    * BEGIN; lockReserved…`. An exact slot still reserved by a holder that went away is counted first.
    */
   async take(take: NextTake | SlotTake): Promise<AcquiredTask | null> {
+    return this.#take(take, false);
+  }
+
+  /** `isAfterLostRace`: the lane's transaction is still open on the reservation another lane beat it to. */
+  async #take(take: NextTake | SlotTake, isAfterLostRace: boolean): Promise<AcquiredTask | null> {
     for (let tries = 0; ; tries++) {
-      const task = await this.#takeOnce(take);
+      const task = await this.#takeOnce(take, isAfterLostRace);
+      isAfterLostRace = false;
       if (task === LOST_RACE) {
-        // Another lane locked the slot this one had just reserved: look again (a few times at most).
-        if (tries < 3) continue;
+        // Another lane locked the slot this one had just reserved: look again (a few times at most), in the
+        // round trip that ends this attempt's transaction.
+        if (tries < 3) {
+          isAfterLostRace = true;
+          continue;
+        }
+        await this.#abandonTake();
         return null;
       }
       if (task || !('slot' in take)) return task;
@@ -164,7 +175,7 @@ export class Lane {
     }
     try {
       const next = await this.#hold(take, after.locked, after.isClaimed);
-      return { next: next === LOST_RACE ? await this.take(take) : next };
+      return { next: next === LOST_RACE ? await this.#take(take, true) : next };
     } catch (error) {
       return { error };
     }
@@ -191,20 +202,28 @@ export class Lane {
     }
   }
 
-  async #takeOnce(take: NextTake | SlotTake): Promise<AcquiredTask | null | typeof LOST_RACE> {
+  async #takeOnce(
+    take: NextTake | SlotTake,
+    isAfterLostRace: boolean,
+  ): Promise<AcquiredTask | null | typeof LOST_RACE> {
     // The connection first: a new one gives the lane a new id, which the plan's statements carry.
     const client = await this.#connection(`acquiring a slot of ${JSON.stringify(take.name)}`);
     const plan = this.#planFor(take);
+    // After a lost race: end the empty holding transaction and clear the reservation it lost, should the
+    // claim find nothing to replace it with.
+    const start = isAfterLostRace
+      ? `ROLLBACK; BEGIN; ${clearReservation(this.#settings.schema, this.#id)}`
+      : 'BEGIN';
     let results: pg.QueryResult[];
     try {
       await setUp(client, plan.setUp);
-      results = await batch(client, `BEGIN; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
+      results = await batch(client, `${start}; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
     } catch (error) {
       await this.#abandonTake(error);
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results[4], results[1]?.rowCount === 1);
+    return this.#hold(take, results.at(-1), results.at(-4)?.rowCount === 1);
   }
 
   /**
@@ -220,10 +239,12 @@ export class Lane {
     const client = this.#client;
     const row = locked?.rows[0] as HeldRow | undefined;
     if (!client || !row) {
+      // A lost race leaves the transaction open: the next take's round trip ends it.
+      if (client && isClaimed && !('slot' in take)) return LOST_RACE;
       if (isClaimed) await this.#abandonTake();
       else await this.#rollback();
       if (!this.#isKept) await this.#dropConnection();
-      return isClaimed && !('slot' in take) ? LOST_RACE : null;
+      return null;
     }
     row.acquired_by = take.worker;
     row.acquired_at = row.holder_since;
