@@ -40,7 +40,7 @@ export const openApiRoute = createRoute({
 export type OpenApiDocument = ReturnType<OpenAPIHono['getOpenAPI31Document']>;
 
 /** The OpenAPI 3.1 document of every route that `app` and the apps mounted on it registered with `openapi()`. */
-export function openApiDocument(app: OpenAPIHono<AppEnv>, version = '0.1.0'): OpenApiDocument {
+export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
@@ -55,7 +55,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>, version = '0.1.0'): Op
     openapi: '3.1.0',
     info: {
       title: 'DTM API',
-      version,
+      version: '0.1.0',
       description:
         'The DTM sidecar: task slots, guarded re-queue and skip, backfill, live events and metrics. Times are ISO-8601 UTC; ranges are half-open [from, to). Every error answers `{ error: { code, message } }`.',
     },
