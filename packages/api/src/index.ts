@@ -2,7 +2,6 @@ export { type AppType, createApp, quietLogger } from './app.ts';
 export { type ApiManagerOptions, createApiManager } from './database.ts';
 export { type AppDeps, type AuthConfig, DEFAULT_LIMITS, type Limits, type Logger } from './deps.ts';
 export { EventHub } from './event-hub.ts';
-export { buildOpenApi } from './openapi.ts';
 export {
   DEFAULT_DASHBOARD_DIR,
   type RunningServer,

@@ -1,4 +1,5 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { escapeLabel, type RequestMetrics } from '../request-metrics.ts';
@@ -29,13 +30,23 @@ function flightCounters(
   );
 }
 
+const metricsRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary:
+    'Prometheus metrics: slots by name and state, failing, oldest due age, missing slots, HTTP requests',
+  responses: {
+    200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+  },
+});
+
 /** `GET /metrics`: Prometheus text format. */
 export function metricsRoutes(
   deps: RouteDeps,
   requests: RequestMetrics,
   flights: { grid: SingleFlightStats; names: SingleFlightStats },
 ) {
-  return new Hono<AppEnv>().get('/', async (c) => {
+  return new OpenAPIHono<AppEnv>().openapi(metricsRoute, async (c) => {
     const lines: string[] = [];
     const isUp = await isDatabaseUp(deps);
     gauge(lines, 'dtm_database_up', 'Whether the API reaches its database (1) or not (0).');
@@ -87,6 +98,6 @@ export function metricsRoutes(
     gauge(lines, 'process_resident_memory_bytes', 'Resident memory of the API process.');
     lines.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     const text = `${lines.join('\n')}\n${requests.render()}`;
-    return c.body(text, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    return c.text(text, 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
 }
