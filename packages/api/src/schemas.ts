@@ -175,7 +175,12 @@ export const taskSchema = z
     completedAt: isoString.nullable(),
     failedAttempts: z.number().int(),
     message: z.string().nullable(),
-    nextAttemptAt: isoString.nullable(),
+    nextAttemptAt: isoString.nullable().meta({
+      description: 'When a failed slot may be retried; null means due now (unless hasGivenUp)',
+    }),
+    hasGivenUp: z.boolean().meta({
+      description: "Reached its name's maxAttempts: not retried automatically until re-queued",
+    }),
     holder: holderSchema.nullable().meta({ description: 'Set exactly when state is ACQUIRED' }),
   })
   .meta({ id: 'Task' });
