@@ -85,7 +85,7 @@ const LOST_RACE = Symbol('lost race');
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
 /** The work ended the slot's transaction: its savepoint is gone (3B001), or any transaction (25P01). */
-const TRANSACTION_ENDED = ['3B001', '25P01'];
+export const TRANSACTION_ENDED = ['3B001', '25P01'];
 
 /**
  * The one owner of a holding connection, for the connection's whole life: it takes slots on it and hands out
@@ -434,7 +434,6 @@ export class Holding {
   #outcome: HandleOutcome | null = null;
   #ended: Task | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
-  #isBeating = false;
   #isWorkUndone = false;
   /** The work's savepoint was asked for (see `client`). */
   #hasSavepoint = false;
@@ -707,32 +706,17 @@ export class Holding {
     };
   }
 
-  /**
-   * Asks the held connection `SELECT 1` every `everyMs`; one left unanswered for `timeoutMs` (a dead network,
-   * or a statement that hangs) means the connection is presumed dead: destroyed, and `signal` fired. It is
-   * queued behind the work's own statements, so it also bounds how long any of them may hang.
-   */
-  #startHeartbeat({ everyMs, timeoutMs }: Heartbeat): void {
-    this.#heartbeat = setInterval(() => {
-      if (this.#isBeating || this.#state !== 'held') return;
-      this.#isBeating = true;
-      const deadline = setTimeout(() => {
+  #startHeartbeat(heartbeat: Heartbeat): void {
+    this.#heartbeat = startHeartbeat(this.#client, heartbeat, {
+      isHeld: () => this.#state === 'held',
+      onDead: (timeoutMs) =>
         this.#lose(
           new LockLostError(
             `the connection holding ${this.#describe()} did not answer within ${timeoutMs} ms: presumed dead`,
           ),
           true,
-        );
-      }, timeoutMs);
-      deadline.unref();
-      // Any answer, an error included (an aborted transaction), proves the connection alive.
-      const answered = () => {
-        clearTimeout(deadline);
-        this.#isBeating = false;
-      };
-      this.#client.query('SELECT 1').then(answered, answered);
-    }, everyMs);
-    this.#heartbeat.unref();
+        ),
+    });
   }
 
   #assertHeld(action: string): void {
@@ -779,6 +763,34 @@ export class Holding {
   #describe(): string {
     return `${JSON.stringify(this.task.name)} @ ${this.task.slot.toISOString()}`;
   }
+}
+
+/**
+ * Asks a held connection `SELECT 1` every `everyMs`; one left unanswered for `timeoutMs` (a dead network, or a
+ * statement that hangs) means the connection is presumed dead: `onDead`, whose caller destroys it and fires the
+ * work's signal. It is queued behind the work's own statements, so it also bounds how long any of them may
+ * hang. Stop it with clearInterval.
+ */
+export function startHeartbeat(
+  client: pg.PoolClient,
+  { everyMs, timeoutMs }: Heartbeat,
+  holder: { isHeld(): boolean; onDead(timeoutMs: number): void },
+): NodeJS.Timeout {
+  let isBeating = false;
+  const timer = setInterval(() => {
+    if (isBeating || !holder.isHeld()) return;
+    isBeating = true;
+    const deadline = setTimeout(() => holder.onDead(timeoutMs), timeoutMs);
+    deadline.unref();
+    // Any answer, an error included (an aborted transaction), proves the connection alive.
+    const answered = () => {
+      clearTimeout(deadline);
+      isBeating = false;
+    };
+    client.query('SELECT 1').then(answered, answered);
+  }, everyMs);
+  timer.unref();
+  return timer;
 }
 
 /**
@@ -883,7 +895,10 @@ function newLaneId(): number {
 }
 
 /** What became of a transaction, asked by its id: committed, aborted, in progress; null if unknown. */
-async function transactionStatus(queryable: pg.Pool | pg.PoolClient, xid: string): Promise<string | null> {
+export async function transactionStatus(
+  queryable: pg.Pool | pg.PoolClient,
+  xid: string,
+): Promise<string | null> {
   try {
     const { rows } = await queryable.query<{ status: string | null }>(
       'SELECT pg_xact_status($1::xid8) AS status',
