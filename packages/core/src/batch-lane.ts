@@ -66,13 +66,26 @@ export class BatchLane {
     return this.#hold(take, results.at(-1), results.at(-4)?.rowCount ?? 0);
   }
 
-  /** Gives the connection back to the pool; a batch still held is lost first (its attempts count as abandoned). */
+  /**
+   * Gives the connection back to the pool (a batch still held is rolled back: its attempts count as abandoned),
+   * with the lane's rows in `attempts`, but for open reservations, which are abandoned attempts to count.
+   */
   async close(): Promise<void> {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
+    const s = this.#settings.schema.sql;
+    const first = this.#firstId;
     this.#firstId = this.#newFirstId();
-    await client.query('ROLLBACK').then(
+    await batch(
+      client,
+      `ROLLBACK;
+       DELETE FROM ${s}.attempts a
+       WHERE a.lane >= ${first} AND a.lane < ${first + this.#size}
+         AND NOT EXISTS (SELECT FROM ${s}.tasks t
+                         WHERE t.name = a.name AND t.slot = a.slot
+                           AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at))`,
+    ).then(
       () => client.release(),
       (error: unknown) => client.release(error instanceof Error ? error : new Error(String(error))),
     );

@@ -403,9 +403,10 @@ export class Lane {
       client.release(error);
       return;
     }
-    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned).
+    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned); awaited, so
+    // that close() resolves once the connection is back in the pool.
     const { schema } = this.#settings;
-    client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
+    await client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
       () => client.release(),
       (failure: unknown) => client.release(toError(failure)),
     );
