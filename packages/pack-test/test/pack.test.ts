@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, waitFor } from '../../core/test/helpers.ts';
 
@@ -187,8 +188,15 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     }
   });
 
-  it("type-check the README's TypeScript under the configuration `tsc --init` writes (strict), then run it", async () => {
+  it("type-check the README's TypeScript, and the sidecar's API, under the configuration `tsc --init` writes (strict), then run it", async () => {
     await writeSnippet('configure.ts');
+    // The sidecar embedded in a program of one's own: its types must check as well.
+    await writeFile(
+      join(project, 'sidecar.ts'),
+      `import { type RunningServer, startServer } from '@dtm/api';
+export const start = (databaseUrl: string): Promise<RunningServer> => startServer({ databaseUrl, port: 0 });
+`,
+    );
     expectOk(await run(process.execPath, [TSC, '--init'], { cwd: project, env: userEnv() }));
     const config = await readFile(join(project, 'tsconfig.json'), 'utf8');
     expect(config).toMatch(/"strict": true/);
@@ -200,6 +208,13 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         env: userEnv({ DATABASE_URL: database.url }),
       }),
     );
+    // "Every option": each one the installed package declares is named in the block.
+    const configure = blocksOf('file configure.ts')
+      .map((block) => block.code)
+      .join('\n');
+    for (const option of declaredProperties(['TaskManagerOptions', 'WorkerOptions'])) {
+      expect(configure, `README "Configure" names ${option}`).toMatch(new RegExp(`\\b${option}\\b`));
+    }
   });
 
   it('serve the API and the dashboard it carries with dtm-api, which stops with exit 0 on SIGTERM', async () => {
@@ -323,6 +338,31 @@ function run(
 
 function expectOk(result: Result): void {
   expect(result.status, `exit ${result.status ?? result.signal}\n${result.stdout}\n${result.stderr}`).toBe(0);
+}
+
+/** The property names of interfaces that the installed @dtm/core exports, as its declarations say. */
+function declaredProperties(interfaces: string[]): string[] {
+  const file = join(project, 'declared.ts');
+  const host = ts.createCompilerHost({});
+  const { readFile: read, fileExists: exists } = host;
+  host.readFile = (name) => (name === file ? `import type {} from '@dtm/core';` : read(name));
+  host.fileExists = (name) => name === file || exists(name);
+  const program = ts.createProgram(
+    [file],
+    { module: ts.ModuleKind.NodeNext, strict: true, noEmit: true },
+    host,
+  );
+  const checker = program.getTypeChecker();
+  const specifier = program.getSourceFile(file)?.statements.find(ts.isImportDeclaration)?.moduleSpecifier;
+  const core = specifier && checker.getSymbolAtLocation(specifier);
+  if (!core) throw new Error('@dtm/core does not resolve from the project');
+  return checker.getExportsOfModule(core).flatMap((symbol) => {
+    if (!interfaces.includes(symbol.name)) return [];
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    return checker
+      .getPropertiesOfType(checker.getDeclaredTypeOfSymbol(target))
+      .map((property) => property.name);
+  });
 }
 
 /** Every package name in `npm ls --json`'s tree. */
