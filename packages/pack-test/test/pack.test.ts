@@ -52,9 +52,13 @@ let readme: Block[];
 beforeAll(async () => {
   packDir = await mkdtemp(join(tmpdir(), 'dtm-tarballs-'));
   project = await mkdtemp(join(tmpdir(), 'dtm-project-'));
-  for (const name of PACKED) {
-    expectOk(await run('pnpm', ['pack', '--pack-destination', packDir], { cwd: join(PACKAGES_DIR, name) }));
-  }
+  // At once: each build reads the others' sources, never their builds.
+  const packed = await Promise.all(
+    PACKED.map((name) =>
+      run('pnpm', ['pack', '--pack-destination', packDir], { cwd: join(PACKAGES_DIR, name) }),
+    ),
+  );
+  for (const result of packed) expectOk(result);
   const tarballs = new Map(
     (await readdir(packDir)).map((file) => [`@dtm/${file.split('-')[1]}`, join(packDir, file)]),
   );
