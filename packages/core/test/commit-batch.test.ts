@@ -239,6 +239,37 @@ describe('commit batching', () => {
     }
   });
 
+  it('stop() lets the running handler finish, gives the rest of the batch back unchanged, and leaves nothing reserved', async () => {
+    const { name, slots } = await slotsOf(5);
+    let release: () => void = () => {};
+    const started: number[] = [];
+    const { worker } = start(
+      name,
+      async (task) => {
+        started.push(task.task.slot.getTime());
+        await write(task, 'done');
+        if (started.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      },
+      { concurrency: 1, commitBatch: 5 },
+    );
+    await waitFor('the first handler running', () => started.length === 1);
+    const stopped = worker.stop();
+    release();
+    await stopped;
+    expect(started).toEqual([slots[0]?.getTime()]);
+    const after = await rows(name);
+    expect(after[0]).toMatchObject({ state: 'COMPLETE' });
+    for (const row of after.slice(1, 5))
+      expect(row).toMatchObject({ state: 'AVAILABLE', failed_attempts: 0 });
+    expect([...(await results(name)).keys()]).toEqual([slots[0]?.getTime()]);
+    const { rows: reserved } = await tm.pool.query(
+      `SELECT a.lane FROM "${tm.schema}".attempts a JOIN "${tm.schema}".tasks t USING (name, slot)
+       WHERE a.name = $1 AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)`,
+      [name],
+    );
+    expect(reserved).toEqual([]);
+  });
+
   it('refuses a commitBatch out of range', () => {
     expect(() =>
       tm.work({ name: 'x', interval: 'PT5M', backlog: 0, commitBatch: 0, handler: async () => {} }),
