@@ -88,6 +88,12 @@ export function holderStatements(schema: Schema): HolderStatements {
   // now(), which is the same for every transaction of one message). So the ending need
   // not touch the lane's row, and a lane's row is written once per slot.
   const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
+  // The open reservations of a name, as a set the statement computes once (a hashed subplan): checking each
+  // candidate slot against the reservations instead would read every lane's row for each slot that other
+  // lanes hold, which grows with the square of the slots held at once.
+  const openReservations = (name: string) =>
+    `SELECT r.name, r.slot FROM ${s}.attempts r JOIN ${s}.tasks t ON t.name = r.name AND t.slot = r.slot
+     WHERE r.name = ${name} AND ${isOpen}`;
   // The lane's row is written in place: a new lane's first reservation inserts it.
   const reserve = `ON CONFLICT (lane) DO UPDATE
        SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
@@ -105,7 +111,7 @@ export function holderStatements(schema: Schema): HolderStatements {
            AND (next_attempt_at IS NULL OR next_attempt_at <= now())
            AND slot >= coalesce($2, '-infinity')
            AND slot < coalesce($3, 'infinity')
-           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
+           AND (name, slot) NOT IN (${openReservations('$1')})
          ORDER BY slot ${order}
          LIMIT 1
          FOR UPDATE SKIP LOCKED
@@ -207,7 +213,7 @@ export function holderStatements(schema: Schema): HolderStatements {
            AND (next_attempt_at IS NULL OR next_attempt_at <= now())
            AND slot >= coalesce($2, '-infinity')
            AND slot < coalesce($3, 'infinity')
-           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
+           AND (name, slot) NOT IN (${openReservations('$1')})
          ORDER BY slot
          LIMIT $9
          FOR UPDATE SKIP LOCKED
@@ -245,7 +251,8 @@ export function holderStatements(schema: Schema): HolderStatements {
              acquired_by = $6, acquired_at = now(),
              completed_at = CASE WHEN o.outcome = 'FAIL' THEN t.completed_at ELSE clock_timestamp() END
          FROM outcome o, ${s}.task_names n
-         WHERE t.name = $1 AND t.slot = o.slot AND n.name = t.name
+         -- slot = ANY($2): looked up by primary key, whatever the name's number of slots
+         WHERE t.name = $1 AND t.slot = ANY($2) AND t.slot = o.slot AND n.name = t.name
          RETURNING t.name, t.slot, ${ended
            .split(', ')
            .map((c) => `t.${c}`)
