@@ -3,16 +3,27 @@ import { join } from 'node:path';
 import { parseRetention } from '@dtm/core';
 import { openDatabase } from '@dtm/dev-db';
 import type { AuthConfig } from './deps.ts';
+import { createLogger } from './logger.ts';
 import { startServer } from './start-server.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 
+const env = process.env;
+// JSON lines on stdout (pretty on a terminal); the level from DTM_LOG_LEVEL.
+const logger = (() => {
+  try {
+    return createLogger({ level: env.DTM_LOG_LEVEL || 'info' });
+  } catch (error) {
+    console.error(`dtm-api: DTM_LOG_LEVEL: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  }
+})();
+
 function fail(message: string): never {
-  console.error(`dtm-api: ${message}`);
+  logger.fatal(message);
   process.exit(2);
 }
 
-const env = process.env;
 const port = Number(env.PORT ?? '8080');
 if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(`PORT must be 0–65535, got ${env.PORT}`);
 const token = env.DTM_API_TOKEN && env.DTM_API_TOKEN.length > 0 ? env.DTM_API_TOKEN : null;
@@ -61,6 +72,7 @@ try {
     corsOrigins,
     limits: { gridCacheMs },
     historyPruning,
+    logger,
     dashboardDir: env.DTM_DASHBOARD_DIR || join(REPO_ROOT, 'packages', 'dashboard', 'dist'),
   });
 } catch (error) {
@@ -68,32 +80,40 @@ try {
   fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-console.log(`DTM API listening on ${server.url} (dashboard at ${server.url}/)`);
-console.log(
+logger.info({ url: server.url }, `DTM API listening on ${server.url} (dashboard at ${server.url}/)`);
+logger.info(
+  { isReadOnly: server.isReadOnly },
   server.isReadOnly
     ? 'Read-only: no DTM_API_TOKEN is set, so re-queue, skip and backfill answer 403.'
     : `Writes need Authorization: Bearer <DTM_API_TOKEN>; recorded as ${auth.tokenName}@<client address>.`,
 );
-if (auth.readAuth) console.log('Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
-console.log(
+if (auth.readAuth) logger.info({}, 'Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
+logger.info(
+  { historyRetention: historyPruning?.olderThan ?? 'off' },
   historyPruning
     ? `History older than ${historyPruning.olderThan} is pruned hourly, each slot's latest transition kept (DTM_HISTORY_RETENTION).`
     : 'History is kept for good (DTM_HISTORY_RETENTION=off).',
 );
-console.log(database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL');
-if (env.DTM_READ_DATABASE_URL) console.log('Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
+logger.info(
+  {
+    database: database.isEmbedded ? 'embedded' : 'DATABASE_URL',
+    isReplicaRead: Boolean(env.DTM_READ_DATABASE_URL),
+  },
+  database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL',
+);
+if (env.DTM_READ_DATABASE_URL) logger.info({}, 'Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
 
 let isStopping = false;
 async function stop(signal: string): Promise<void> {
   if (isStopping) return;
   isStopping = true;
-  console.log(`${signal}: shutting down`);
+  logger.info({ signal }, 'shutting down');
   try {
     await server.close();
     await database.stop();
     process.exit(0);
   } catch (error) {
-    console.error('dtm-api: shutdown failed', error);
+    logger.error({ err: error }, 'shutdown failed');
     process.exit(1);
   }
 }
