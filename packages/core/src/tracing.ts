@@ -20,16 +20,17 @@ function loadOpenTelemetry(): Promise<OpenTelemetry | null> {
  * When `@opentelemetry/api` is installed, records each of the worker's attempts as a span `dtm.attempt`
  * (kind consumer; attributes `dtm.task.name`, `dtm.task.slot`, `dtm.attempt`, `dtm.outcome`, `dtm.worker`;
  * status error when it failed or was abandoned), made when the attempt ends, with its start and end times.
- * Without an SDK registered the API records nothing; without the package this costs one check per attempt.
+ * Without an SDK registered the API records nothing; without the package, nothing listens.
  */
 export function traceAttempts(worker: Worker): void {
-  void loadOpenTelemetry();
-  onAttemptEnd(worker, (attempt) => {
-    if (openTelemetry === null) return;
+  if (openTelemetry === null) return;
+  const stop = onAttemptEnd(worker, (attempt) => {
     const end = new Date();
     if (openTelemetry) recordSpan(openTelemetry, worker.workerName, attempt, end);
     else void loadOpenTelemetry().then((api) => api && recordSpan(api, worker.workerName, attempt, end));
   });
+  // Not installed: the worker's events need no listener.
+  void loadOpenTelemetry().then((api) => api ?? stop());
 }
 
 function recordSpan(otel: OpenTelemetry, workerName: string, attempt: EndedAttempt, end: Date): void {
