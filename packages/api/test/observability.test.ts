@@ -150,12 +150,19 @@ describe('server.ts', () => {
     await dropSchema(schema);
   });
 
-  it('writes JSON lines at DTM_LOG_LEVEL, the requests among them, and refuses an unknown level', async () => {
+  it('writes JSON lines at DTM_LOG_LEVEL, the requests among them, without @opentelemetry/api, and refuses an unknown level', async () => {
     const lines: Record<string, unknown>[] = [];
     let output = '';
     const started = spawn(
       process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'server.ts')],
+      // As installed without @opentelemetry/api (an optional peer): requests are not traced, nothing breaks.
+      [
+        '--import',
+        'tsx',
+        '--import',
+        join(import.meta.dirname, '..', '..', 'core', 'test', 'fixtures', 'without-peers.mjs'),
+        join(import.meta.dirname, '..', 'src', 'server.ts'),
+      ],
       {
         env: {
           ...process.env,
@@ -164,6 +171,7 @@ describe('server.ts', () => {
           PORT: '0',
           DTM_LOG_LEVEL: 'debug',
           DTM_HISTORY_RETENTION: 'off',
+          WITHOUT_PACKAGES: '@opentelemetry/api',
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
