@@ -7,6 +7,7 @@ type OpenTelemetry = typeof import('@opentelemetry/api');
 /** `@opentelemetry/api` once loaded: null when it is not installed (an optional peer dependency). */
 let openTelemetry: OpenTelemetry | null | undefined;
 let loading: Promise<OpenTelemetry | null> | null = null;
+let tracer: import('@opentelemetry/api').Tracer | undefined;
 
 function loadOpenTelemetry(): Promise<OpenTelemetry | null> {
   loading ??= import('@opentelemetry/api').then(
@@ -34,7 +35,9 @@ export function traceAttempts(worker: Worker): void {
 }
 
 function recordSpan(otel: OpenTelemetry, workerName: string, attempt: EndedAttempt, end: Date): void {
-  const span = otel.trace.getTracer('@dtm/core').startSpan('dtm.attempt', {
+  // A tracer from the global provider follows an SDK registered later: one is enough.
+  tracer ??= otel.trace.getTracer('@dtm/core');
+  const span = tracer.startSpan('dtm.attempt', {
     kind: otel.SpanKind.CONSUMER,
     startTime: new Date(end.getTime() - attempt.durationMs),
     attributes: {
