@@ -1,4 +1,5 @@
-import { Hono, type MiddlewareHandler } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
@@ -7,11 +8,11 @@ import { type AppEnv, requireReader } from './auth.ts';
 import { type AppDeps, DEFAULT_LIMITS, type RouteDeps } from './deps.ts';
 import type { EncodedJson } from './encoded-json.ts';
 import { EventHub } from './event-hub.ts';
-import { ApiError, errorHandler } from './http-error.ts';
+import { ApiError, errorHandler, rejectInvalid } from './http-error.ts';
 import { quietLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { observeRequests } from './observe-requests.ts';
-import { buildOpenApi } from './openapi.ts';
+import { openApiDocument, openApiRoute } from './openapi.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { eventsRoutes } from './routes/events.ts';
@@ -87,10 +88,9 @@ export function createApp(deps: AppDeps) {
     reuseMs: () => limits.namesCacheMs,
     gatherMs: GATHER_MS,
   });
-  const openApi = JSON.stringify(buildOpenApi(limits));
   const metrics = createMetrics(routeDeps, { grid: gridFlights.stats, names: namesFlights.stats });
 
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound((c) =>
     c.json(
@@ -141,9 +141,11 @@ export function createApp(deps: AppDeps) {
     .route('/api/grid', gridRoutes(routeDeps, gridFlights))
     .route('/api/events', eventsRoutes(routeDeps))
     .route('/api', actionRoutes(routeDeps))
-    .get('/api/openapi.json', (c) => c.body(openApi, 200, { 'Content-Type': 'application/json' }))
+    .openapi(openApiRoute, (c) => c.json(document, 200))
     .route('/metrics', metricsRoutes(metrics.registry))
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
+  // Generated once the routes are in place, from their declarations; served as it is.
+  const document = openApiDocument(routes);
   return routes;
 }
 

@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { Context } from 'hono';
+import type { Context, TypedResponse } from 'hono';
 
 const gzipAsync = promisify(gzip);
 
@@ -36,15 +36,19 @@ export function encodeJson(text: string): EncodedJson {
 
 /**
  * Answers with shared bytes: every request that shares a computation gets the same bytes, encoded (and
- * compressed, for clients that take gzip) once.
+ * compressed, for clients that take gzip) once. `T` is the wire type the bytes are the JSON of (the route's
+ * response schema), which the route's typed handler checks its answer against.
  */
-export async function sendEncoded(c: Context, encoded: EncodedJson): Promise<Response> {
-  if (/\bgzip\b/.test(c.req.header('accept-encoding') ?? '')) {
-    return c.body(await encoded.gzip, 200, {
-      'Content-Type': 'application/json',
-      'Content-Encoding': 'gzip',
-      Vary: 'Accept-Encoding',
-    });
-  }
-  return c.body(encoded.json, 200, { 'Content-Type': 'application/json', Vary: 'Accept-Encoding' });
+export async function sendEncoded<T>(
+  c: Context,
+  encoded: EncodedJson,
+): Promise<Response & TypedResponse<T, 200, 'json'>> {
+  const isGzip = /\bgzip\b/.test(c.req.header('accept-encoding') ?? '');
+  const response = c.newResponse(isGzip ? await encoded.gzip : encoded.json, 200, {
+    'Content-Type': 'application/json',
+    ...(isGzip ? { 'Content-Encoding': 'gzip' } : {}),
+    Vary: 'Accept-Encoding',
+  });
+  // The bytes were written as JSON of T (by JSON.stringify, or by hand for speed): no schema checks them.
+  return response as Response & TypedResponse<T, 200, 'json'>;
 }

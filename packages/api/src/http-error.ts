@@ -63,7 +63,9 @@ export function toApiError(error: unknown): ApiError {
   if (isBodyCutOff(error)) return badInput('the request body ended early: the client closed the connection');
   if (error instanceof ZodError) return badInput(describeZodError(error));
   if (error instanceof HTTPException) {
-    // Hono throws these for malformed JSON and the like: all client errors.
+    // Hono throws these for malformed JSON and the like: all client errors. A write's declared body is JSON
+    // (415 from the route's media-type check), and stays a 400 as every other refused body.
+    if (error.status === 415) return badInput('send the body as JSON with Content-Type: application/json');
     return error.status >= 500
       ? new ApiError(500, 'INTERNAL', 'internal error')
       : badInput(error.message || 'malformed request');
@@ -120,6 +122,14 @@ export function errorHandler(logger: Logger) {
       apiError.status,
     );
   };
+}
+
+/**
+ * The validation hook of every route (the app's `defaultHook`): a request that its route's schemas refuse
+ * goes to `onError` as its ZodError, which answers 400 BAD_INPUT like every other error.
+ */
+export function rejectInvalid(result: { success: true } | { success: false; error: ZodError }): void {
+  if (!result.success) throw result.error;
 }
 
 function describeZodError(error: ZodError): string {

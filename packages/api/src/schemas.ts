@@ -1,8 +1,10 @@
 import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, TASK_STATES } from '@dtm/core';
 import { z } from 'zod';
 
-// The zod schemas of every query, body and response of docs/http-api.md. Routes parse their input with the
-// input schemas; the OpenAPI document is generated from all of them, so the two cannot drift apart.
+// The zod schemas of every query, body and response of docs/http-api.md. Each route's definition
+// (`createRoute` in routes/*.ts) names its schemas: the route validates its input with them and the OpenAPI
+// document is generated from the same definitions, so the two cannot drift apart. A schema with an `id` is a
+// component of the document (`#/components/schemas/<id>`).
 
 // Parsed rather than Date.UTC: Date.UTC reads years 0–99 as 1900–1999.
 const MIN_TIME = Date.parse('0001-01-01T00:00:00.000Z');
@@ -35,6 +37,14 @@ const stateEnum = z.enum(TASK_STATES as ['AVAILABLE', 'ACQUIRED', 'COMPLETE', 'S
 
 const booleanText = z.enum(['true', 'false', '1', '0']).transform((text) => text === 'true' || text === '1');
 
+/**
+ * A query parameter that may repeat: the validator hands one value as a string and several as an array, and
+ * both reach `items` as an array.
+ */
+function repeatable<T extends z.ZodType>(items: T) {
+  return z.preprocess((value) => (typeof value === 'string' ? [value] : value), items);
+}
+
 function wholeNumberText(min: number, max: number) {
   return z
     .string()
@@ -50,11 +60,13 @@ export const tasksQuery = z.object({
   name: taskName.optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),
-  state: z
-    .array(z.string().max(100))
-    .max(20)
-    .transform((values) => values.flatMap((value) => value.split(',')).filter((value) => value !== ''))
-    .pipe(z.array(stateEnum))
+  state: repeatable(
+    z
+      .array(z.string().max(100))
+      .max(20)
+      .transform((values) => values.flatMap((value) => value.split(',')).filter((value) => value !== ''))
+      .pipe(z.array(stateEnum)),
+  )
     .optional()
     .meta({ description: 'Live states; repeat the parameter or separate with commas' }),
   failing: booleanText.optional().meta({ description: 'Only AVAILABLE slots with failed attempts' }),
@@ -64,12 +76,12 @@ export const tasksQuery = z.object({
 
 /** `GET /api/grid`. */
 export const gridQuery = z.object({
-  names: z.array(z.string().max(100_000)).max(500).optional().meta({
-    description: 'Comma-separated names (default: every name); repeat `name` for names with commas',
-  }),
-  name: z
-    .array(taskName)
-    .max(500)
+  names: repeatable(z.array(z.string().max(100_000)).max(500))
+    .optional()
+    .meta({
+      description: 'Comma-separated names (default: every name); repeat `name` for names with commas',
+    }),
+  name: repeatable(z.array(taskName).max(500))
     .optional()
     .meta({ description: 'One exact name per parameter (for names that contain commas)' }),
   from: isoDate,
@@ -77,6 +89,12 @@ export const gridQuery = z.object({
   columns: wholeNumberText(1, 2000)
     .optional()
     .meta({ description: 'Most cells per row, default 200, max 2000' }),
+});
+
+/** `GET /api/tasks/{name}/{slot}`. */
+export const taskParams = z.object({
+  name: taskName.meta({ description: 'Task name, URL-encoded' }),
+  slot: isoDate.meta({ description: 'Slot start, ISO-8601, URL-encoded' }),
 });
 
 // ---------- bodies ----------
@@ -107,92 +125,121 @@ const SELECTION_MESSAGE = 'give either slots, or both from and to';
 
 /** `POST /api/requeue`. */
 export function requeueBody(maxSlots: number) {
-  return z.strictObject(selectionBody(maxSlots)).refine(exactlyOneSelection, SELECTION_MESSAGE);
+  return z
+    .strictObject(selectionBody(maxSlots))
+    .refine(exactlyOneSelection, SELECTION_MESSAGE)
+    .meta({ id: 'RequeueRequest' });
 }
 
 /** `POST /api/skip`. */
 export function skipBody(maxSlots: number) {
   return z
     .strictObject({ ...selectionBody(maxSlots), includeComplete: z.boolean().optional() })
-    .refine(exactlyOneSelection, SELECTION_MESSAGE);
+    .refine(exactlyOneSelection, SELECTION_MESSAGE)
+    .meta({ id: 'SkipRequest' });
 }
 
 /** `POST /api/backfill`. */
-export const backfillBody = z.strictObject({
-  name: taskName,
-  from: isoDate,
-  to: isoDate,
-  dryRun: z.boolean().optional(),
-});
+export const backfillBody = z
+  .strictObject({
+    name: taskName,
+    from: isoDate,
+    to: isoDate,
+    dryRun: z.boolean().optional(),
+  })
+  .meta({ id: 'BackfillRequest' });
 
 // ---------- responses ----------
 
 const isoString = z.string().meta({ description: 'ISO-8601 UTC', example: '2026-11-28T04:05:00.000Z' });
 
-export const errorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const errorResponse = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .meta({ id: 'Error' });
 
-export const holderSchema = z.object({ worker: z.string().nullable(), since: isoString.nullable() });
+export const holderSchema = z
+  .object({ worker: z.string().nullable(), since: isoString.nullable() })
+  .meta({ id: 'Holder' });
 
-export const taskSchema = z.object({
-  name: z.string(),
-  slot: isoString,
-  interval: z.string().meta({ example: 'PT5M' }),
-  intervalMs: z.number().int(),
-  state: stateEnum,
-  createdBy: z.string().nullable(),
-  createdAt: isoString,
-  acquiredBy: z.string().nullable(),
-  acquiredAt: isoString.nullable(),
-  completedAt: isoString.nullable(),
-  failedAttempts: z.number().int(),
-  message: z.string().nullable(),
-  nextAttemptAt: isoString.nullable(),
-  holder: holderSchema.nullable().meta({ description: 'Set exactly when state is ACQUIRED' }),
-});
-
-export const historyEntrySchema = z.object({
-  id: z.number().int(),
-  fromState: stateEnum.nullable(),
-  toState: stateEnum,
-  actor: z.string().nullable(),
-  message: z.string().nullable(),
-  at: isoString,
-});
-
-export const healthResponse = z.object({ ok: z.boolean(), database: z.enum(['up', 'down']) });
-
-export const whoamiResponse = z.object({
-  isReadOnly: z.boolean(),
-  canWrite: z.boolean(),
-  actor: z.string().nullable(),
-});
-
-export const namesResponse = z.object({
-  names: z.array(
-    z.object({
-      name: z.string(),
-      interval: z.string(),
-      intervalMs: z.number().int(),
-      maxAttempts: z.number().int().nullable().meta({
-        description: 'After this many failed or abandoned attempts a slot is given up on; null: never',
-      }),
-      firstSlot: isoString.nullable(),
-      lastSlot: isoString.nullable(),
-      counts: z.object({
-        AVAILABLE: z.number().int(),
-        ACQUIRED: z.number().int(),
-        COMPLETE: z.number().int(),
-        SKIP: z.number().int(),
-      }),
-      failing: z.number().int(),
-      oldestDueSlot: isoString.nullable(),
+export const taskSchema = z
+  .object({
+    name: z.string(),
+    slot: isoString,
+    interval: z.string().meta({ example: 'PT5M' }),
+    intervalMs: z.number().int(),
+    state: stateEnum,
+    createdBy: z.string().nullable(),
+    createdAt: isoString,
+    acquiredBy: z.string().nullable(),
+    acquiredAt: isoString.nullable(),
+    completedAt: isoString.nullable(),
+    failedAttempts: z.number().int(),
+    message: z.string().nullable(),
+    nextAttemptAt: isoString.nullable().meta({
+      description: 'When a failed slot may be retried; null means due now (unless hasGivenUp)',
     }),
-  ),
-});
+    hasGivenUp: z.boolean().meta({
+      description: "Reached its name's maxAttempts: not retried automatically until re-queued",
+    }),
+    holder: holderSchema.nullable().meta({ description: 'Set exactly when state is ACQUIRED' }),
+  })
+  .meta({ id: 'Task' });
 
-export const tasksResponse = z.object({ tasks: z.array(taskSchema), nextCursor: z.string().nullable() });
+export const historyEntrySchema = z
+  .object({
+    id: z.number().int(),
+    fromState: stateEnum.nullable(),
+    toState: stateEnum,
+    actor: z.string().nullable(),
+    message: z.string().nullable(),
+    at: isoString,
+  })
+  .meta({ id: 'HistoryEntry' });
 
-export const taskResponse = z.object({ task: taskSchema, history: z.array(historyEntrySchema) });
+export const healthResponse = z
+  .object({ ok: z.boolean(), database: z.enum(['up', 'down']) })
+  .meta({ id: 'Health' });
+
+export const whoamiResponse = z
+  .object({
+    isReadOnly: z.boolean(),
+    canWrite: z.boolean(),
+    actor: z.string().nullable(),
+  })
+  .meta({ id: 'Whoami' });
+
+export const namesResponse = z
+  .object({
+    names: z.array(
+      z.object({
+        name: z.string(),
+        interval: z.string(),
+        intervalMs: z.number().int(),
+        maxAttempts: z.number().int().nullable().meta({
+          description: 'After this many failed or abandoned attempts a slot is given up on; null: never',
+        }),
+        firstSlot: isoString.nullable(),
+        lastSlot: isoString.nullable(),
+        counts: z.object({
+          AVAILABLE: z.number().int(),
+          ACQUIRED: z.number().int(),
+          COMPLETE: z.number().int(),
+          SKIP: z.number().int(),
+        }),
+        failing: z.number().int(),
+        oldestDueSlot: isoString.nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'Names' });
+
+export const tasksResponse = z
+  .object({ tasks: z.array(taskSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'TaskPage' });
+
+export const taskResponse = z
+  .object({ task: taskSchema, history: z.array(historyEntrySchema) })
+  .meta({ id: 'TaskWithHistory' });
 
 // The letter of each cell state in a grid row's `states` and in a detail's counts: the letter at index i codes
 // `CELL_STATES_WORST_FIRST[i]`, so F FAILING, M MISSING, A AVAILABLE, R ACQUIRED (running), S SKIP, C COMPLETE,
@@ -232,69 +279,78 @@ export const gridCellDetailSchema = z
       .meta({ description: 'The worker holding a running slot; absent: none' }),
   ])
   .meta({
+    id: 'GridCellDetail',
     description: '[cell, counts, failedAttempts, message, holder]: the cells that need more than a letter',
   });
 
-export const gridRowSchema = z.object({
-  name: z.string(),
-  interval: z.string(),
-  intervalMs: z.number().int(),
-  firstStart: isoString.meta({
-    description: 'The first slot at or after `from`: the start of cell 0',
-  }),
-  slotsPerCell: z.number().int().min(1).meta({
-    description:
-      "Slots per cell. Cells are aligned to multiples of it from the name's origin, so a cell holds the same slots however the window moves; the first and the last cell may hold fewer",
-  }),
-  firstCellSlots: z.number().int().min(0).meta({ description: 'Slots in cell 0 (at most slotsPerCell)' }),
-  slotCount: z
-    .number()
-    .int()
-    .min(0)
-    .meta({ description: "The interval's slots in the window, those before the name's first slot included" }),
-  cellCount: z.number().int().min(0).meta({
-    description:
-      'Cell 0 holds the first firstCellSlots slots from firstStart; cell i ≥ 1 holds the slots from firstCellSlots + (i − 1) × slotsPerCell up to (not including) min(slotCount, firstCellSlots + i × slotsPerCell), each intervalMs long',
-  }),
-  summary: z.object({
-    missing: z.number().int().meta({
-      description: "MISSING slots of the row (gaps: started, no row, not before the name's first slot)",
+export const gridRowSchema = z
+  .object({
+    name: z.string(),
+    interval: z.string(),
+    intervalMs: z.number().int(),
+    firstStart: isoString.meta({
+      description: 'The first slot at or after `from`: the start of cell 0',
     }),
-    failing: z.number().int(),
-    running: z.number().int(),
-  }),
-  states: z
-    .string()
-    .regex(new RegExp(`^${CODE_CLASS}*$`))
-    .meta({ description: `One letter per cell, its worst state: ${CODES_TEXT}`, example: 'BBCCFCMCU' }),
-  details: z
-    .array(gridCellDetailSchema)
-    .meta({ description: 'In cell order; a cell without one has all its slots in the state of its letter' }),
-});
+    slotsPerCell: z.number().int().min(1).meta({
+      description:
+        "Slots per cell. Cells are aligned to multiples of it from the name's origin, so a cell holds the same slots however the window moves; the first and the last cell may hold fewer",
+    }),
+    firstCellSlots: z.number().int().min(0).meta({ description: 'Slots in cell 0 (at most slotsPerCell)' }),
+    slotCount: z.number().int().min(0).meta({
+      description: "The interval's slots in the window, those before the name's first slot included",
+    }),
+    cellCount: z.number().int().min(0).meta({
+      description:
+        'Cell 0 holds the first firstCellSlots slots from firstStart; cell i ≥ 1 holds the slots from firstCellSlots + (i − 1) × slotsPerCell up to (not including) min(slotCount, firstCellSlots + i × slotsPerCell), each intervalMs long',
+    }),
+    summary: z.object({
+      missing: z.number().int().meta({
+        description: "MISSING slots of the row (gaps: started, no row, not before the name's first slot)",
+      }),
+      failing: z.number().int(),
+      running: z.number().int(),
+    }),
+    states: z
+      .string()
+      .regex(new RegExp(`^${CODE_CLASS}*$`))
+      .meta({ description: `One letter per cell, its worst state: ${CODES_TEXT}`, example: 'BBCCFCMCU' }),
+    details: z.array(gridCellDetailSchema).meta({
+      description: 'In cell order; a cell without one has all its slots in the state of its letter',
+    }),
+  })
+  .meta({ id: 'GridRow' });
 
-export const gridResponse = z.object({
-  from: isoString,
-  to: isoString,
-  now: isoString,
-  messages: z.array(z.string()).meta({ description: 'The messages the details refer to, each once' }),
-  rows: z.array(gridRowSchema),
-});
+export const gridResponse = z
+  .object({
+    from: isoString,
+    to: isoString,
+    now: isoString,
+    messages: z.array(z.string()).meta({ description: 'The messages the details refer to, each once' }),
+    rows: z.array(gridRowSchema),
+  })
+  .meta({ id: 'Grid' });
 
-export const requeueResponse = z.object({
-  outcomes: z.array(
-    z.object({ slot: isoString, outcome: z.enum(['requeued', 'busy', 'not_found', 'unchanged']) }),
-  ),
-  counts: z.object({
-    requeued: z.number().int(),
-    busy: z.number().int(),
-    notFound: z.number().int(),
-    unchanged: z.number().int(),
-  }),
-});
+export const requeueResponse = z
+  .object({
+    outcomes: z.array(
+      z.object({ slot: isoString, outcome: z.enum(['requeued', 'busy', 'not_found', 'unchanged']) }),
+    ),
+    counts: z.object({
+      requeued: z.number().int(),
+      busy: z.number().int(),
+      notFound: z.number().int(),
+      unchanged: z.number().int(),
+    }),
+  })
+  .meta({ id: 'RequeueResult' });
 
-export const skipResponse = z.object({
-  outcomes: z.array(z.object({ slot: isoString, outcome: z.enum(['skipped', 'busy', 'unchanged']) })),
-  counts: z.object({ skipped: z.number().int(), busy: z.number().int(), unchanged: z.number().int() }),
-});
+export const skipResponse = z
+  .object({
+    outcomes: z.array(z.object({ slot: isoString, outcome: z.enum(['skipped', 'busy', 'unchanged']) })),
+    counts: z.object({ skipped: z.number().int(), busy: z.number().int(), unchanged: z.number().int() }),
+  })
+  .meta({ id: 'SkipResult' });
 
-export const backfillResponse = z.object({ created: z.number().int(), slots: z.array(isoString) });
+export const backfillResponse = z
+  .object({ created: z.number().int(), slots: z.array(isoString) })
+  .meta({ id: 'BackfillResult' });

@@ -1,12 +1,9 @@
-// The API sidecar's entry point: the only module that reads the environment. `tsx src/server.ts`.
-import { join } from 'node:path';
+#!/usr/bin/env node
+// The API sidecar's entry point, the `dtm-api` bin: the only module that reads the environment.
 import { parseRetention } from '@dtm/core';
-import { openDatabase } from '@dtm/dev-db';
 import type { AuthConfig } from './deps.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './start-server.ts';
-
-const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
 
 const env = process.env;
 // JSON lines on stdout (pretty on a terminal); the level from DTM_LOG_LEVEL.
@@ -14,16 +11,22 @@ const logger = (() => {
   try {
     return createLogger({ level: env.DTM_LOG_LEVEL || 'info' });
   } catch (error) {
-    console.error(`dtm-api: DTM_LOG_LEVEL: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(2);
+    return fail(`DTM_LOG_LEVEL: ${error instanceof Error ? error.message : String(error)}`);
   }
 })();
 
+/** A configuration the server cannot start with: one line on stderr, as a command says it, and exit 2. */
 function fail(message: string): never {
-  logger.fatal(message);
+  console.error(`dtm-api: ${message}`);
   process.exit(2);
 }
 
+const databaseUrl = env.DATABASE_URL;
+if (!databaseUrl) {
+  fail(
+    'DATABASE_URL is not set: set it to the PostgreSQL that holds the DTM schema (postgres://user:password@host:5432/database)',
+  );
+}
 const port = Number(env.PORT ?? '8080');
 if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(`PORT must be 0–65535, got ${env.PORT}`);
 const token = env.DTM_API_TOKEN && env.DTM_API_TOKEN.length > 0 ? env.DTM_API_TOKEN : null;
@@ -56,14 +59,10 @@ if (historyPruning) {
   }
 }
 
-const database = await openDatabase({
-  dataDir: join(REPO_ROOT, '.data', 'pg'),
-  onLog: () => {},
-});
 let server: Awaited<ReturnType<typeof startServer>>;
 try {
   server = await startServer({
-    databaseUrl: database.url,
+    databaseUrl,
     ...(env.DTM_READ_DATABASE_URL ? { readDatabaseUrl: env.DTM_READ_DATABASE_URL } : {}),
     schema: env.DTM_SCHEMA || 'dtm',
     host: env.DTM_HOST || '127.0.0.1',
@@ -73,10 +72,9 @@ try {
     limits: { gridCacheMs },
     historyPruning,
     logger,
-    dashboardDir: env.DTM_DASHBOARD_DIR || join(REPO_ROOT, 'packages', 'dashboard', 'dist'),
+    ...(env.DTM_DASHBOARD_DIR ? { dashboardDir: env.DTM_DASHBOARD_DIR } : {}),
   });
 } catch (error) {
-  await database.stop();
   fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
 }
 
@@ -94,13 +92,6 @@ logger.info(
     ? `History older than ${historyPruning.olderThan} is pruned hourly, each slot's latest transition kept (DTM_HISTORY_RETENTION).`
     : 'History is kept for good (DTM_HISTORY_RETENTION=off).',
 );
-logger.info(
-  {
-    database: database.isEmbedded ? 'embedded' : 'DATABASE_URL',
-    isReplicaRead: Boolean(env.DTM_READ_DATABASE_URL),
-  },
-  database.isEmbedded ? 'Database: embedded PostgreSQL in .data/pg' : 'Database: DATABASE_URL',
-);
 if (env.DTM_READ_DATABASE_URL) logger.info({}, 'Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
 
 let isStopping = false;
@@ -110,7 +101,6 @@ async function stop(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   try {
     await server.close();
-    await database.stop();
     process.exit(0);
   } catch (error) {
     logger.error({ err: error }, 'shutdown failed');

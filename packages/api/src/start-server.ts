@@ -9,8 +9,13 @@ import type { AuthConfig, Limits, Logger } from './deps.ts';
 import { EventHub } from './event-hub.ts';
 import { createLogger } from './logger.ts';
 
-/** The dashboard build inside this repository (packages/dashboard/dist). */
-export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', '..', 'dashboard', 'dist');
+/**
+ * The dashboard build served by default: the copy an installed package carries (`dist/dashboard`, made by
+ * its build), or, run from this repository's sources, packages/dashboard/dist.
+ */
+export const DEFAULT_DASHBOARD_DIR = import.meta.url.endsWith('.ts')
+  ? join(import.meta.dirname, '..', '..', 'dashboard', 'dist')
+  : join(import.meta.dirname, 'dashboard');
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions {

@@ -36,6 +36,7 @@ export function toWireTask(task: Task): WireTask {
     failedAttempts: task.failedAttempts,
     message: task.message,
     nextAttemptAt: isoOrNull(task.nextAttemptAt),
+    hasGivenUp: task.hasGivenUp,
     holder: toWireHolder(task.holder),
   };
 }

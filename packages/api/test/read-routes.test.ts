@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { Limits } from '../src/deps.ts';
 import { gridResponse, namesResponse, taskResponse, tasksResponse } from '../src/schemas.ts';
-import { createTestApp, getJson, gridCells, openEvents, pastSlot, uniqueName } from './helpers.ts';
+import { createTestApp, getJson, gridCells, openEvents, pastSlot, post, uniqueName } from './helpers.ts';
 
 const FIVE_MIN = 300_000;
 /**
@@ -163,6 +163,30 @@ describe('GET /api/tasks/:name/:slot', () => {
       ['ACQUIRED', 'COMPLETE'],
     ]);
     expect(body.history[0]?.actor).toBe('seeder');
+  });
+
+  it('says when a slot gave up: its maxAttempts reached, it is retried only once re-queued', async () => {
+    const name = uniqueName('capped');
+    const slot = pastSlot(3);
+    await worker.createTask({ name, slot, interval: 'PT5M', maxAttempts: 1 });
+    await (await worker.acquire(name, slot)).fail('source unreachable');
+    const path = `/api/tasks/${encodeURIComponent(name)}/${encodeURIComponent(slot.toISOString())}`;
+    const body = taskResponse.parse(await getJson(app, path));
+    expect(body.task).toMatchObject({
+      state: 'AVAILABLE',
+      failedAttempts: 1,
+      hasGivenUp: true,
+      nextAttemptAt: null,
+      message: 'gave up after 1 attempts: source unreachable',
+    });
+    const requeued = await post(app, '/api/requeue', {
+      name,
+      slots: [slot.toISOString()],
+      reason: 'source back',
+    });
+    expect(requeued.status).toBe(200);
+    const after = taskResponse.parse(await getJson(app, path));
+    expect(after.task).toMatchObject({ hasGivenUp: false, failedAttempts: 0 });
   });
 
   it('decodes names with slashes, spaces and non-ASCII characters', async () => {

@@ -1,19 +1,7 @@
 #!/usr/bin/env node
-// The packages run their TypeScript sources directly (no build step): register tsx, then run the CLI.
+// In this repository the CLI runs from its TypeScript sources, through tsx (which leaves the exit code as the
+// CLI sets it); the published package's bin is the build of the same src/bin.ts (publishConfig.bin).
 import { register } from 'tsx/esm/api';
 
-// A reader that stops reading (`dtm … | head`) is not dtm's failure: what it did not take is dropped, and
-// dtm ends with its own status instead of an unhandled EPIPE.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
-}
-
 register();
-const { main } = await import('../src/main.ts');
-// exitCode, never process.exit: writes to a pipe are asynchronous, and process.exit drops what is still
-// queued (a long --json answer was cut at the pipe's 64 KiB). Node exits once stdout and stderr are
-// flushed, since every command closes its pools, servers and databases before it returns. tsx leaves
-// exitCode as it is set here.
-process.exitCode = await main(process.argv.slice(2));
+await import('../src/bin.ts');

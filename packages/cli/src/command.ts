@@ -26,8 +26,8 @@ export const COMMON_HELP = `Common options:
   --json            Machine-readable output on stdout (errors as {"error":{code,message}} on stderr)
   -h, --help        This help
 
-Database: $DATABASE_URL when set; else the embedded PostgreSQL in <repo>/.data/pg (the one \`pnpm start\`
-or \`dtm serve\` runs, or one started for this command).`;
+Database: $DATABASE_URL. In the DTM repository, without it: the embedded PostgreSQL in .data/pg (the one
+\`pnpm start\` or \`dtm serve\` runs, or one started for this command).`;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,49}$/;
 

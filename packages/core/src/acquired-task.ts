@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { HandleOutcome, Holding } from './lane.ts';
+import type { HandleOutcome } from './lane.ts';
 import type { Task } from './types.ts';
 
 export type { HandleOutcome } from './lane.ts';
@@ -21,6 +21,20 @@ export function retryDelay(policy: RetryPolicy, failedAttempts: number): number 
   return Math.max(0, Math.round(exponential * (1 + jitter * (2 * Math.random() - 1))));
 }
 
+/** @internal What an `AcquiredTask` is a view of: a lane's held slot (lane.ts), or one slot of a batch (batch-lane.ts). */
+export interface SlotHandle {
+  readonly task: Task;
+  readonly client: pg.PoolClient;
+  readonly signal: AbortSignal;
+  readonly isHeld: boolean;
+  readonly outcome: HandleOutcome | null;
+  readonly ended: Task | null;
+  abort(reason?: Error): void;
+  finish(state: 'COMPLETE' | 'SKIP', message: string | undefined): Promise<unknown>;
+  fail(message: string): Promise<void>;
+  release(): Promise<void>;
+}
+
 /**
  * A slot held by this process: the row lock lives in `client`'s open transaction until `complete`, `skip`,
  * `fail` or `release` ends it. What the work writes through `client` commits atomically with COMPLETE or
@@ -34,10 +48,10 @@ export function retryDelay(policy: RetryPolicy, failedAttempts: number): number 
 export class AcquiredTask {
   /** The slot as it was when acquired (state ACQUIRED). */
   readonly task: Task;
-  readonly #holding: Holding;
+  readonly #holding: SlotHandle;
 
-  /** @internal Made by a lane (lane.ts), the owner of the connection, for the slot it holds. */
-  constructor(holding: Holding) {
+  /** @internal Made by a lane (lane.ts, batch-lane.ts), the owner of the connection, for a slot it holds. */
+  constructor(holding: SlotHandle) {
     this.#holding = holding;
     this.task = holding.task;
   }

@@ -52,6 +52,19 @@ export interface HolderStatements {
   finish: Prepared;
   /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; closes it too. */
   fail: Prepared;
+  /**
+   * A batch lane's claim: reserves up to $9 of the oldest due slots, one per lane id from $4 up ($4, $4 + 1,
+   * …); otherwise as claimOldest.
+   */
+  claimBatch: Prepared;
+  /** $1 first lane id, $2 how many: locks the slots those ids reserved (see lockReserved). */
+  lockBatch: Prepared;
+  /**
+   * Ends a batch's slots in one statement: $1 name, $2 slots, $3 their outcomes (COMPLETE, SKIP or FAIL), $4
+   * their messages, $5 for each failure its delay before the next attempt in ms, $6 worker. Each as `finish`
+   * or `fail` would; returns the slots as ended.
+   */
+  finishBatch: Prepared;
 }
 
 /** The slot's columns after an ending statement (`finish`, `fail`). */
@@ -181,6 +194,72 @@ export function holderStatements(schema: Schema): HolderStatements {
        SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
        FROM failed`,
     ),
+    claimBatch: prepared(
+      ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8', 'integer'],
+      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
+       SELECT $4 + row_number() OVER (ORDER BY t.slot) - 1, t.name, t.slot, $5, clock_timestamp(), now(),
+              ${delay('$6', '$7', '$8')}
+       FROM (
+         SELECT name, slot, failed_attempts
+         FROM ${s}.tasks t
+         WHERE name = $1
+           AND state = 'AVAILABLE'
+           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+           AND slot >= coalesce($2, '-infinity')
+           AND slot < coalesce($3, 'infinity')
+           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
+         ORDER BY slot
+         LIMIT $9
+         FOR UPDATE SKIP LOCKED
+       ) t
+       ${reserve}`,
+    ),
+    lockBatch: prepared(
+      ['bigint', 'integer'],
+      `SELECT ${held}
+       FROM (
+         SELECT t.*
+         FROM ${s}.attempts a
+         JOIN ${s}.tasks t ON t.name = a.name AND t.slot = a.slot
+         WHERE a.lane >= $1 AND a.lane < $1 + $2
+           AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
+         FOR UPDATE OF t SKIP LOCKED
+       ) t
+       JOIN ${s}.task_names n ON n.name = t.name
+       ORDER BY t.slot`,
+    ),
+    finishBatch: prepared(
+      ['text', 'timestamptz[]', 'text[]', 'text[]', 'bigint[]', 'text'],
+      `WITH outcome AS (
+         SELECT * FROM unnest($2, $3, $4, $5) AS o(slot, outcome, message, delay_ms)
+       ), ended AS (
+         UPDATE ${s}.tasks t
+         SET state = CASE WHEN o.outcome = 'FAIL' THEN 'AVAILABLE' ELSE o.outcome END,
+             failed_attempts = t.failed_attempts + CASE WHEN o.outcome = 'FAIL' THEN 1 ELSE 0 END,
+             message = CASE WHEN o.outcome = 'FAIL' AND t.failed_attempts + 1 >= n.max_attempts
+                            THEN 'gave up after ' || (t.failed_attempts + 1) || ' attempts: ' || o.message
+                            ELSE o.message END,
+             next_attempt_at = CASE WHEN o.outcome <> 'FAIL' THEN NULL
+                                    WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
+                                    ELSE clock_timestamp() + o.delay_ms * interval '1 millisecond' END,
+             acquired_by = $6, acquired_at = now(),
+             completed_at = CASE WHEN o.outcome = 'FAIL' THEN t.completed_at ELSE clock_timestamp() END
+         FROM outcome o, ${s}.task_names n
+         WHERE t.name = $1 AND t.slot = o.slot AND n.name = t.name
+         RETURNING t.name, t.slot, ${ended
+           .split(', ')
+           .map((c) => `t.${c}`)
+           .join(', ')}, clock_timestamp() AS ended_at
+       ), recorded AS (
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
+         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $6, NULL, acquired_at FROM ended
+         UNION ALL
+         SELECT name, slot, 'ACQUIRED', state, $6, message, ended_at FROM ended
+       )
+       SELECT slot, ${ended},
+              CASE WHEN state = 'AVAILABLE' AND next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
+       FROM ended`,
+    ),
   };
 }
 
@@ -217,7 +296,8 @@ export function isSetUp(client: pg.ClientBase, statements: readonly SetUpStateme
   return statements.every((statement) => declarations?.get(statement.name) === statement.declaration);
 }
 
-export type Argument = string | Date | number | null;
+type Scalar = string | Date | number | null;
+export type Argument = Scalar | readonly Scalar[];
 
 /** `EXECUTE name(…)` with the arguments as literals, for a batch. */
 export function execute(statement: Prepared, args: readonly Argument[]): string {
@@ -234,8 +314,11 @@ export async function batch(client: pg.ClientBase, text: string): Promise<pg.Que
   return Array.isArray(result) ? result : [result];
 }
 
-function literal(value: Argument): string {
+/** A value as an SQL literal (an array as the text of an array literal). */
+export function literal(value: Argument): string {
   if (value === null) return 'NULL';
+  // An array as the text of an array literal, which EXECUTE casts to the parameter's array type.
+  if (isList(value)) return literal(`{${value.map(arrayElement).join(',')}}`);
   if (value instanceof Date) return `'${value.toISOString()}'`;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new RangeError(`not a finite number: ${value}`);
@@ -243,4 +326,15 @@ function literal(value: Argument): string {
   }
   // Most text has neither quote nor backslash, and is quoted as it is, as escapeLiteral would.
   return /['\\]/.test(value) ? pg.escapeLiteral(value) : `'${value}'`;
+}
+
+function isList(value: Argument): value is readonly Scalar[] {
+  return Array.isArray(value);
+}
+
+function arrayElement(value: Scalar): string {
+  if (value === null) return 'NULL';
+  if (value instanceof Date) return `"${value.toISOString()}"`;
+  if (typeof value === 'number') return literal(value);
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }

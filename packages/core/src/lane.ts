@@ -85,7 +85,7 @@ const LOST_RACE = Symbol('lost race');
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
 /** The work ended the slot's transaction: its savepoint is gone (3B001), or any transaction (25P01). */
-const TRANSACTION_ENDED = ['3B001', '25P01'];
+export const TRANSACTION_ENDED = ['3B001', '25P01'];
 
 /**
  * The one owner of a holding connection, for the connection's whole life: it takes slots on it and hands out
@@ -119,11 +119,22 @@ export class Lane {
    * BEGIN; lockReserved…`. An exact slot still reserved by a holder that went away is counted first.
    */
   async take(take: NextTake | SlotTake): Promise<AcquiredTask | null> {
+    return this.#take(take, false);
+  }
+
+  /** `isAfterLostRace`: the lane's transaction is still open on the reservation another lane beat it to. */
+  async #take(take: NextTake | SlotTake, isAfterLostRace: boolean): Promise<AcquiredTask | null> {
     for (let tries = 0; ; tries++) {
-      const task = await this.#takeOnce(take);
+      const task = await this.#takeOnce(take, isAfterLostRace);
+      isAfterLostRace = false;
       if (task === LOST_RACE) {
-        // Another lane locked the slot this one had just reserved: look again (a few times at most).
-        if (tries < 3) continue;
+        // Another lane locked the slot this one had just reserved: look again (a few times at most), in the
+        // round trip that ends this attempt's transaction.
+        if (tries < 3) {
+          isAfterLostRace = true;
+          continue;
+        }
+        await this.#abandonTake();
         return null;
       }
       if (task || !('slot' in take)) return task;
@@ -164,7 +175,7 @@ export class Lane {
     }
     try {
       const next = await this.#hold(take, after.locked, after.isClaimed);
-      return { next: next === LOST_RACE ? await this.take(take) : next };
+      return { next: next === LOST_RACE ? await this.#take(take, true) : next };
     } catch (error) {
       return { error };
     }
@@ -191,20 +202,28 @@ export class Lane {
     }
   }
 
-  async #takeOnce(take: NextTake | SlotTake): Promise<AcquiredTask | null | typeof LOST_RACE> {
+  async #takeOnce(
+    take: NextTake | SlotTake,
+    isAfterLostRace: boolean,
+  ): Promise<AcquiredTask | null | typeof LOST_RACE> {
     // The connection first: a new one gives the lane a new id, which the plan's statements carry.
     const client = await this.#connection(`acquiring a slot of ${JSON.stringify(take.name)}`);
     const plan = this.#planFor(take);
+    // After a lost race: end the empty holding transaction and clear the reservation it lost, should the
+    // claim find nothing to replace it with.
+    const start = isAfterLostRace
+      ? `ROLLBACK; BEGIN; ${clearReservation(this.#settings.schema, this.#id)}`
+      : 'BEGIN';
     let results: pg.QueryResult[];
     try {
       await setUp(client, plan.setUp);
-      results = await batch(client, `BEGIN; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
+      results = await batch(client, `${start}; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
     } catch (error) {
       await this.#abandonTake(error);
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results[4], results[1]?.rowCount === 1);
+    return this.#hold(take, results.at(-1), results.at(-4)?.rowCount === 1);
   }
 
   /**
@@ -220,10 +239,12 @@ export class Lane {
     const client = this.#client;
     const row = locked?.rows[0] as HeldRow | undefined;
     if (!client || !row) {
+      // A lost race leaves the transaction open: the next take's round trip ends it.
+      if (client && isClaimed && !('slot' in take)) return LOST_RACE;
       if (isClaimed) await this.#abandonTake();
       else await this.#rollback();
       if (!this.#isKept) await this.#dropConnection();
-      return isClaimed && !('slot' in take) ? LOST_RACE : null;
+      return null;
     }
     row.acquired_by = take.worker;
     row.acquired_at = row.holder_since;
@@ -382,9 +403,10 @@ export class Lane {
       client.release(error);
       return;
     }
-    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned).
+    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned); awaited, so
+    // that close() resolves once the connection is back in the pool.
     const { schema } = this.#settings;
-    client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
+    await client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
       () => client.release(),
       (failure: unknown) => client.release(toError(failure)),
     );
@@ -413,7 +435,6 @@ export class Holding {
   #outcome: HandleOutcome | null = null;
   #ended: Task | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
-  #isBeating = false;
   #isWorkUndone = false;
   /** The work's savepoint was asked for (see `client`). */
   #hasSavepoint = false;
@@ -686,32 +707,17 @@ export class Holding {
     };
   }
 
-  /**
-   * Asks the held connection `SELECT 1` every `everyMs`; one left unanswered for `timeoutMs` (a dead network,
-   * or a statement that hangs) means the connection is presumed dead: destroyed, and `signal` fired. It is
-   * queued behind the work's own statements, so it also bounds how long any of them may hang.
-   */
-  #startHeartbeat({ everyMs, timeoutMs }: Heartbeat): void {
-    this.#heartbeat = setInterval(() => {
-      if (this.#isBeating || this.#state !== 'held') return;
-      this.#isBeating = true;
-      const deadline = setTimeout(() => {
+  #startHeartbeat(heartbeat: Heartbeat): void {
+    this.#heartbeat = startHeartbeat(this.#client, heartbeat, {
+      isHeld: () => this.#state === 'held',
+      onDead: (timeoutMs) =>
         this.#lose(
           new LockLostError(
             `the connection holding ${this.#describe()} did not answer within ${timeoutMs} ms: presumed dead`,
           ),
           true,
-        );
-      }, timeoutMs);
-      deadline.unref();
-      // Any answer, an error included (an aborted transaction), proves the connection alive.
-      const answered = () => {
-        clearTimeout(deadline);
-        this.#isBeating = false;
-      };
-      this.#client.query('SELECT 1').then(answered, answered);
-    }, everyMs);
-    this.#heartbeat.unref();
+        ),
+    });
   }
 
   #assertHeld(action: string): void {
@@ -758,6 +764,34 @@ export class Holding {
   #describe(): string {
     return `${JSON.stringify(this.task.name)} @ ${this.task.slot.toISOString()}`;
   }
+}
+
+/**
+ * Asks a held connection `SELECT 1` every `everyMs`; one left unanswered for `timeoutMs` (a dead network, or a
+ * statement that hangs) means the connection is presumed dead: `onDead`, whose caller destroys it and fires the
+ * work's signal. It is queued behind the work's own statements, so it also bounds how long any of them may
+ * hang. Stop it with clearInterval.
+ */
+export function startHeartbeat(
+  client: pg.PoolClient,
+  { everyMs, timeoutMs }: Heartbeat,
+  holder: { isHeld(): boolean; onDead(timeoutMs: number): void },
+): NodeJS.Timeout {
+  let isBeating = false;
+  const timer = setInterval(() => {
+    if (isBeating || !holder.isHeld()) return;
+    isBeating = true;
+    const deadline = setTimeout(() => holder.onDead(timeoutMs), timeoutMs);
+    deadline.unref();
+    // Any answer, an error included (an aborted transaction), proves the connection alive.
+    const answered = () => {
+      clearTimeout(deadline);
+      isBeating = false;
+    };
+    client.query('SELECT 1').then(answered, answered);
+  }, everyMs);
+  timer.unref();
+  return timer;
 }
 
 /**
@@ -862,7 +896,10 @@ function newLaneId(): number {
 }
 
 /** What became of a transaction, asked by its id: committed, aborted, in progress; null if unknown. */
-async function transactionStatus(queryable: pg.Pool | pg.PoolClient, xid: string): Promise<string | null> {
+export async function transactionStatus(
+  queryable: pg.Pool | pg.PoolClient,
+  xid: string,
+): Promise<string | null> {
   try {
     const { rows } = await queryable.query<{ status: string | null }>(
       'SELECT pg_xact_status($1::xid8) AS status',

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
+import { BatchLane } from './batch-lane.ts';
 import {
   type ConnectionLossOptions,
   poolSettings,
@@ -175,6 +176,7 @@ export class TaskManager {
       workerName: this.workerName,
       retry: this.#retry,
       openLane: () => new Lane(this.#lanes, { isKept: true }),
+      openBatchLane: (size) => new BatchLane(this.#lanes, size),
       nextTake: (take) => this.#nextTake(take),
       nextDueIn: (name, from, to) => nextDueIn(this.pool, this.#schema, name, from, to),
       countAbandoned: (name, actor) => countAbandoned(this.pool, this.#schema, name, actor),

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
 import { Backoff } from './backoff.ts';
+import type { Batch, BatchLane, HandlerResult } from './batch-lane.ts';
 import { BadInputError } from './errors.ts';
 import { type ListeningConnection, listen } from './events.ts';
 import type { Lane, NextSlot, NextTake } from './lane.ts';
@@ -20,6 +21,8 @@ export interface WorkerContext {
   workerName: string;
   retry: RetryPolicy;
   openLane(): Lane;
+  /** A lane that takes up to `size` slots at a time and commits them together (see batch-lane.ts). */
+  openBatchLane(size: number): BatchLane;
   /** acquireNext()'s options, checked (BadInputError). */
   nextTake(options: Parameters<TaskManager['acquireNext']>[0]): NextTake;
   nextDueIn(
@@ -53,6 +56,18 @@ export interface WorkerOptions {
   origin?: Date | string;
   /** Slots processed at once, each holding one pool connection. Default 1. */
   concurrency?: number;
+  /**
+   * Slots each lane takes at once, in one transaction, and commits together (default 1: every slot commits
+   * on its own). With k > 1 a lane locks up to k due slots in one statement, runs their handlers one after the
+   * other (each with its own savepoint when it uses `task.client`, so a failed slot's writes go and its
+   * batch-mates' stay), then ends them all and commits in one round trip. Exactly once still holds: effects
+   * and endings commit together, and a crash rolls both back (each slot of the batch then counts an abandoned
+   * attempt). What changes: a slot's ending (and what its work wrote) is visible only when its batch commits;
+   * `task.complete()`, `skip()`, `fail()` and `release()` decide the ending and return at once; each lane
+   * holds k row locks for as long as its batch runs; and a slow handler delays its batch-mates. Between 1 and
+   * 1000.
+   */
+  commitBatch?: number;
   /**
    * The work of one slot. Write its results through `task.client` (they commit with COMPLETE) and stop when
    * `task.signal` fires. Return: the slot is completed (a returned string becomes its message). Throw: it is
@@ -117,9 +132,6 @@ type Listener<E extends keyof WorkerEvents> = (payload: WorkerEvents[E]) => void
 
 type AcquireOptions = NextTake & { from: Date; to: Date };
 
-/** How a handler ended: returned, threw, or was given up on by stop(). */
-type HandlerResult = { isOk: true; value: unknown } | { isOk: false; error: unknown } | 'forced';
-
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_GRACE_MS = 10_000;
 /** createTasks takes at most this many slots per call. */
@@ -143,6 +155,7 @@ export class Worker {
   readonly #lagMs: number;
   readonly #originMs: number;
   readonly #concurrency: number;
+  readonly #commitBatch: number;
   readonly #pollMs: number;
   readonly #graceMs: number;
   readonly #keepsBacklog: boolean;
@@ -205,6 +218,7 @@ export class Worker {
     if (Number.isNaN(origin.getTime())) throw new BadInputError('origin must be a valid date');
     this.#originMs = origin.getTime();
     this.#concurrency = checkWhole(options.concurrency ?? 1, 'concurrency', 1, 1_000);
+    this.#commitBatch = checkWhole(options.commitBatch ?? 1, 'commitBatch', 1, 1_000);
     this.#pollMs = checkWhole(options.pollInterval ?? DEFAULT_POLL_MS, 'pollInterval', 10, 86_400_000);
     this.#graceMs = checkWhole(options.shutdownGraceMs ?? DEFAULT_GRACE_MS, 'shutdownGraceMs', 0, 86_400_000);
     const keepCreated = options.keepCreated ?? 'current';
@@ -289,7 +303,9 @@ export class Worker {
     }, this.#pollMs);
     void this.#listen();
     void this.#ensureCreated();
-    for (let i = 0; i < this.#concurrency; i++) this.#lanes.push(this.#runLane());
+    for (let i = 0; i < this.#concurrency; i++) {
+      this.#lanes.push(this.#commitBatch > 1 ? this.#runBatchLane() : this.#runLane());
+    }
   }
 
   async #runLane(): Promise<void> {
@@ -321,17 +337,7 @@ export class Worker {
         if (backoff.failures > 0 || this.#isDegraded) this.#recovered();
         backoff.reset();
         if (!task) {
-          void this.#checkNextDue(from, to);
-          // An idle lane gives its connection back to the pool; it takes one again when woken.
-          await lane.close();
-          this.#idleLanes += 1;
-          try {
-            // Notifications were paused: what was announced meanwhile was not heard, so look once more.
-            if (await this.#listenAgain()) continue;
-            if (!this.#hasMissedWake) await this.#waitForWork();
-          } finally {
-            this.#idleLanes -= 1;
-          }
+          await this.#waitIdle(lane, from, to);
           continue;
         }
         if (this.#isStopping) {
@@ -348,6 +354,108 @@ export class Worker {
     } finally {
       await lane.close();
     }
+  }
+
+  /** A lane in batch mode (`commitBatch` > 1): as #runLane, a batch at a time. */
+  async #runBatchLane(): Promise<void> {
+    const lane = this.#context.openBatchLane(this.#commitBatch);
+    const backoff = new Backoff({ signal: this.#stopping.signal });
+    /** The lane's next batch, taken in the round trip that ended its previous one. */
+    let chained: { next: Batch | null } | { error: unknown } | undefined;
+    try {
+      while (!this.#isStopping) {
+        let found: Batch | null;
+        const options = this.#acquireOptions();
+        try {
+          if (chained) {
+            const taken = chained;
+            chained = undefined;
+            if ('error' in taken) throw taken.error;
+            found = taken.next;
+          } else {
+            this.#hasMissedWake = false;
+            found = await lane.take(options);
+          }
+        } catch (error) {
+          this.#report(error, 'acquiring slots');
+          await backoff.wait();
+          continue;
+        }
+        if (backoff.failures > 0 || this.#isDegraded) this.#recovered();
+        backoff.reset();
+        if (!found) {
+          await this.#waitIdle(lane, options.from, options.to);
+          continue;
+        }
+        if (this.#isStopping) {
+          chained = { next: found };
+          break;
+        }
+        if (this.#idleLanes === 0) this.#subscription?.pause();
+        this.#wakeOne();
+        chained = await this.#processBatch(found);
+      }
+      // Stopping: a batch the last round trip took is given back unchanged.
+      if (chained && 'next' in chained && chained.next) await this.#giveBack(chained.next);
+    } finally {
+      await lane.close();
+    }
+  }
+
+  /** An idle lane gives its connection back to the pool and waits to be woken; it takes one again then. */
+  async #waitIdle(lane: { close(): Promise<void> }, from: Date, to: Date): Promise<void> {
+    void this.#checkNextDue(from, to);
+    await lane.close();
+    this.#idleLanes += 1;
+    try {
+      // Notifications were paused: what was announced meanwhile was not heard, so look once more.
+      if (await this.#listenAgain()) return;
+      if (!this.#hasMissedWake) await this.#waitForWork();
+    } finally {
+      this.#idleLanes -= 1;
+    }
+  }
+
+  /** Runs a batch's handlers one after the other, then ends the batch (taking the next one, unless stopping). */
+  async #processBatch(batch: Batch): Promise<{ next: Batch | null } | { error: unknown } | undefined> {
+    const runs: Array<{ started: number; result: HandlerResult | undefined }> = [];
+    for (const [index, task] of batch.tasks.entries()) {
+      const run = { started: Date.now(), result: undefined as HandlerResult | undefined };
+      runs.push(run);
+      if (!batch.isHeld) break;
+      if (this.#isStopping) {
+        await task.release();
+        continue;
+      }
+      this.#emit('acquired', { task: task.task });
+      run.result = await this.#runHandler(task);
+      await batch.settle(index, run.result);
+    }
+    let next: { next: Batch | null } | { error: unknown } | undefined;
+    let failure: unknown;
+    if (batch.isHeld) {
+      this.#hasMissedWake = false;
+      try {
+        next = await batch.end(this.#isStopping);
+      } catch (error) {
+        failure = error;
+        this.#emit('error', { error: toError(error), doing: 'ending a batch' });
+      }
+    }
+    for (const [index, task] of batch.tasks.entries()) {
+      const run = runs[index];
+      if (!run?.result) continue;
+      const error =
+        run.result !== 'forced' && !run.result.isOk ? run.result.error : (task.ended?.message ?? failure);
+      this.#reportEnding(task, run.started, error, run.result === 'forced');
+    }
+    return next;
+  }
+
+  /** Gives back a batch whose handlers never ran: released unchanged, its reservations cleared. */
+  async #giveBack(batch: Batch): Promise<void> {
+    for (const task of batch.tasks) await task.release();
+    await batch.end(true).catch((error: unknown) => this.#report(error, 'giving back slots'));
   }
 
   /**
@@ -386,17 +494,7 @@ export class Worker {
     const started = Date.now();
     const fields = { worker: this.#workerName, task: this.name, slot: task.task.slot.toISOString() };
     this.#emit('acquired', { task: task.task });
-    this.#log.debug(fields, 'slot acquired');
-    // Settled by the handler, or by stop() forcing it (a promise per slot: one that lived as long as the
-    // worker, raced against every handler, would keep a reaction per slot, never freed).
-    const result = await new Promise<HandlerResult>((resolve) => {
-      this.#running.set(task, () => resolve('forced'));
-      (async () => this.#handler(task))().then(
-        (value) => resolve({ isOk: true, value }),
-        (error: unknown) => resolve({ isOk: false, error }),
-      );
-    });
-    this.#running.delete(task);
+    const result = await this.#runHandler(task);
     let failure: unknown;
     let next: NextSlot | undefined;
     try {
@@ -434,6 +532,34 @@ export class Worker {
       task.abort(err);
     }
     if (task.isHeld) task.abort(new Error('the handler returned without ending its slot'));
+    this.#reportEnding(task, started, failure, result === 'forced');
+    return next;
+  }
+
+  /**
+   * Runs the handler; settled by it, or by stop() forcing it (a promise per slot: one that lived as long as
+   * the worker, raced against every handler, would keep a reaction per slot, never freed).
+   */
+  async #runHandler(task: AcquiredTask): Promise<HandlerResult> {
+    this.#log.debug(this.#slotFields(task), 'slot acquired');
+    const result = await new Promise<HandlerResult>((resolve) => {
+      this.#running.set(task, () => resolve('forced'));
+      (async () => this.#handler(task))().then(
+        (value) => resolve({ isOk: true, value }),
+        (error: unknown) => resolve({ isOk: false, error }),
+      );
+    });
+    this.#running.delete(task);
+    return result;
+  }
+
+  #slotFields(task: AcquiredTask): Record<string, unknown> {
+    return { worker: this.#workerName, task: this.name, slot: task.task.slot.toISOString() };
+  }
+
+  /** Logs and emits how a slot ended. */
+  #reportEnding(task: AcquiredTask, started: number, failure: unknown, isForced: boolean): void {
+    const fields = this.#slotFields(task);
     const durationMs = Date.now() - started;
     const ended = task.ended ?? task.task;
     switch (task.outcome) {
@@ -465,7 +591,7 @@ export class Worker {
       }
       case 'lost': {
         const error = toError(task.signal.reason);
-        const isShutdown = result === 'forced' || this.#isStopping;
+        const isShutdown = isForced || this.#isStopping;
         this.#log.warn(
           { ...fields, durationMs, error: error.message, isShutdown },
           isShutdown
@@ -484,7 +610,6 @@ export class Worker {
         this.#log.debug({ ...fields, durationMs }, 'slot released unchanged');
         this.#emit('released', { task: task.task, durationMs });
     }
-    return next;
   }
 
   /** Keeps the current slot (and in `backlog` mode the window) created; catches up after failures. */

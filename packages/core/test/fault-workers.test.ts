@@ -45,76 +45,83 @@ async function completed(manager: TaskManager, name: string): Promise<number> {
 }
 
 describe('faults with real worker processes', () => {
-  it('1. four workers × concurrency 4 drain 1,000 slots while one of them is SIGKILLed and restarted every few hundred ms', async () => {
-    const { tm, start } = await scenario();
-    const name = 'chaos';
-    await createSlots(tm, name, 1_000);
-    const config = { name, concurrency: 4, workMs: 15 };
-    const workers = Array.from({ length: 4 }, () => start(config));
-    let kills = 0;
-    // The chaos loop: kill a random live worker, start a replacement, until the drain is done.
-    while ((await remaining(tm, name)) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 400));
-      const index = Math.floor(Math.random() * workers.length);
-      const victim = workers[index];
-      if (!victim || (await remaining(tm, name)) === 0) break;
-      victim.child.kill('SIGKILL');
-      await victim.exited;
-      kills += 1;
-      workers[index] = start(config);
-    }
-    await waitForAllComplete(tm, name);
-    const { slots, restarted } = await expectEachSlotDoneOnce(tm, name);
-    expect(slots).toBeGreaterThanOrEqual(1_001); // and the current slot, which the workers create
-    expect(kills).toBeGreaterThanOrEqual(3);
-    // the survivors carry on: a new slot is picked up without any help
-    await tm.createTask({
-      name,
-      slot: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000),
-      interval: 'PT1M',
-    });
-    await waitForAllComplete(tm, name);
-    await expectEachSlotDoneOnce(tm, name);
-    console.log(
-      `chaos: ${kills} SIGKILLs, ${restarted} slots restarted after a kill, ${slots + 1} slots done once`,
-    );
-    await killAll(workers);
-  });
-
-  it('2. pg_terminate_backend on every holder, repeatedly, during a run', async () => {
-    const { tm, start } = await scenario();
-    const name = 'terminated';
-    await createSlots(tm, name, 200);
-    const workers = [
-      start({ name, concurrency: 4, workMs: 40, workerName: 'term-a' }),
-      start({ name, concurrency: 4, workMs: 40, workerName: 'term-b' }),
-    ];
-    // both started (a loaded machine starts a process in seconds), so that there are holders to terminate
-    await waitFor('both workers to hold slots', () =>
-      workers.every((worker) => worker.count('acquired') > 0),
-    );
-    const admin = await connect(databaseUrl);
-    let terminated = 0;
-    for (let round = 0; round < 8; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      // A worker's sessions are named after it (application_name): its holders, and its idle pooled connections.
-      const { rows } = await admin.query<{ ok: boolean }>(
-        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name IN ('term-a', 'term-b')`,
+  it.each([1, 8])(
+    '1. four workers × concurrency 4 (commitBatch %i) drain 1,000 slots while one of them is SIGKILLed and restarted every few hundred ms',
+    async (commitBatch) => {
+      const { tm, start } = await scenario();
+      const name = 'chaos';
+      await createSlots(tm, name, 1_000);
+      const config = { name, concurrency: 4, commitBatch, workMs: 15 };
+      const workers = Array.from({ length: 4 }, () => start(config));
+      let kills = 0;
+      // The chaos loop: kill a random live worker, start a replacement, until the drain is done.
+      while ((await remaining(tm, name)) > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 400));
+        const index = Math.floor(Math.random() * workers.length);
+        const victim = workers[index];
+        if (!victim || (await remaining(tm, name)) === 0) break;
+        victim.child.kill('SIGKILL');
+        await victim.exited;
+        kills += 1;
+        workers[index] = start(config);
+      }
+      await waitForAllComplete(tm, name);
+      const { slots, restarted } = await expectEachSlotDoneOnce(tm, name);
+      expect(slots).toBeGreaterThanOrEqual(1_001); // and the current slot, which the workers create
+      expect(kills).toBeGreaterThanOrEqual(3);
+      // the survivors carry on: a new slot is picked up without any help
+      await tm.createTask({
+        name,
+        slot: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000),
+        interval: 'PT1M',
+      });
+      await waitForAllComplete(tm, name);
+      await expectEachSlotDoneOnce(tm, name);
+      console.log(
+        `chaos (commitBatch ${commitBatch}): ${kills} SIGKILLs, ${restarted} slots restarted after a kill, ${slots + 1} slots done once`,
       );
-      terminated += rows.filter((row) => row.ok).length;
-    }
-    await admin.end();
-    await waitForAllComplete(tm, name);
-    const { restarted } = await expectEachSlotDoneOnce(tm, name);
-    expect(terminated).toBeGreaterThanOrEqual(8);
-    const lost = workers.reduce((sum, worker) => sum + worker.count('lockLost'), 0);
-    expect(lost).toBeGreaterThan(0);
-    expect(workers.every((worker) => worker.child.exitCode === null)).toBe(true);
-    console.log(
-      `terminate: ${terminated} holder backends terminated, ${lost} locks lost, ${restarted} slots re-run`,
-    );
-    await killAll(workers);
-  });
+      await killAll(workers);
+    },
+  );
+
+  it.each([1, 8])(
+    '2. pg_terminate_backend on every holder, repeatedly, during a run (commitBatch %i)',
+    async (commitBatch) => {
+      const { tm, start } = await scenario();
+      const name = 'terminated';
+      await createSlots(tm, name, 200);
+      const workers = [
+        start({ name, concurrency: 4, commitBatch, workMs: 40, workerName: `term-a-${commitBatch}` }),
+        start({ name, concurrency: 4, commitBatch, workMs: 40, workerName: `term-b-${commitBatch}` }),
+      ];
+      // both started (a loaded machine starts a process in seconds), so that there are holders to terminate
+      await waitFor('both workers to hold slots', () =>
+        workers.every((worker) => worker.count('acquired') > 0),
+      );
+      const admin = await connect(databaseUrl);
+      let terminated = 0;
+      for (let round = 0; round < 8; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        // A worker's sessions are named after it (application_name): its holders, and its idle pooled connections.
+        const { rows } = await admin.query<{ ok: boolean }>(
+          `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name IN ($1, $2)`,
+          [`term-a-${commitBatch}`, `term-b-${commitBatch}`],
+        );
+        terminated += rows.filter((row) => row.ok).length;
+      }
+      await admin.end();
+      await waitForAllComplete(tm, name);
+      const { restarted } = await expectEachSlotDoneOnce(tm, name);
+      expect(terminated).toBeGreaterThanOrEqual(8);
+      const lost = workers.reduce((sum, worker) => sum + worker.count('lockLost'), 0);
+      expect(lost).toBeGreaterThan(0);
+      expect(workers.every((worker) => worker.child.exitCode === null)).toBe(true);
+      console.log(
+        `terminate: ${terminated} holder backends terminated, ${lost} locks lost, ${restarted} slots re-run`,
+      );
+      await killAll(workers);
+    },
+  );
 
   it('5. idle_in_transaction_session_timeout shorter than the work: signal fires, the slot goes back to AVAILABLE, then done once', async () => {
     const { tm, start } = await scenario();

@@ -23,21 +23,32 @@ async function raceOn(mode: 'next' | 'exact') {
   return { name, rows };
 }
 
-describe('racing workers', () => {
-  it('16 processes draining 500 slots with acquireNext process each slot exactly once', async () => {
-    const { name, rows } = await raceOn('next');
-    expect(rows).toHaveLength(SLOTS);
-    expect(rows.filter((row) => Number(row.n) !== 1)).toEqual([]);
-    const states = await tm.listTasks({ name, limit: 10_000 });
-    expect(states.filter((t) => t.state !== 'COMPLETE')).toEqual([]);
-    expect(states).toHaveLength(SLOTS);
-  });
+// Sixteen processes on a machine that may be busy with other work: seconds when idle, minutes when not.
+const RACE_TIMEOUT_MS = 300_000;
 
-  it('16 processes racing acquire over the same 500 slots process each slot exactly once', async () => {
-    const { name, rows } = await raceOn('exact');
-    expect(rows).toHaveLength(SLOTS);
-    expect(rows.filter((row) => Number(row.n) !== 1)).toEqual([]);
-    const states = await tm.listTasks({ name, limit: 10_000 });
-    expect(states.filter((t) => t.state !== 'COMPLETE')).toEqual([]);
-  });
+describe('racing workers', () => {
+  it(
+    '16 processes draining 500 slots with acquireNext process each slot exactly once',
+    async () => {
+      const { name, rows } = await raceOn('next');
+      expect(rows).toHaveLength(SLOTS);
+      expect(rows.filter((row) => Number(row.n) !== 1)).toEqual([]);
+      const states = await tm.listTasks({ name, limit: 10_000 });
+      expect(states.filter((t) => t.state !== 'COMPLETE')).toEqual([]);
+      expect(states).toHaveLength(SLOTS);
+    },
+    RACE_TIMEOUT_MS,
+  );
+
+  it(
+    '16 processes racing acquire over the same 500 slots process each slot exactly once',
+    async () => {
+      const { name, rows } = await raceOn('exact');
+      expect(rows).toHaveLength(SLOTS);
+      expect(rows.filter((row) => Number(row.n) !== 1)).toEqual([]);
+      const states = await tm.listTasks({ name, limit: 10_000 });
+      expect(states.filter((t) => t.state !== 'COMPLETE')).toEqual([]);
+    },
+    RACE_TIMEOUT_MS,
+  );
 });

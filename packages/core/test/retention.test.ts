@@ -43,11 +43,28 @@ async function latestPerSlot(tm: TaskManager, name: string): Promise<Map<number,
   return new Map(rows.map((row) => [row.slot.getTime(), row.id]));
 }
 
-/** Moves the history rows of `name` (those matching `where`) `daysAgo` days into the past. */
+/**
+ * Moves the history rows of `name` (those matching `where`) `daysAgo` days into the past. Then waits until
+ * every transaction that began before those rows were written has ended (other test files' and other
+ * processes' run on the same server): retention never deletes a row that such a transaction may not have
+ * read yet, so until then a run would rightly delete less than the test expects.
+ */
 async function backdate(tm: TaskManager, name: string, daysAgo: number, where = 'TRUE'): Promise<number> {
   const { rowCount } = await tm.pool.query(
     `UPDATE "${tm.schema}".task_history SET at = now() - $2 * interval '1 day' WHERE name = $1 AND ${where}`,
     [name, daysAgo],
+  );
+  await waitFor(
+    'the transactions older than the backdated rows to end',
+    async () => {
+      const { rows } = await tm.pool.query<{ is_settled: boolean }>(
+        `SELECT coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(xid), true) AS is_settled
+         FROM "${tm.schema}".task_history WHERE name = $1`,
+        [name],
+      );
+      return rows[0]?.is_settled;
+    },
+    120_000,
   );
   return rowCount ?? 0;
 }

@@ -86,6 +86,25 @@ describe('side panel', () => {
     expect(screen.getByText('Holder').nextElementSibling).toHaveTextContent('worker-7');
   });
 
+  it('says that a slot gave up and that re-queueing it retries it', async () => {
+    stubFetch(
+      whoami,
+      detail({
+        state: 'AVAILABLE',
+        failedAttempts: 5,
+        hasGivenUp: true,
+        message: 'gave up after 5 attempts: source unreachable',
+      }),
+    );
+    renderPanel();
+    const panel = await screen.findByTestId('side-panel');
+    expect(await within(panel).findByText('Failing')).toBeInTheDocument();
+    expect(within(panel).getByText('Next attempt').nextElementSibling).toHaveTextContent(
+      'none: gave up after 5 attempts — re-queue to retry',
+    );
+    expect(within(panel).getByRole('button', { name: 'Re-queue…' })).toBeEnabled();
+  });
+
   it('previews a re-queue with a dry run, says what will happen, and changes nothing before confirmation', async () => {
     const seen = stubFetch(
       whoami,

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { openDatabase } from '@dtm/dev-db';
+import { DEV_DATA_DIR, openDatabase } from '@dtm/dev-db';
 import { type ChildMessage, onStopRequest } from './children.ts';
 
 /**
@@ -7,7 +6,7 @@ import { type ChildMessage, onStopRequest } from './children.ts';
  * finished: DATABASE_URL when set, else the embedded server on <repo>/.data/pg (the data `dtm` and the API
  * server use too).
  */
-const dataDir = process.env.DTM_DATA_DIR ?? join(import.meta.dirname, '..', '..', '..', '.data', 'pg');
+const dataDir = process.env.DTM_DATA_DIR ?? DEV_DATA_DIR;
 const db = await openDatabase({ dataDir });
 onStopRequest(() => db.stop());
 process.send?.({ type: 'ready', url: db.url, isEmbedded: db.isEmbedded } satisfies ChildMessage);

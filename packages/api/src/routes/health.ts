@@ -1,6 +1,8 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
+import { jsonResponse } from '../openapi.ts';
+import { healthResponse } from '../schemas.ts';
 
 const HEALTH_TIMEOUT_MS = 3_000;
 
@@ -21,10 +23,22 @@ export async function isDatabaseUp(deps: RouteDeps): Promise<boolean> {
   }
 }
 
+const healthRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'Liveness plus database reachability',
+  responses: {
+    200: jsonResponse('The database answers', healthResponse),
+    503: jsonResponse(`The database did not answer within ${HEALTH_TIMEOUT_MS / 1000} s`, healthResponse),
+  },
+});
+
 /** `GET /api/health`: liveness plus database reachability. */
 export function healthRoutes(deps: RouteDeps) {
-  return new Hono<AppEnv>().get('/', async (c) => {
+  return new OpenAPIHono<AppEnv>().openapi(healthRoute, async (c) => {
     const isUp = await isDatabaseUp(deps);
-    return isUp ? c.json({ ok: true, database: 'up' }, 200) : c.json({ ok: false, database: 'down' }, 503);
+    return isUp
+      ? c.json({ ok: true, database: 'up' } as const, 200)
+      : c.json({ ok: false, database: 'down' } as const, 503);
   });
 }

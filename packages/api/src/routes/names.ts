@@ -1,9 +1,10 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { type EncodedJson, encodeJson, sendEncoded } from '../encoded-json.ts';
-import type { namesResponse } from '../schemas.ts';
+import { jsonResponse } from '../openapi.ts';
+import { namesResponse } from '../schemas.ts';
 import type { VersionedSingleFlight } from '../single-flight.ts';
 import { isoOrNull } from '../wire.ts';
 
@@ -25,16 +26,24 @@ async function readNamesBody(deps: RouteDeps): Promise<z.output<typeof namesResp
   };
 }
 
+const namesRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary:
+    'Every task name with its interval, first and last slot, counts by live state, failing and oldest due slot',
+  responses: { 200: jsonResponse('The names', namesResponse) },
+});
+
 /**
  * `GET /api/names`. Requests share computations through `flights` as grid requests do (see `gridRoutes`):
  * concurrent ones share one, one within `namesCacheMs` reuses the last, never one that started before a
  * change the event stream announced.
  */
 export function namesRoutes(deps: RouteDeps, flights: VersionedSingleFlight<EncodedJson>) {
-  return new Hono<AppEnv>().get('/', async (c) => {
+  return new OpenAPIHono<AppEnv>().openapi(namesRoute, async (c) => {
     const names = await flights.run('names', async () =>
       encodeJson(JSON.stringify(await readNamesBody(deps))),
     );
-    return sendEncoded(c, names);
+    return sendEncoded<z.output<typeof namesResponse>>(c, names);
   });
 }

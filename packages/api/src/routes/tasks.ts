@@ -1,10 +1,10 @@
-import { Hono } from 'hono';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.ts';
 import type { RouteDeps } from '../deps.ts';
 import { ApiError, badInput } from '../http-error.ts';
-import { queryInput } from '../query.ts';
-import { isoDate, taskName, tasksQuery, type tasksResponse } from '../schemas.ts';
+import { ERRORS, jsonResponse } from '../openapi.ts';
+import { isoDate, taskName, taskParams, taskResponse, tasksQuery, tasksResponse } from '../schemas.ts';
 import { toWireHistory, toWireTask } from '../wire.ts';
 
 const DEFAULT_LIMIT = 100;
@@ -37,11 +37,31 @@ async function assertNameExists(deps: RouteDeps, name: string): Promise<void> {
   if (!(await deps.tm.getTaskName(name))) throw badInput(`unknown task name ${JSON.stringify(name)}`);
 }
 
-/** `GET /api/tasks` and `GET /api/tasks/:name/:slot`. */
+const tasksRoute = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'Task rows with the live ACQUIRED overlay, ordered by name then slot, with cursor pagination',
+  request: { query: tasksQuery },
+  responses: { 200: jsonResponse('A page of tasks', tasksResponse), 400: ERRORS[400] },
+});
+
+const taskRoute = createRoute({
+  method: 'get',
+  path: '/{name}/{slot}',
+  summary: 'One slot with its history (oldest first)',
+  request: { params: taskParams },
+  responses: {
+    200: jsonResponse('The slot and its history', taskResponse),
+    400: ERRORS[400],
+    404: ERRORS[404],
+  },
+});
+
+/** `GET /api/tasks` and `GET /api/tasks/{name}/{slot}`. */
 export function tasksRoutes(deps: RouteDeps) {
-  return new Hono<AppEnv>()
-    .get('/', async (c) => {
-      const query = tasksQuery.parse(queryInput(c, ['state']));
+  return new OpenAPIHono<AppEnv>()
+    .openapi(tasksRoute, async (c) => {
+      const query = c.req.valid('query');
       if (query.from && query.to && query.from > query.to) {
         throw badInput(
           `inverted range: from ${query.from.toISOString()} is after to ${query.to.toISOString()}`,
@@ -66,16 +86,15 @@ export function tasksRoutes(deps: RouteDeps) {
         tasks: page.map(toWireTask),
         nextCursor: tasks.length > limit && last ? encodeCursor(last) : null,
       };
-      return c.json(body);
+      return c.json(body, 200);
     })
-    .get('/:name/:slot', async (c) => {
-      const name = taskName.parse(c.req.param('name'));
-      const slot = isoDate.parse(c.req.param('slot'));
+    .openapi(taskRoute, async (c) => {
+      const { name, slot } = c.req.valid('param');
       const task = await deps.tm.getTask(name, slot);
       if (!task) {
         throw new ApiError(404, 'NOT_FOUND', `no slot ${JSON.stringify(name)} @ ${slot.toISOString()}`);
       }
       const history = await deps.tm.history(name, slot);
-      return c.json({ task: toWireTask(task), history: history.map(toWireHistory) });
+      return c.json({ task: toWireTask(task), history: history.map(toWireHistory) }, 200);
     });
 }

@@ -10,12 +10,12 @@ export const serveCommand: Command = {
   summary: 'Run the API sidecar with the dashboard until Ctrl-C',
   help: `Usage: dtm serve [--host <host>] [--port <port>]
 
-Migrates the schema, then runs the HTTP API (docs/http-api.md) and serves the dashboard from
-packages/dashboard/dist until SIGINT or SIGTERM; then closes the server and, if it started one, the embedded
-PostgreSQL. Writes (re-queue, skip, backfill) need the token in $DTM_API_TOKEN (at least 16 characters);
-without it the server is read-only. History older than $DTM_HISTORY_RETENTION (default P30D; off keeps it
-all) is pruned hourly, each slot keeping its latest transition (see \`dtm prune\`). The server logs JSON lines
-(pino; pretty on a terminal) at $DTM_LOG_LEVEL (default info: one line per request).
+Migrates the schema, then runs the HTTP API and serves the dashboard until SIGINT or SIGTERM; then closes
+the server and, if it started one, the embedded PostgreSQL. Writes (re-queue, skip, backfill) need the token
+in $DTM_API_TOKEN (at least 16 characters); without it the server is read-only. History older than
+$DTM_HISTORY_RETENTION (default P30D; off keeps it all) is pruned hourly, each slot keeping its latest
+transition (see \`dtm prune\`). The server logs JSON lines (pino; pretty on a terminal) at $DTM_LOG_LEVEL
+(default info: one line per request).
 
 Options:
   --host <host>   Interface to listen on (default: $DTM_HOST or 127.0.0.1)

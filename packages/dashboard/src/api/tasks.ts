@@ -16,6 +16,7 @@ interface WireTask {
   failedAttempts: number;
   message: string | null;
   nextAttemptAt: string | null;
+  hasGivenUp: boolean;
   holder: WireHolder | null;
 }
 
@@ -43,6 +44,8 @@ export interface Task {
   failedAttempts: number;
   message: string | null;
   nextAttemptAt: Date | null;
+  /** Reached its name's maxAttempts: no worker retries it until it is re-queued. */
+  hasGivenUp: boolean;
   /** Set while a worker holds the slot. */
   holder: Holder | null;
 }

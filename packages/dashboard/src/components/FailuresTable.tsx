@@ -51,7 +51,13 @@ export function FailuresTable({
               <span className="muted">({formatAgo(task.slot, now)})</span>
             </td>
             <td className="num">{task.failedAttempts}</td>
-            <td>{task.nextAttemptAt ? formatAgo(task.nextAttemptAt, now) : '—'}</td>
+            <td>
+              {task.hasGivenUp
+                ? 'none: gave up (re-queue to retry)'
+                : task.nextAttemptAt
+                  ? formatAgo(task.nextAttemptAt, now)
+                  : '—'}
+            </td>
             <td>
               <code className="clip">{task.message ?? ''}</code>
             </td>

@@ -151,7 +151,11 @@ export function SidePanel(props: SidePanelProps) {
               {detail.task.interval} (every {formatDuration(detail.task.intervalMs)})
             </Field>
             <Field term="Failed attempts">{detail.task.failedAttempts}</Field>
-            <Field term="Next attempt">{when(detail.task.nextAttemptAt)}</Field>
+            <Field term="Next attempt">
+              {detail.task.hasGivenUp
+                ? `none: gave up after ${detail.task.failedAttempts} attempts — re-queue to retry`
+                : when(detail.task.nextAttemptAt)}
+            </Field>
             <Field term="Holder">
               {detail.task.holder
                 ? `${detail.task.holder.worker ?? 'a worker'} since ${when(detail.task.holder.since)}`

@@ -106,6 +106,7 @@ export function wireTask(overrides: Record<string, unknown> = {}) {
     failedAttempts: 0,
     message: null,
     nextAttemptAt: null,
+    hasGivenUp: false,
     holder: null,
     ...overrides,
   };
