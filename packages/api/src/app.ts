@@ -2,14 +2,17 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
+import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { type AppEnv, requireReader } from './auth.ts';
-import { type AppDeps, DEFAULT_LIMITS, type Logger, type RouteDeps } from './deps.ts';
+import { type AppDeps, DEFAULT_LIMITS, type RouteDeps } from './deps.ts';
 import type { EncodedJson } from './encoded-json.ts';
 import { EventHub } from './event-hub.ts';
 import { ApiError, errorHandler, rejectInvalid } from './http-error.ts';
+import { quietLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { observeRequests } from './observe-requests.ts';
 import { openApiDocument, openApiRoute } from './openapi.ts';
-import { RequestMetrics } from './request-metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { eventsRoutes } from './routes/events.ts';
@@ -23,13 +26,6 @@ import { VersionedSingleFlight } from './single-flight.ts';
 
 /** How long a waiting grid or names computation gathers requests after the running one settled. */
 const GATHER_MS = 10;
-
-/** Reports warnings and errors to the console; routine information is dropped. */
-export const quietLogger: Logger = {
-  info: () => {},
-  warn: (message) => console.warn(`[dtm-api] ${message}`),
-  error: (message, error) => console.error(`[dtm-api] ${message}`, error),
-};
 
 /**
  * What the dashboard's CSP allows: its own scripts only; inline styles because React sets some through the
@@ -79,7 +75,6 @@ export function createApp(deps: AppDeps) {
     now: deps.now ?? (() => new Date()),
   };
   const { limits } = routeDeps;
-  const requests = new RequestMetrics();
   // Both keyed by the event stream's change count: a result never outlives a change clients were told of.
   // A waiting computation starts a few milliseconds after the running one, time enough for the clients it
   // answered to ask again and share the next one (see VersionedSingleFlight).
@@ -93,6 +88,7 @@ export function createApp(deps: AppDeps) {
     reuseMs: () => limits.namesCacheMs,
     gatherMs: GATHER_MS,
   });
+  const metrics = createMetrics(routeDeps, { grid: gridFlights.stats, names: namesFlights.stats });
 
   const app = new OpenAPIHono<AppEnv>({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
@@ -102,7 +98,8 @@ export function createApp(deps: AppDeps) {
       404,
     ),
   );
-  app.use('*', requests.middleware());
+  app.use('*', requestId());
+  app.use('*', observeRequests(logger, metrics.requests));
   app.use('*', closeWhenBodyUnread());
   app.use(
     '*',
@@ -145,10 +142,7 @@ export function createApp(deps: AppDeps) {
     .route('/api/events', eventsRoutes(routeDeps))
     .route('/api', actionRoutes(routeDeps))
     .openapi(openApiRoute, (c) => c.json(document, 200))
-    .route(
-      '/metrics',
-      metricsRoutes(routeDeps, requests, { grid: gridFlights.stats, names: namesFlights.stats }),
-    )
+    .route('/metrics', metricsRoutes(metrics.registry))
     .route('/', dashboardRoutes(deps.dashboardDir ?? null));
   // Generated once the routes are in place, from their declarations; served as it is.
   const document = openApiDocument(routes);

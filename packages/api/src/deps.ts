@@ -1,4 +1,4 @@
-import type { TaskManager } from '@dtm/core';
+import type { TaskManager, WorkerLogger } from '@dtm/core';
 import type { EventHub } from './event-hub.ts';
 
 /** Who may write, and optionally who may read. */
@@ -54,12 +54,11 @@ export const DEFAULT_LIMITS: Limits = {
   namesCacheMs: 1_000,
 };
 
-/** Where the app reports what operators need to know; `console` fits. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string, error?: unknown): void;
-}
+/**
+ * Where the app logs: the worker's logger shape (fields first, then the message), so a pino logger fits as
+ * it is (see `createLogger`). Errors are passed as `err`, which pino serialises with their stack.
+ */
+export type Logger = WorkerLogger;
 
 /** Everything `createApp` needs; it reads no environment and opens no pool of its own. */
 export interface AppDeps {
@@ -74,7 +73,7 @@ export interface AppDeps {
   corsOrigins?: readonly string[];
   /** What every event stream hears; default one that subscribes while any client streams. */
   events?: EventHub;
-  /** Default: a logger that only reports errors and warnings to the console. */
+  /** Default: `quietLogger`, warnings and errors only. */
   logger?: Logger;
   /** The clock of grid and metrics (tests); default `() => new Date()`. */
   now?: () => Date;

@@ -1,4 +1,4 @@
-import type { Subscription, TaskEvent, TaskManager } from '@dtm/core';
+import { Backoff, type Subscription, type TaskEvent, type TaskManager } from '@dtm/core';
 import type { Logger } from './deps.ts';
 
 /** What a client of the hub receives. `resync`: events may have been missed; reload what you show. */
@@ -16,8 +16,6 @@ export type HubMessage =
 
 export type HubListener = (message: HubMessage) => void;
 
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 5_000;
 /** Time between two looks at the live holders while clients are attached, at least. */
 const HOLDERS_POLL_MS = 1_000;
 /** ... and at least this many times as long as the last look took, so that looking costs at most a tenth. */
@@ -42,9 +40,8 @@ export class EventHub {
   readonly #listeners = new Set<HubListener>();
   /** The subscription; null while not subscribed. */
   #subscription: Subscription | null = null;
-  #opening: Promise<void> | null = null;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryMs = RETRY_MIN_MS;
+  /** Subscribing, with backoff until it works; stopped when the last client leaves or the hub closes. */
+  #opening: { done: Promise<void>; stop: AbortController } | null = null;
   #isClosed = false;
   #holdersTimer: NodeJS.Timeout | undefined;
   /** `name` → its held slots as `slot|worker|since` keys, from the last look; null before the first. */
@@ -102,7 +99,7 @@ export class EventHub {
       try {
         listener(message);
       } catch (error) {
-        this.#logger.error('an event stream listener failed', error);
+        this.#logger.error({ err: error }, 'an event stream listener failed');
       }
     }
   }
@@ -139,7 +136,7 @@ export class EventHub {
     } catch (error) {
       // The event subscription reports the outage and sends resync; keep looking until the database is back.
       if (!this.#isHoldersFailing) {
-        this.#logger.warn(`cannot read the live holders: ${error instanceof Error ? error.message : error}`);
+        this.#logger.warn({ err: error }, 'cannot read the live holders');
       }
       this.#isHoldersFailing = true;
       return null;
@@ -160,50 +157,41 @@ export class EventHub {
   }
 
   #open(): void {
-    if (this.#isClosed || this.#subscription || this.#opening || this.#retryTimer) return;
-    this.#opening = this.#tm
-      .subscribe({
-        onEvent: (event) => this.#broadcast({ kind: 'event', event }),
-        onResync: () => {
-          this.#logger.info('told to resync; telling event stream clients to resync');
-          this.#broadcast({ kind: 'resync' });
-        },
-        onError: (error) => this.#logger.warn(`the event subscription failed: ${error.message}`),
-      })
-      .then(
-        async (subscription) => {
-          this.#opening = null;
-          if (this.#isClosed || this.#listeners.size === 0) {
-            await subscription.close();
-            return;
-          }
-          this.#subscription = subscription;
-          this.#retryMs = RETRY_MIN_MS;
-          this.#broadcast({ kind: 'ready' });
-          this.#watchHolders();
-        },
-        (error: unknown) => {
-          this.#opening = null;
-          const message = error instanceof Error ? error.message : String(error);
-          this.#logger.warn(`cannot listen for events (${message}); retrying`);
-          if (this.#isClosed || this.#listeners.size === 0) return;
-          this.#retryTimer = setTimeout(() => {
-            this.#retryTimer = undefined;
-            this.#open();
-          }, this.#retryMs);
-          this.#retryTimer.unref();
-          this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
-        },
-      );
+    if (this.#isClosed || this.#subscription || this.#opening) return;
+    const stop = new AbortController();
+    const subscribing = new Backoff({ signal: stop.signal }).retry(
+      () =>
+        this.#tm.subscribe({
+          onEvent: (event) => this.#broadcast({ kind: 'event', event }),
+          onResync: () => {
+            this.#logger.info({}, 'told to resync; telling event stream clients to resync');
+            this.#broadcast({ kind: 'resync' });
+          },
+          onError: (error) => this.#logger.warn({ err: error }, 'the event subscription failed'),
+        }),
+      (error) => this.#logger.warn({ err: error }, 'cannot listen for events; retrying'),
+    );
+    const done = subscribing.then(async (subscription) => {
+      this.#opening = null;
+      if (this.#isClosed || this.#listeners.size === 0) {
+        await subscription?.close();
+        return;
+      }
+      // Stopped while a client attached again (see #stop): subscribe for it.
+      if (!subscription) return this.#open();
+      this.#subscription = subscription;
+      this.#broadcast({ kind: 'ready' });
+      this.#watchHolders();
+    });
+    this.#opening = { done, stop };
   }
 
   async #stop(): Promise<void> {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#opening?.stop.abort();
     clearTimeout(this.#holdersTimer);
     this.#holdersTimer = undefined;
     this.#holders = null;
-    if (this.#opening) await this.#opening;
+    if (this.#opening) await this.#opening.done;
     const subscription = this.#subscription;
     this.#subscription = null;
     // A client may have attached while we waited: keep listening for it.

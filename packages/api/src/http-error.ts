@@ -112,10 +112,10 @@ export function errorHandler(logger: Logger) {
   return (error: Error, c: Context): Response => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) {
-      const request = `${c.req.method} ${c.req.path.slice(0, 200)}`;
+      const fields = { requestId: c.get('requestId'), method: c.req.method, path: c.req.path.slice(0, 200) };
       if (error instanceof ApiError)
-        logger.warn(`${request}: ${apiError.status} ${apiError.code}: ${apiError.message}`);
-      else logger.error(`${request} failed`, error);
+        logger.warn({ ...fields, status: apiError.status, code: apiError.code }, apiError.message);
+      else logger.error({ ...fields, err: error }, 'request failed');
     }
     return c.json(
       { error: { code: apiError.code, message: apiError.message }, ...apiError.extra },

@@ -1,7 +1,8 @@
-export { type AppType, createApp, quietLogger } from './app.ts';
+export { type AppType, createApp } from './app.ts';
 export { type ApiManagerOptions, createApiManager } from './database.ts';
 export { type AppDeps, type AuthConfig, DEFAULT_LIMITS, type Limits, type Logger } from './deps.ts';
 export { EventHub } from './event-hub.ts';
+export { type CreateLoggerOptions, createLogger, quietLogger } from './logger.ts';
 export {
   DEFAULT_DASHBOARD_DIR,
   type RunningServer,

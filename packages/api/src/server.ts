@@ -2,14 +2,25 @@
 // The API sidecar's entry point, the `dtm-api` bin: the only module that reads the environment.
 import { parseRetention } from '@dtm/core';
 import type { AuthConfig } from './deps.ts';
+import { createLogger } from './logger.ts';
 import { startServer } from './start-server.ts';
 
+const env = process.env;
+// JSON lines on stdout (pretty on a terminal); the level from DTM_LOG_LEVEL.
+const logger = (() => {
+  try {
+    return createLogger({ level: env.DTM_LOG_LEVEL || 'info' });
+  } catch (error) {
+    return fail(`DTM_LOG_LEVEL: ${error instanceof Error ? error.message : String(error)}`);
+  }
+})();
+
+/** A configuration the server cannot start with: one line on stderr, as a command says it, and exit 2. */
 function fail(message: string): never {
   console.error(`dtm-api: ${message}`);
   process.exit(2);
 }
 
-const env = process.env;
 const databaseUrl = env.DATABASE_URL;
 if (!databaseUrl) {
   fail(
@@ -60,36 +71,39 @@ try {
     corsOrigins,
     limits: { gridCacheMs },
     historyPruning,
+    logger,
     ...(env.DTM_DASHBOARD_DIR ? { dashboardDir: env.DTM_DASHBOARD_DIR } : {}),
   });
 } catch (error) {
   fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-console.log(`DTM API listening on ${server.url} (dashboard at ${server.url}/)`);
-console.log(
+logger.info({ url: server.url }, `DTM API listening on ${server.url} (dashboard at ${server.url}/)`);
+logger.info(
+  { isReadOnly: server.isReadOnly },
   server.isReadOnly
     ? 'Read-only: no DTM_API_TOKEN is set, so re-queue, skip and backfill answer 403.'
     : `Writes need Authorization: Bearer <DTM_API_TOKEN>; recorded as ${auth.tokenName}@<client address>.`,
 );
-if (auth.readAuth) console.log('Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
-console.log(
+if (auth.readAuth) logger.info({}, 'Reads need basic auth (DTM_READ_USER / DTM_READ_PASSWORD).');
+logger.info(
+  { historyRetention: historyPruning?.olderThan ?? 'off' },
   historyPruning
     ? `History older than ${historyPruning.olderThan} is pruned hourly, each slot's latest transition kept (DTM_HISTORY_RETENTION).`
     : 'History is kept for good (DTM_HISTORY_RETENTION=off).',
 );
-if (env.DTM_READ_DATABASE_URL) console.log('Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
+if (env.DTM_READ_DATABASE_URL) logger.info({}, 'Reads of committed rows: DTM_READ_DATABASE_URL (a replica)');
 
 let isStopping = false;
 async function stop(signal: string): Promise<void> {
   if (isStopping) return;
   isStopping = true;
-  console.log(`${signal}: shutting down`);
+  logger.info({ signal }, 'shutting down');
   try {
     await server.close();
     process.exit(0);
   } catch (error) {
-    console.error('dtm-api: shutdown failed', error);
+    logger.error({ err: error }, 'shutdown failed');
     process.exit(1);
   }
 }

@@ -7,6 +7,7 @@ import { type AppType, createApp } from './app.ts';
 import { createApiManager } from './database.ts';
 import type { AuthConfig, Limits, Logger } from './deps.ts';
 import { EventHub } from './event-hub.ts';
+import { createLogger } from './logger.ts';
 
 /**
  * The dashboard build served by default: the copy an installed package carries (`dist/dashboard`, made by
@@ -35,7 +36,7 @@ export interface StartServerOptions {
   /** Origins allowed by CORS. Default none (CORS off). */
   corsOrigins?: readonly string[];
   limits?: Partial<Limits>;
-  /** Default: `console`. */
+  /** Default: `createLogger()` (pino at level info: JSON lines, or pretty ones on a terminal). */
   logger?: Logger;
   /** Connections of the API's own pool. Default 5. */
   poolSize?: number;
@@ -65,12 +66,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const consoleLogger: Logger = {
-  info: (message) => console.log(`[dtm-api] ${message}`),
-  warn: (message) => console.warn(`[dtm-api] ${message}`),
-  error: (message, error) => console.error(`[dtm-api] ${message}`, error),
-};
-
 /** How long in-flight requests get to finish on close before their connections are cut. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -79,7 +74,7 @@ const CLOSE_GRACE_MS = 2_000;
  * and the e2e suite.
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? createLogger();
   const schema = options.schema ?? 'dtm';
   if (options.isMigrating ?? true) {
     // On a connection without the API's statement_timeout: a migration may legitimately take longer.
@@ -96,11 +91,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     schema,
     ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
     ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
-    onIdleError: (error) => logger.warn(`an idle database connection failed: ${error.message}`),
+    onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed'),
   });
   let pruning: HistoryPruning | null = null;
   try {
-    pruning = startPruning(database.tm, options.historyPruning, logger);
+    pruning =
+      options.historyPruning === null
+        ? null
+        : database.tm.startHistoryPruning({ ...options.historyPruning, logger });
   } catch (error) {
     await database.close();
     throw error;
@@ -110,7 +108,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // The stored slot counts that wide reads add up are kept current here, off the workers' path (one sidecar
   // at a time; reads are exact without it, only slower the further behind it is).
   const recounting = database.tm.startRecounting({
-    onError: (error) => logger.warn(`recounting the slot counts failed: ${error.message}`),
+    onError: (error) => logger.warn({ err: error }, 'recounting the slot counts failed'),
   });
   const app = createApp({
     tm: database.tm,
@@ -162,23 +160,4 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return closing;
     },
   };
-}
-
-/** The history pruning of `options` on `tm`, logging to `logger`; null when it is off. */
-function startPruning(
-  tm: TaskManager,
-  options: StartServerOptions['historyPruning'],
-  logger: Logger,
-): HistoryPruning | null {
-  if (options === null) return null;
-  return tm.startHistoryPruning({
-    ...options,
-    logger: {
-      debug() {},
-      info: (_fields, message) => logger.info(message),
-      warn: (fields, message) =>
-        logger.warn(fields.error === undefined ? message : `${message}: ${String(fields.error)}`),
-      error: (fields, message) => logger.error(message, fields.error),
-    },
-  });
 }

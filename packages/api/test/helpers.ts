@@ -74,33 +74,35 @@ export const SUBSCRIPTION_SESSION = `(query = 'LISTEN "' || $1 || '.events"'
   OR (query LIKE '%pg_snapshot_xip%' AND query LIKE '%"' || $1 || '".task_history%'))
   AND pid <> pg_backend_pid()`;
 
-export const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 /**
- * A logger that keeps every entry as the text an operator would read: `<level> <message>`, then the error's
- * stack (or value) on the lines below when one is given.
+ * A logger that keeps every entry but the requests' as the text an operator would read: `<level> <message>`,
+ * then the error's stack (or value) on the lines below when one is given (`err`).
  */
 export function recordingLogger(): { logger: Logger; entries: string[] } {
   const entries: string[] = [];
-  const record = (level: string, message: string, error?: unknown) => {
+  const record = (level: string, fields: Record<string, unknown>, message: string) => {
+    if (message === 'request') return;
+    const error = fields.err;
     const detail = error === undefined ? '' : `\n${error instanceof Error ? error.stack : String(error)}`;
     entries.push(`${level} ${message}${detail}`);
   };
   return {
     entries,
     logger: {
-      info: (message) => record('info', message),
-      warn: (message) => record('warn', message),
-      error: (message, error) => record('error', message, error),
+      debug: () => {},
+      info: (fields, message) => record('info', fields, message),
+      warn: (fields, message) => record('warn', fields, message),
+      error: (fields, message) => record('error', fields, message),
     },
   };
 }
 
 /** Logs server errors, so a 500 in a test shows its cause. */
-export const errorLogger = {
-  info: () => {},
-  warn: () => {},
-  error: (message: string, error?: unknown) => console.error(message, error),
+export const errorLogger: Logger = {
+  ...silentLogger,
+  error: (fields, message) => console.error(message, fields),
 };
 
 /** A JSON POST with the right token (or the given headers). */

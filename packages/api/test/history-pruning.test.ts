@@ -29,7 +29,7 @@ describe('the sidecar prunes the history', () => {
       schema,
       port: 0,
       dashboardDir: null,
-      logger: { ...silentLogger, info: (message) => lines.push(message) },
+      logger: { ...silentLogger, info: (_fields, message) => lines.push(message) },
       historyPruning: { firstRunAfterMs: 0, everyMs: 20 },
     });
     try {

@@ -625,7 +625,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(new RegExp(`dtm_oldest_due_age_seconds\\{${label}\\} \\d+`));
     expect(text).toContain('dtm_http_requests_total{method="GET",route="/api/health",status="200"}');
     expect(text).toContain(
-      'dtm_http_request_duration_seconds_bucket{method="GET",route="/api/health",le="+Inf"}',
+      'dtm_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/health"}',
     );
     expect(text).toContain('dtm_database_up 1');
   });

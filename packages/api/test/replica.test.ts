@@ -54,7 +54,7 @@ beforeAll(async () => {
     dashboardDir: null,
     isMigrating: false,
     limits: { gridCacheMs: 0, namesCacheMs: 0 },
-    logger: { ...silentLogger, warn: (message) => warnings.push(message) },
+    logger: { ...silentLogger, warn: (_fields, message) => warnings.push(message) },
   });
   cleanups.push(() => server.close());
   stack = { primary, replica, worker, standby, server, warnings };

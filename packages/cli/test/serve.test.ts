@@ -36,7 +36,7 @@ describe('dtm serve', () => {
     expect(await exited).toBe(0);
   });
 
-  it('rejects a bad port, a short token or a bad retention with exit 2 before starting anything', async () => {
+  it('rejects a bad port, a short token, a bad retention or log level with exit 2 before starting anything', async () => {
     const port = await runDtm(['serve', '--port', 'eighty', '--schema', schema]);
     expect(port.status).toBe(2);
     expect(port.stderr).toContain('--port must be a whole number');
@@ -48,5 +48,8 @@ describe('dtm serve', () => {
     });
     expect(retention.status).toBe(2);
     expect(retention.stderr).toContain('invalid DTM_HISTORY_RETENTION "P1M"');
+    const level = await runDtm(['serve', '--port', '0', '--schema', schema], { DTM_LOG_LEVEL: 'chatty' });
+    expect(level.status).toBe(2);
+    expect(level.stderr).toMatch(/DTM_LOG_LEVEL.*chatty/);
   });
 });

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { Backoff } from './backoff.ts';
 import { BadInputError } from './errors.ts';
 import type { Schema } from './schema.ts';
 import type { TaskState } from './types.ts';
@@ -60,8 +61,6 @@ export interface Subscription {
   sync(timeoutMs?: number): Promise<void>;
 }
 
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5_000;
 const SYNC_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_MS = 200;
 /** A transaction that records more transitions of one name than this is told as one BulkEvent. */
@@ -317,8 +316,9 @@ export async function listen(
   let client: pg.Client | null = null;
   let isClosed = false;
   let isConnected = false;
-  let retryMs = RETRY_MIN_MS;
-  let retryTimer: NodeJS.Timeout | undefined;
+  const closing = new AbortController();
+  const backoff = new Backoff({ signal: closing.signal });
+  let isReconnecting = false;
   /** What the owner asked for last (resume/pause), and what the connection has done. */
   let isWanted = true;
   let isListening = false;
@@ -329,23 +329,29 @@ export async function listen(
     if (message.channel === channel && message.payload) options.onPayload(message.payload);
   };
 
+  /** Connects and LISTENs; a failure ends the new connection and is thrown (a loss is reported once up). */
   const connect = async (isReconnect: boolean): Promise<void> => {
     const next = new pg.Client(connection);
     next.on('error', (error) => lost(next, error));
     next.on('end', () => lost(next, new Error('listening connection ended')));
     next.on('notification', onNotification);
     client = next;
-    await next.connect();
-    const isListened = isWanted;
-    if (isListened) await next.query(`LISTEN "${channel}"`);
-    if (isClosed) {
-      await next.end();
-      return;
+    try {
+      await next.connect();
+      const isListened = isWanted;
+      if (isListened) await next.query(`LISTEN "${channel}"`);
+      if (isClosed) {
+        await next.end();
+        return;
+      }
+      isConnected = true;
+      isListening = isListened;
+      if (isListening !== isWanted) void change(isWanted); // paused or resumed meanwhile
+    } catch (error) {
+      if (client === next) client = null;
+      await dispose(next);
+      throw error;
     }
-    isConnected = true;
-    isListening = isListened;
-    if (isListening !== isWanted) void change(isWanted); // paused or resumed meanwhile
-    retryMs = RETRY_MIN_MS;
     if (isReconnect) options.onReconnect?.();
   };
 
@@ -366,40 +372,35 @@ export async function listen(
   };
 
   const lost = (which: pg.Client, error: Error) => {
-    if (which !== client || isClosed) return;
+    // A connection still connecting reports its failure by throwing (see connect).
+    if (which !== client || !isConnected || isClosed) return;
     client = null;
     isConnected = false;
     isListening = false;
-    which.removeAllListeners('notification');
-    which.on('error', () => {});
-    which.end().catch(() => {});
+    void dispose(which);
     options.onError?.(error);
-    scheduleReconnect();
+    void reconnect();
   };
 
-  const scheduleReconnect = () => {
-    if (isClosed || retryTimer) return;
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined;
-      connect(true).catch((error: unknown) => {
-        if (client) lost(client, error instanceof Error ? error : new Error(String(error)));
-      });
-    }, retryMs);
-    retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+  const reconnect = async () => {
+    if (isReconnecting) return;
+    isReconnecting = true;
+    // A server that just dropped us is rarely back at once: the first attempt waits too.
+    if (await backoff.wait()) {
+      await backoff.retry(
+        () => connect(true),
+        (error) => {
+          if (!isClosed) options.onError?.(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    }
+    isReconnecting = false;
+    // Lost again before this run ended: its loss found a run under way, so start the next one.
+    if (!isClosed && !isConnected) void reconnect();
   };
 
-  try {
-    await connect(false);
-  } catch (error) {
-    // Nobody will hold this subscription, so nobody could close it: it must not go on reconnecting.
-    isClosed = true;
-    clearTimeout(retryTimer);
-    const failed = client as pg.Client | null;
-    client = null;
-    failed?.on('error', () => {});
-    await failed?.end().catch(() => {});
-    throw error;
-  }
+  // Nobody holds a listener whose first connection failed, so nobody could close it: it is not retried here.
+  await connect(false);
   return {
     get isConnected() {
       return isConnected;
@@ -425,7 +426,7 @@ export async function listen(
     },
     async close() {
       isClosed = true;
-      clearTimeout(retryTimer);
+      closing.abort();
       const last = client;
       client = null;
       isConnected = false;
@@ -435,4 +436,11 @@ export async function listen(
       }
     },
   };
+}
+
+/** Ends a connection that is no longer used, whatever state it is in. */
+async function dispose(client: pg.Client): Promise<void> {
+  client.removeAllListeners('notification');
+  client.on('error', () => {});
+  await client.end().catch(() => {});
 }

@@ -1,4 +1,5 @@
 export { AcquiredTask, type HandleOutcome, type RetryPolicy } from './acquired-task.ts';
+export { Backoff, type BackoffOptions } from './backoff.ts';
 export type { ConnectionLossOptions } from './connection.ts';
 export type { RecountingOptions } from './counts.ts';
 export {

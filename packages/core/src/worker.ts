@@ -1,4 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import type { AcquiredTask, RetryPolicy } from './acquired-task.ts';
+import { Backoff } from './backoff.ts';
 import type { Batch, BatchLane, HandlerResult } from './batch-lane.ts';
 import { BadInputError } from './errors.ts';
 import { type ListeningConnection, listen } from './events.ts';
@@ -7,6 +9,7 @@ import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { messageOf } from './text.ts';
 import { type Interval, parseInterval } from './time.ts';
+import { traceAttempts } from './tracing.ts';
 import type { Task } from './types.ts';
 
 /**
@@ -119,6 +122,8 @@ export interface WorkerEvents {
    * attempt counts as abandoned (a failed attempt, with backoff), unless `isShutdown`.
    */
   lockLost: { task: Task; durationMs: number; error: Error; isShutdown: boolean };
+  /** The handler gave the slot back unchanged (`task.release()`): its attempt is not counted. */
+  released: { task: Task; durationMs: number };
   /** Something failed around the handlers (database unreachable, pool exhausted); the worker keeps trying. */
   error: { error: Error; doing: string };
 }
@@ -129,8 +134,6 @@ type AcquireOptions = NextTake & { from: Date; to: Date };
 
 const DEFAULT_POLL_MS = 5_000;
 const DEFAULT_GRACE_MS = 10_000;
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 5_000;
 /** createTasks takes at most this many slots per call. */
 const CREATE_CHUNK = 10_000;
 
@@ -177,8 +180,8 @@ export class Worker {
    * session is woken by the server for every notification committed in the database.
    */
   #idleLanes = 0;
-  /** Backoff sleeps, cut short by `stop()`. */
-  readonly #sleepers = new Set<() => void>();
+  /** Aborted by `stop()`: ends the backoff waits of the lanes and of the listener. */
+  readonly #stopping = new AbortController();
   #isStopping = false;
   #stopped: Promise<void> | null = null;
   #subscription: ListeningConnection | null = null;
@@ -227,6 +230,7 @@ export class Worker {
     this.#workerName = options.workerName ?? context.workerName;
     // Checked now (BadInputError), not at the first slot.
     context.nextTake({ name: this.name, worker: this.#workerName });
+    traceAttempts(this);
     this.#start(options.handleSignals ?? false);
   }
 
@@ -236,6 +240,11 @@ export class Worker {
    */
   get isListening(): boolean {
     return this.#subscription?.isListening ?? false;
+  }
+
+  /** Recorded as actor and holder of the slots this worker takes. */
+  get workerName(): string {
+    return this.#workerName;
   }
 
   /** How many slots this worker holds right now. */
@@ -281,6 +290,8 @@ export class Worker {
         'the pool has fewer connections than concurrency + 1: lanes will wait for connections',
       );
     }
+    // Each lane and the listener wait on it while the database is unreachable.
+    setMaxListeners(this.#concurrency + 1, this.#stopping.signal);
     if (handlesSignals) {
       process.on('SIGTERM', this.#onSignal);
       process.on('SIGINT', this.#onSignal);
@@ -300,7 +311,7 @@ export class Worker {
   async #runLane(): Promise<void> {
     // The lane owns its connection for as long as it runs: it takes slots on it, and ends each.
     const lane = this.#context.openLane();
-    let failures = 0;
+    const backoff = new Backoff({ signal: this.#stopping.signal });
     /** The lane's next slot, looked for in the round trip that completed its previous one. */
     let chained: NextSlot | undefined;
     try {
@@ -319,13 +330,12 @@ export class Worker {
             task = await lane.take(options);
           }
         } catch (error) {
-          failures += 1;
           this.#report(error, 'acquiring a slot');
-          await this.#sleep(backoff(failures));
+          await backoff.wait();
           continue;
         }
-        if (failures > 0 || this.#isDegraded) this.#recovered();
-        failures = 0;
+        if (backoff.failures > 0 || this.#isDegraded) this.#recovered();
+        backoff.reset();
         if (!task) {
           await this.#waitIdle(lane, from, to);
           continue;
@@ -349,7 +359,7 @@ export class Worker {
   /** A lane in batch mode (`commitBatch` > 1): as #runLane, a batch at a time. */
   async #runBatchLane(): Promise<void> {
     const lane = this.#context.openBatchLane(this.#commitBatch);
-    let failures = 0;
+    const backoff = new Backoff({ signal: this.#stopping.signal });
     /** The lane's next batch, taken in the round trip that ended its previous one. */
     let chained: { next: Batch | null } | { error: unknown } | undefined;
     try {
@@ -367,13 +377,12 @@ export class Worker {
             found = await lane.take(options);
           }
         } catch (error) {
-          failures += 1;
           this.#report(error, 'acquiring slots');
-          await this.#sleep(backoff(failures));
+          await backoff.wait();
           continue;
         }
-        if (failures > 0 || this.#isDegraded) this.#recovered();
-        failures = 0;
+        if (backoff.failures > 0 || this.#isDegraded) this.#recovered();
+        backoff.reset();
         if (!found) {
           await this.#waitIdle(lane, options.from, options.to);
           continue;
@@ -599,6 +608,7 @@ export class Worker {
       }
       default:
         this.#log.debug({ ...fields, durationMs }, 'slot released unchanged');
+        this.#emit('released', { task: task.task, durationMs });
     }
   }
 
@@ -688,10 +698,10 @@ export class Worker {
    * meantime).
    */
   async #listen(): Promise<void> {
-    let failures = 0;
-    while (!this.#isStopping) {
-      try {
-        const subscription = await listen(this.#tm.pool.options, toSchema(this.#tm.schema).workChannel, {
+    const backoff = new Backoff({ signal: this.#stopping.signal });
+    const subscription = await backoff.retry(
+      () =>
+        listen(this.#tm.pool.options, toSchema(this.#tm.schema).workChannel, {
           onPayload: (name) => {
             if (name === this.name) this.#wakeOne();
           },
@@ -700,22 +710,18 @@ export class Worker {
             this.#wakeOne();
           },
           onError: (error) => this.#report(error, 'listening for notifications'),
-        });
-        if (this.#isStopping) {
-          await subscription.close();
-          return;
-        }
-        this.#subscription = subscription;
-        if (this.#idleLanes === 0) subscription.pause(); // every lane is busy: see #idleLanes
-        // Whatever happened before we listened: look once.
-        this.#wakeOne();
-        return;
-      } catch (error) {
-        failures += 1;
-        this.#report(error, 'listening for notifications');
-        await this.#sleep(backoff(failures));
-      }
+        }),
+      (error) => this.#report(error, 'listening for notifications'),
+    );
+    if (!subscription) return;
+    if (this.#isStopping) {
+      await subscription.close();
+      return;
     }
+    this.#subscription = subscription;
+    if (this.#idleLanes === 0) subscription.pause(); // every lane is busy: see #idleLanes
+    // Whatever happened before we listened: look once.
+    this.#wakeOne();
   }
 
   /** Resumes the paused listener; true if it was paused (and is listening now). */
@@ -738,19 +744,6 @@ export class Worker {
     });
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#isStopping) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#sleepers.add(done);
-    });
-  }
-
   async #shutdown(): Promise<void> {
     this.#isStopping = true;
     this.#log.info({ ...this.#fields(), running: this.#running.size }, 'worker stopping');
@@ -758,7 +751,7 @@ export class Worker {
     clearTimeout(this.#boundaryTimer);
     clearTimeout(this.#dueTimer);
     for (const wake of this.#idle.splice(0)) wake();
-    for (const wake of [...this.#sleepers]) wake();
+    this.#stopping.abort();
     const lanes = Promise.all(this.#lanes);
     let graceTimer: NodeJS.Timeout | undefined;
     const isGraceful = await Promise.race([
@@ -852,11 +845,6 @@ const consoleLogger: WorkerLogger = {
     console.error(`[dtm] ${message} ${JSON.stringify(fields)}`);
   },
 };
-
-function backoff(failures: number): number {
-  const ms = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 20));
-  return Math.round(ms * (0.75 + Math.random() * 0.5));
-}
 
 function toDuration(value: Interval, what: string): number {
   if (value === 0 || value === 'PT0S') return 0;

@@ -78,9 +78,17 @@ async function main(): Promise<void> {
     );
 
     const token = process.env.DTM_API_TOKEN || randomBytes(18).toString('base64url');
-    const { startServer } = await import('@dtm/api');
+    const { createLogger, startServer } = await import('@dtm/api');
     const host = process.env.HOST ?? '127.0.0.1';
-    const options = { databaseUrl: url, schema, host, auth: { token, tokenName: 'dashboard' } };
+    const options = {
+      databaseUrl: url,
+      schema,
+      host,
+      auth: { token, tokenName: 'dashboard' },
+      // The API's warnings and errors only (pino), unless DTM_LOG_LEVEL asks for more: a line per request
+      // would bury the demo's own.
+      logger: createLogger({ level: process.env.DTM_LOG_LEVEL || 'warn' }),
+    };
     const server = await startServer({ ...options, port: Number(process.env.PORT ?? 8080) }).catch(
       (error: unknown) => {
         // 8080 taken and no PORT asked for: any free port will do for a demo.

@@ -27,7 +27,7 @@ const DEVELOPMENT_ONLY = [
   /^pg-boss$/,
 ];
 /** The files the README's blocks are written to, and where the tests below run each. */
-const SNIPPET_FILES = ['worker.mjs', 'tour.mjs', 'configure.ts'];
+const SNIPPET_FILES = ['worker.mjs', 'tour.mjs', 'configure.ts', 'metrics.mjs'];
 const TSC = join(import.meta.dirname, '..', 'node_modules', 'typescript', 'bin', 'tsc');
 
 interface Block {
@@ -168,6 +168,35 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     }
     // handleSignals: it stops, then ends the way SIGTERM would have.
     expect(await exited(worker)).toEqual({ status: null, signal: 'SIGTERM' });
+  });
+
+  it("run the README's metrics program: @dtm/core/metrics with the user's prom-client, scraped over HTTP", async () => {
+    await writeSnippet('metrics.mjs');
+    const port = await freePort();
+    const program = start(process.execPath, ['metrics.mjs'], {
+      DATABASE_URL: database.url,
+      METRICS_PORT: String(port),
+    });
+    try {
+      // The worker creates the current slot and completes it; the scrape counts that attempt.
+      const text = await waitFor(
+        'the completed attempt in a scrape',
+        async () => {
+          const scraped = await fetch(`http://127.0.0.1:${port}/`)
+            .then((response) => response.text())
+            .catch(() => '');
+          return /^dtm_worker_attempts_total\{name="sensor-count",outcome="completed"\} [1-9]/m.test(scraped)
+            ? scraped
+            : null;
+        },
+        60_000,
+      );
+      expect(text).toMatch(/^dtm_worker_slots_held\{name="sensor-count"\} 0$/m);
+      expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    } finally {
+      program.kill('SIGTERM');
+    }
+    expect(await exited(program)).toEqual({ status: null, signal: 'SIGTERM' });
   });
 
   it("run the README's other blocks as one script under plain node", async () => {

