@@ -44,6 +44,9 @@ async function completed(manager: TaskManager, name: string): Promise<number> {
   return Number(rows[0]?.n);
 }
 
+// A thousand slots through processes killed every few hundred ms: seconds on an idle machine, minutes on a busy one.
+const CHAOS_TIMEOUT_MS = 300_000;
+
 describe('faults with real worker processes', () => {
   it.each([1, 8])(
     '1. four workers × concurrency 4 (commitBatch %i) drain 1,000 slots while one of them is SIGKILLed and restarted every few hundred ms',
@@ -82,6 +85,7 @@ describe('faults with real worker processes', () => {
       );
       await killAll(workers);
     },
+    CHAOS_TIMEOUT_MS,
   );
 
   it.each([1, 8])(
