@@ -94,6 +94,19 @@ export function holderStatements(schema: Schema): HolderStatements {
   const openReservations = (name: string) =>
     `SELECT r.name, r.slot FROM ${s}.attempts r JOIN ${s}.tasks t ON t.name = r.name AND t.slot = r.slot
      WHERE r.name = ${name} AND ${isOpen}`;
+  // The due slots of $1 in [$2, $3) that nobody holds or has reserved, the first `limit` in `order`, locked.
+  const dueSlots = (order: 'ASC' | 'DESC', limit: string) =>
+    `SELECT name, slot, failed_attempts
+     FROM ${s}.tasks t
+     WHERE name = $1
+       AND state = 'AVAILABLE'
+       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+       AND slot >= coalesce($2, '-infinity')
+       AND slot < coalesce($3, 'infinity')
+       AND (name, slot) NOT IN (${openReservations('$1')})
+     ORDER BY slot ${order}
+     LIMIT ${limit}
+     FOR UPDATE SKIP LOCKED`;
   // The lane's row is written in place: a new lane's first reservation inserts it.
   const reserve = `ON CONFLICT (lane) DO UPDATE
        SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
@@ -103,19 +116,7 @@ export function holderStatements(schema: Schema): HolderStatements {
       ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
       `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
        SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), ${delay('$6', '$7', '$8')}
-       FROM (
-         SELECT name, slot, failed_attempts
-         FROM ${s}.tasks t
-         WHERE name = $1
-           AND state = 'AVAILABLE'
-           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-           AND slot >= coalesce($2, '-infinity')
-           AND slot < coalesce($3, 'infinity')
-           AND (name, slot) NOT IN (${openReservations('$1')})
-         ORDER BY slot ${order}
-         LIMIT 1
-         FOR UPDATE SKIP LOCKED
-       ) t
+       FROM (${dueSlots(order, '1')}) t
        ${reserve}`,
     );
   // What the locking statement returns: the committed row, and the reservation and transaction holding it.
@@ -205,19 +206,7 @@ export function holderStatements(schema: Schema): HolderStatements {
       `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
        SELECT $4 + row_number() OVER (ORDER BY t.slot) - 1, t.name, t.slot, $5, clock_timestamp(), now(),
               ${delay('$6', '$7', '$8')}
-       FROM (
-         SELECT name, slot, failed_attempts
-         FROM ${s}.tasks t
-         WHERE name = $1
-           AND state = 'AVAILABLE'
-           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-           AND slot >= coalesce($2, '-infinity')
-           AND slot < coalesce($3, 'infinity')
-           AND (name, slot) NOT IN (${openReservations('$1')})
-         ORDER BY slot
-         LIMIT $9
-         FOR UPDATE SKIP LOCKED
-       ) t
+       FROM (${dueSlots('ASC', '$9')}) t
        ${reserve}`,
     ),
     lockBatch: prepared(
