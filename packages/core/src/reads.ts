@@ -456,10 +456,14 @@ class RowPlan {
     return this.anchor + (cell + Math.floor((this.first - this.anchor) / S)) * S;
   }
 
-  /** Slot numbers [start, end) of a cell, within the window. */
-  cellRange(cell: number): [number, number] {
-    const start = this.blockStart(cell);
-    return [Math.max(start, this.first), Math.min(start + this.slotsPerCell, this.end)];
+  /** The first slot number of a cell, within the window. */
+  cellStart(cell: number): number {
+    return Math.max(this.blockStart(cell), this.first);
+  }
+
+  /** The slot number after a cell's last, within the window. */
+  cellEnd(cell: number): number {
+    return Math.min(this.blockStart(cell) + this.slotsPerCell, this.end);
   }
 
   hold(slot: HeldSlot): void {
@@ -474,41 +478,49 @@ class RowPlan {
     this.holders[cell] ??= slot;
   }
 
-  countsOf(cell: number): Partial<Record<CellState, number>> {
-    const [start, end] = this.cellRange(cell);
+  /**
+   * The counts of cell `cell` (slots [start, end)), only the states above zero. Written out state by state:
+   * a grid builds one per cell, tens of thousands per answer, so this allocates nothing but the object.
+   */
+  countsOf(cell: number, start: number, end: number): Partial<Record<CellState, number>> {
     const firstN = this.name.firstN ?? Number.POSITIVE_INFINITY;
-    const span = (a: number, b: number) => Math.max(0, b - a);
-    const before = span(start, Math.min(end, firstN));
-    const expectedStarted = span(Math.max(start, firstN), Math.min(end, this.startedEnd));
-    const expectedFuture = span(Math.max(start, firstN, this.startedEnd), end);
+    const from = Math.max(start, firstN);
+    const before = Math.max(0, Math.min(end, firstN) - start);
+    const expectedStarted = Math.max(0, Math.min(end, this.startedEnd) - from);
+    const expectedFuture = Math.max(0, end - Math.max(from, this.startedEnd));
     const counts: Partial<Record<CellState, number>> = {};
-    const put = (state: CellState, count: number) => {
-      if (count > 0) counts[state] = count;
-    };
-    put('FAILING', this.failing[cell] ?? 0);
-    put('MISSING', expectedStarted - (this.rows[0]?.[cell] ?? 0));
-    put('AVAILABLE', this.available[cell] ?? 0);
-    put('ACQUIRED', this.acquired[cell] ?? 0);
-    put('SKIP', this.skip[cell] ?? 0);
-    put('COMPLETE', this.complete[cell] ?? 0);
-    put('FUTURE', expectedFuture - (this.rows[1]?.[cell] ?? 0));
-    put('BEFORE_FIRST', before);
+    const failing = this.failing[cell] ?? 0;
+    if (failing > 0) counts.FAILING = failing;
+    const missing = expectedStarted - (this.rows[0]?.[cell] ?? 0);
+    if (missing > 0) counts.MISSING = missing;
+    const available = this.available[cell] ?? 0;
+    if (available > 0) counts.AVAILABLE = available;
+    const acquired = this.acquired[cell] ?? 0;
+    if (acquired > 0) counts.ACQUIRED = acquired;
+    const skip = this.skip[cell] ?? 0;
+    if (skip > 0) counts.SKIP = skip;
+    const complete = this.complete[cell] ?? 0;
+    if (complete > 0) counts.COMPLETE = complete;
+    const future = expectedFuture - (this.rows[1]?.[cell] ?? 0);
+    if (future > 0) counts.FUTURE = future;
+    if (before > 0) counts.BEFORE_FIRST = before;
     return counts;
   }
 
   toRow(): GridRow {
     const { cadence } = this.name;
-    const cells: GridCell[] = [];
+    const cells: GridCell[] = new Array(this.cellCount);
     let missing = 0;
     let failing = 0;
     let running = 0;
     for (let cell = 0; cell < this.cellCount; cell++) {
-      const [start, end] = this.cellRange(cell);
-      const counts = this.countsOf(cell);
+      const start = this.cellStart(cell);
+      const end = this.cellEnd(cell);
+      const counts = this.countsOf(cell, start, end);
       missing += counts.MISSING ?? 0;
       failing += counts.FAILING ?? 0;
       running += counts.ACQUIRED ?? 0;
-      cells.push({
+      cells[cell] = {
         start: new Date(cadence.slotStart(start)),
         end: new Date(cadence.slotStart(end)),
         state: worstState(counts) ?? 'BEFORE_FIRST',
@@ -516,7 +528,7 @@ class RowPlan {
         failedAttempts: this.mostAttempts[cell] ?? 0,
         message: null,
         holder: this.holders[cell] ?? null,
-      });
+      };
     }
     const firstN = this.name.firstN;
     return {
@@ -528,7 +540,7 @@ class RowPlan {
       start: new Date(cadence.slotStart(this.first)),
       slotCount: this.end - this.first,
       slotsPerCell: this.slotsPerCell,
-      firstCellSlots: this.cellCount > 0 ? this.cellRange(0)[1] - this.first : 0,
+      firstCellSlots: this.cellCount > 0 ? this.cellEnd(0) - this.first : 0,
       summary: { missing, failing, running },
       cells,
     };
@@ -759,15 +771,14 @@ async function countPieces(client: pg.PoolClient, s: string, plans: RowPlan[]): 
   );
   for (const row of rows) {
     const plan = plans[row.row_i] as RowPlan;
-    const add = (counts: number[], value: number | null) => {
-      counts[row.cell] = (counts[row.cell] ?? 0) + (value ?? 0);
-    };
-    add(plan.rows[row.part] as number[], row.slots);
-    add(plan.available, row.available);
-    add(plan.failing, row.failing);
-    add(plan.complete, row.complete);
-    add(plan.skip, row.skip);
-    plan.mostAttempts[row.cell] = Math.max(plan.mostAttempts[row.cell] ?? 0, row.max_failed_attempts ?? 0);
+    const { cell } = row;
+    const started = plan.rows[row.part] as number[];
+    started[cell] = (started[cell] ?? 0) + row.slots;
+    plan.available[cell] = (plan.available[cell] ?? 0) + (row.available ?? 0);
+    plan.failing[cell] = (plan.failing[cell] ?? 0) + (row.failing ?? 0);
+    plan.complete[cell] = (plan.complete[cell] ?? 0) + (row.complete ?? 0);
+    plan.skip[cell] = (plan.skip[cell] ?? 0) + (row.skip ?? 0);
+    plan.mostAttempts[cell] = Math.max(plan.mostAttempts[cell] ?? 0, row.max_failed_attempts ?? 0);
   }
 }
 
