@@ -5,6 +5,7 @@ import type { Batch, BatchLane, HandlerResult } from './batch-lane.ts';
 import { BadInputError } from './errors.ts';
 import { type ListeningConnection, listen } from './events.ts';
 import type { Lane, NextSlot, NextTake } from './lane.ts';
+import { type Cadence, firstSlotFrom, fixedCadence } from './model.ts';
 import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { messageOf } from './text.ts';
@@ -150,10 +151,10 @@ export class Worker {
   readonly #tm: TaskManager;
   readonly #maxAttempts: number | null | undefined;
   readonly #handler: (task: AcquiredTask) => Promise<unknown>;
-  readonly #intervalMs: number;
+  /** How the name's slots are numbered: the one place the worker does slot arithmetic. */
+  readonly #cadence: Cadence;
   readonly #backlogMs: number;
   readonly #lagMs: number;
-  readonly #originMs: number;
   readonly #concurrency: number;
   readonly #commitBatch: number;
   readonly #pollMs: number;
@@ -191,11 +192,11 @@ export class Worker {
   #dueAt = Number.POSITIVE_INFINITY;
   /** The look for the next due slot under way (see #checkNextDue), awaited by stop(). */
   #checkingDue: Promise<void> | null = null;
-  /** Every slot before this instant (within the window) has been created. */
+  /** Every slot numbered below this one (within the window) has been created. */
   #createdUpTo = Number.NEGATIVE_INFINITY;
   #creating: Promise<void> | null = null;
   #isDegraded = false;
-  /** The lanes' acquire options, and the current slot they were made for (see #acquireOptions). */
+  /** The lanes' acquire options, and the number of the current slot they were made for (see #acquireOptions). */
   #options: { current: number; value: AcquireOptions } | null = null;
   readonly #onSignal = (signal: NodeJS.Signals) => this.#handleSignal(signal);
 
@@ -211,12 +212,11 @@ export class Worker {
     this.#maxAttempts = options.maxAttempts;
     this.name = options.name;
     this.#handler = options.handler;
-    this.#intervalMs = parseInterval(options.interval);
     this.#backlogMs = toDuration(options.backlog, 'backlog');
     this.#lagMs = options.lag === undefined ? 0 : toDuration(options.lag, 'lag');
     const origin = options.origin === undefined ? new Date(0) : new Date(options.origin);
     if (Number.isNaN(origin.getTime())) throw new BadInputError('origin must be a valid date');
-    this.#originMs = origin.getTime();
+    this.#cadence = fixedCadence(parseInterval(options.interval), origin.getTime());
     this.#concurrency = checkWhole(options.concurrency ?? 1, 'concurrency', 1, 1_000);
     this.#commitBatch = checkWhole(options.commitBatch ?? 1, 'commitBatch', 1, 1_000);
     this.#pollMs = checkWhole(options.pollInterval ?? DEFAULT_POLL_MS, 'pollInterval', 10, 86_400_000);
@@ -465,8 +465,8 @@ export class Worker {
   #acquireOptions(): AcquireOptions {
     const current = this.#currentSlot();
     if (this.#options?.current !== current) {
-      const from = new Date(current - this.#backlogMs);
-      const to = new Date(current + this.#intervalMs);
+      const from = new Date(this.#cadence.slotStart(current) - this.#backlogMs);
+      const to = new Date(this.#cadence.slotStart(current + 1));
       this.#options = {
         current,
         value: {
@@ -622,22 +622,26 @@ export class Worker {
 
   async #createSlots(): Promise<void> {
     if (this.#isStopping) return;
+    const cadence = this.#cadence;
     const current = this.#currentSlot();
-    const to = current + this.#intervalMs;
-    const windowStart = this.#keepsBacklog ? this.#alignUp(current - this.#backlogMs) : current;
-    const from = Math.max(windowStart, this.#createdUpTo);
+    const end = current + 1;
+    const windowStart = this.#keepsBacklog
+      ? firstSlotFrom(cadence, cadence.slotStart(current) - this.#backlogMs)
+      : current;
+    const first = Math.max(windowStart, this.#createdUpTo);
     try {
-      for (let start = from; start < to; start += CREATE_CHUNK * this.#intervalMs) {
+      for (let n = first; n < end; n += CREATE_CHUNK) {
+        const chunkEnd = Math.min(end, n + CREATE_CHUNK);
         await this.#tm.createTasks({
           name: this.name,
-          from: new Date(start),
-          to: new Date(Math.min(to, start + CREATE_CHUNK * this.#intervalMs)),
-          interval: this.#intervalMs,
-          origin: new Date(this.#originMs),
+          from: new Date(cadence.slotStart(n)),
+          to: new Date(cadence.slotStart(chunkEnd)),
+          interval: cadence.intervalMs,
+          origin: new Date(cadence.originMs),
           createdBy: this.#workerName,
           ...(this.#maxAttempts === undefined ? {} : { maxAttempts: this.#maxAttempts }),
         });
-        this.#createdUpTo = Math.min(to, start + CREATE_CHUNK * this.#intervalMs);
+        this.#createdUpTo = chunkEnd;
       }
     } catch (error) {
       this.#report(error, 'creating slots');
@@ -646,7 +650,7 @@ export class Worker {
     clearTimeout(this.#boundaryTimer);
     if (this.#isStopping) return;
     // Wake when the next slot begins (the slot containing now - lag changes).
-    const nextStart = to + this.#lagMs - Date.now();
+    const nextStart = cadence.slotStart(end) + this.#lagMs - Date.now();
     this.#boundaryTimer = setTimeout(() => void this.#ensureCreated(), Math.max(0, nextStart) + 5);
     this.#boundaryTimer.unref();
   }
@@ -824,13 +828,9 @@ export class Worker {
     return { worker: this.#workerName, task: this.name };
   }
 
+  /** The number of the slot that contains `now - lag`. */
   #currentSlot(): number {
-    const now = Date.now() - this.#lagMs;
-    return this.#originMs + Math.floor((now - this.#originMs) / this.#intervalMs) * this.#intervalMs;
-  }
-
-  #alignUp(ms: number): number {
-    return this.#originMs + Math.ceil((ms - this.#originMs) / this.#intervalMs) * this.#intervalMs;
+    return this.#cadence.slotNumber(Date.now() - this.#lagMs);
   }
 }
 
