@@ -177,7 +177,7 @@ describe('GET /api/tasks/:name/:slot', () => {
       failedAttempts: 1,
       hasGivenUp: true,
       nextAttemptAt: null,
-      message: 'gave up after 1 attempts: source unreachable',
+      message: 'gave up after 1 attempt: source unreachable',
     });
     const requeued = await post(app, '/api/requeue', {
       name,

@@ -1,4 +1,11 @@
-import { CELL_STATES_WORST_FIRST, type CellState, type GridRow, type HeldSlot, type Task } from '@dtm/core';
+import {
+  attemptsText,
+  CELL_STATES_WORST_FIRST,
+  type CellState,
+  type GridRow,
+  type HeldSlot,
+  type Task,
+} from '@dtm/core';
 import { type Color, formatTime, paint, truncate } from './output.ts';
 
 /** The order of the legend and the counts: the usual life of a slot, then what needs attention. */
@@ -114,7 +121,7 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
   const per = status.slotsPerCell === 1 ? '1 slot per cell' : `${status.slotsPerCell} slots per cell`;
   const listedGaps = status.slotsPerCell === 1 ? 'gaps' : 'cells with gaps';
   lines.push(
-    `${paint(status.name, 'bold', isColor)}  every ${status.interval}${status.maxAttempts === null ? '' : `, gives up after ${status.maxAttempts} attempts`}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
+    `${paint(status.name, 'bold', isColor)}  every ${status.interval}${status.maxAttempts === null ? '' : `, gives up after ${attemptsText(status.maxAttempts)}`}  ${formatTime(status.from)} .. ${formatTime(status.to)}  ${status.slots} slot${status.slots === 1 ? '' : 's'}, ${per}`,
   );
   if (status.slots === 0) {
     lines.push('  (no slots in this window)');
@@ -142,9 +149,8 @@ export function renderName(status: NameStatus, isColor: boolean): string[] {
     lines.push(`  ${listedGaps}: ${listed.join(', ')}${more}`);
   }
   for (const failure of status.failures) {
-    const attempts = failure.failedAttempts === 1 ? '1 attempt' : `${failure.failedAttempts} attempts`;
     lines.push(
-      `  ${paint(failure.hasGivenUp ? 'gave up' : 'failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attempts}  ${truncate(failure.message ?? '', 100)}`,
+      `  ${paint(failure.hasGivenUp ? 'gave up' : 'failing', 'red', isColor)} ${formatTime(failure.slot)}  ${attemptsText(failure.failedAttempts)}  ${truncate(failure.message ?? '', 100)}`,
     );
   }
   const moreFailing = status.counts.FAILING - status.failures.length;

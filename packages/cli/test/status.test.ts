@@ -50,7 +50,7 @@ describe('dtm status', () => {
   it('lists every name without a name argument, and colors only when asked to', async () => {
     const plain = await runDtm(['status', ...window, '--schema', schema]);
     expect(plain.stdout).toContain('sensor  every PT5M');
-    expect(plain.stdout).toContain('daily  every P1D, gives up after 1 attempts');
+    expect(plain.stdout).toContain('daily  every P1D, gives up after 1 attempt');
     const colored = await runDtm(['status', ...window, '--schema', schema], {
       NO_COLOR: '',
       FORCE_COLOR: '1',
@@ -61,8 +61,8 @@ describe('dtm status', () => {
   it('shows a name’s maxAttempts and the slots that gave up', async () => {
     const days = ['--from', slotAgo(86_400_000, 2).toISOString(), '--to', new Date().toISOString()];
     const { stdout } = await runDtm(['status', 'daily', ...days, '--schema', schema]);
-    expect(stdout).toContain('daily  every P1D, gives up after 1 attempts');
-    expect(stdout).toMatch(/gave up .*1 attempt {2}gave up after 1 attempts: upstream gone/);
+    expect(stdout).toContain('daily  every P1D, gives up after 1 attempt');
+    expect(stdout).toMatch(/gave up .*1 attempt {2}gave up after 1 attempt: upstream gone/);
   });
 
   it('buckets slots into at most --width cells, each showing its worst slot', async () => {

@@ -77,6 +77,14 @@ export interface EndedRow {
   completed_at: Date | null;
 }
 
+/**
+ * The message prefix (SQL) of a slot that gives up with its failed attempt number `n` (an SQL expression):
+ * "gave up after 1 attempt: ", "gave up after 3 attempts: ", as `attemptsText` writes it.
+ */
+export function gaveUpSql(n: string): string {
+  return `'gave up after ' || ${n} || CASE WHEN ${n} = 1 THEN ' attempt: ' ELSE ' attempts: ' END`;
+}
+
 export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
   // The backoff of an attempt that would be the slot's (failed_attempts + 1)-th failure: retryDelay() in SQL.
@@ -183,7 +191,7 @@ export function holderStatements(schema: Schema): HolderStatements {
          UPDATE ${s}.tasks t
          SET state = 'AVAILABLE', failed_attempts = t.failed_attempts + 1,
              message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
-                            THEN 'gave up after ' || (t.failed_attempts + 1) || ' attempts: ' || $3
+                            THEN ${gaveUpSql('(t.failed_attempts + 1)')} || $3
                             ELSE $3 END,
              next_attempt_at = CASE WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
                                     ELSE clock_timestamp() + $4 * interval '1 millisecond' END,
@@ -232,7 +240,7 @@ export function holderStatements(schema: Schema): HolderStatements {
          SET state = CASE WHEN o.outcome = 'FAIL' THEN 'AVAILABLE' ELSE o.outcome END,
              failed_attempts = t.failed_attempts + CASE WHEN o.outcome = 'FAIL' THEN 1 ELSE 0 END,
              message = CASE WHEN o.outcome = 'FAIL' AND t.failed_attempts + 1 >= n.max_attempts
-                            THEN 'gave up after ' || (t.failed_attempts + 1) || ' attempts: ' || o.message
+                            THEN ${gaveUpSql('(t.failed_attempts + 1)')} || o.message
                             ELSE o.message END,
              next_attempt_at = CASE WHEN o.outcome <> 'FAIL' THEN NULL
                                     WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'

@@ -17,6 +17,7 @@ export {
 } from './errors.ts';
 export type { BulkEvent, SubscribeOptions, Subscription, TaskEvent, TransitionEvent } from './events.ts';
 export {
+  attemptsText,
   type Cadence,
   CELL_STATE_CODES,
   CELL_STATES_DISPLAY_ORDER,

@@ -14,6 +14,7 @@ import {
   batch,
   type EndedRow,
   execute,
+  gaveUpSql,
   type HolderStatements,
   isSetUp,
   type SetUpStatement,
@@ -833,7 +834,7 @@ export async function countAbandoned(
        UPDATE ${s}.tasks t
        SET failed_attempts = t.failed_attempts + 1,
            message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
-                          THEN 'gave up after ' || (t.failed_attempts + 1) || ' attempts: '
+                          THEN ${gaveUpSql('(t.failed_attempts + 1)')}
                           ELSE '' END
                      || format('the holder went away: the attempt %s started at %s never ended (its process died, or it lost its connection or its lock)',
                                r.worker, r.started_at),

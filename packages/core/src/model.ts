@@ -175,6 +175,11 @@ export function worstState(counts: Partial<Record<CellState, number>>): CellStat
   return null;
 }
 
+/** "1 attempt", "3 attempts": how a count of attempts reads, in messages and on screens. */
+export function attemptsText(count: number): string {
+  return count === 1 ? '1 attempt' : `${count} attempts`;
+}
+
 // ---------- names ----------
 
 /** Longest task name, in characters. */

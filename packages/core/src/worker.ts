@@ -5,7 +5,7 @@ import type { Batch, BatchLane, HandlerResult } from './batch-lane.ts';
 import { BadInputError } from './errors.ts';
 import { type ListeningConnection, listen } from './events.ts';
 import type { Lane, NextSlot, NextTake } from './lane.ts';
-import { type Cadence, firstSlotFrom, fixedCadence } from './model.ts';
+import { attemptsText, type Cadence, firstSlotFrom, fixedCadence } from './model.ts';
 import { toSchema } from './schema.ts';
 import type { TaskManager } from './task-manager.ts';
 import { messageOf } from './text.ts';
@@ -574,7 +574,7 @@ export class Worker {
       case 'fail': {
         const message = messageOf(failure);
         const retry = ended.hasGivenUp
-          ? `gave up after ${ended.failedAttempts} attempts: not retried until re-queued`
+          ? `gave up after ${attemptsText(ended.failedAttempts)}: not retried until re-queued`
           : 'to be retried';
         this.#log.info(
           {

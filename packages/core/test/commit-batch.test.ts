@@ -203,7 +203,7 @@ describe('commit batching', () => {
     expect(b).toMatchObject({
       state: 'AVAILABLE',
       failed_attempts: 1,
-      message: 'gave up after 1 attempts: bad input',
+      message: 'gave up after 1 attempt: bad input',
     });
     expect(c).toMatchObject({ state: 'COMPLETE', message: 'by hand' });
     // Released unchanged (not an attempt), then taken again.

@@ -365,6 +365,6 @@ describe('maxAttempts', () => {
     });
     const given = await tm.getTask(name, slot);
     expect(given?.failedAttempts).toBe(1);
-    expect(given?.message).toMatch(/^gave up after 1 attempts: the holder went away/);
+    expect(given?.message).toMatch(/^gave up after 1 attempt: the holder went away/);
   });
 });

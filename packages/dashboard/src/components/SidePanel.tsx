@@ -1,3 +1,4 @@
+import { attemptsText } from '@dtm/core/model';
 import { type ReactNode, useRef, useState } from 'react';
 import { ApiError } from '../api/client.ts';
 import type { GridCell } from '../api/grid.ts';
@@ -153,7 +154,7 @@ export function SidePanel(props: SidePanelProps) {
             <Field term="Failed attempts">{detail.task.failedAttempts}</Field>
             <Field term="Next attempt">
               {detail.task.hasGivenUp
-                ? `none: gave up after ${detail.task.failedAttempts} attempts — re-queue to retry`
+                ? `none: gave up after ${attemptsText(detail.task.failedAttempts)} — re-queue to retry`
                 : when(detail.task.nextAttemptAt)}
             </Field>
             <Field term="Holder">
