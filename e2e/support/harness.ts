@@ -64,6 +64,14 @@ export class Harness {
     );
   }
 
+  /** The slot's work succeeds again (it no longer throws what `failWith` set). */
+  async stopFailing(name: string, slot: Date): Promise<void> {
+    await this.tm.pool.query(`DELETE FROM "${this.#schema}".e2e_fails WHERE name = $1 AND slot = $2`, [
+      name,
+      slot,
+    ]);
+  }
+
   /** The live state as the core reads it, with FAILING for a failed AVAILABLE slot. */
   async stateOf(name: string, slot: Date): Promise<string> {
     const task = await this.tm.getTask(name, slot);

@@ -46,6 +46,7 @@ export const FLEET_NAMES = {
   skip: 'e2e-skip',
   keyboard: 'e2e-keyboard',
   token: 'e2e-token',
+  giveUp: 'e2e-give-up',
 } as const;
 
 /** Processed only by the workers the crash flow starts (and kills) itself. */
