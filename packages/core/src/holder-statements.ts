@@ -98,10 +98,15 @@ export function holderStatements(schema: Schema): HolderStatements {
   const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
   // The open reservations of a name, as a set the statement computes once (a hashed subplan): checking each
   // candidate slot against the reservations instead would read every lane's row for each slot that other
-  // lanes hold, which grows with the square of the slots held at once.
+  // lanes hold, which grows with the square of the slots held at once. Each reservation looks up its own slot
+  // by key (a LATERAL subquery with LIMIT is never flattened into a join): a join would let the planner,
+  // misled by the statistics of a name whose slots were just created, read every slot of the name instead.
   const openReservations = (name: string) =>
-    `SELECT r.name, r.slot FROM ${s}.attempts r JOIN ${s}.tasks t ON t.name = r.name AND t.slot = r.slot
-     WHERE r.name = ${name} AND ${isOpen}`;
+    `SELECT r.name, r.slot FROM ${s}.attempts r
+     CROSS JOIN LATERAL (
+       SELECT FROM ${s}.tasks t WHERE t.name = r.name AND t.slot = r.slot AND ${isOpen} LIMIT 1
+     ) open
+     WHERE r.name = ${name}`;
   // The due slots of $1 in [$2, $3) that nobody holds or has reserved, the first `limit` in `order`, locked.
   const dueSlots = (order: 'ASC' | 'DESC', limit: string) =>
     `SELECT name, slot, failed_attempts
@@ -219,16 +224,18 @@ export function holderStatements(schema: Schema): HolderStatements {
     ),
     lockBatch: prepared(
       ['bigint', 'integer'],
+      // Each reserved slot by key, locked in its LATERAL subquery (see openReservations).
       `SELECT ${held}
-       FROM (
+       FROM ${s}.attempts a
+       CROSS JOIN LATERAL (
          SELECT t.*
-         FROM ${s}.attempts a
-         JOIN ${s}.tasks t ON t.name = a.name AND t.slot = a.slot
-         WHERE a.lane >= $1 AND a.lane < $1 + $2
+         FROM ${s}.tasks t
+         WHERE t.name = a.name AND t.slot = a.slot
            AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
-         FOR UPDATE OF t SKIP LOCKED
+         FOR UPDATE SKIP LOCKED
        ) t
        JOIN ${s}.task_names n ON n.name = t.name
+       WHERE a.lane >= $1 AND a.lane < $1 + $2
        ORDER BY t.slot`,
     ),
     finishBatch: prepared(

@@ -814,10 +814,16 @@ export async function countAbandoned(
        WHERE name = $1 AND started_at < clock_timestamp() - interval '1 second'
        FOR UPDATE SKIP LOCKED
      ), free AS (
-       -- a slot locked now is held: its reservation is not abandoned; one ended since is closed
-       SELECT t.name, t.slot, stale.lane FROM ${s}.tasks t JOIN stale USING (name, slot)
-       WHERE t.acquired_at IS NULL OR t.acquired_at < stale.reserved_at
-       FOR UPDATE OF t SKIP LOCKED
+       -- a slot locked now is held: its reservation is not abandoned; one ended since is closed. Each by key,
+       -- locked in its LATERAL subquery (see openReservations in holder-statements.ts).
+       SELECT t.name, t.slot, stale.lane
+       FROM stale
+       CROSS JOIN LATERAL (
+         SELECT t.name, t.slot FROM ${s}.tasks t
+         WHERE t.name = stale.name AND t.slot = stale.slot
+           AND (t.acquired_at IS NULL OR t.acquired_at < stale.reserved_at)
+         FOR UPDATE SKIP LOCKED
+       ) t
      ), removed AS (
        DELETE FROM ${s}.attempts a USING free f
        WHERE a.lane = f.lane
