@@ -190,7 +190,7 @@ function throughputTable(run: ServerRun, title: string): string[] {
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}.`,
     '',
-    `Jobs per second between 10% and 90% of a drain of ${options.jobs.toLocaleString('en')} no-op jobs; median (min–max) of ${options.rounds} rounds, every cell once per round in a random order. Completion: the parent counts the unfinished rows of each system's table every ${options.pollMs} ms.`,
+    `Jobs per second between 10% and 90% of a drain of ${options.jobs.toLocaleString('en')} no-op jobs; median (min–max) of ${options.rounds} rounds, every cell once per round in a random order. Completion: the parent counts the unfinished rows of each system's table every ${options.pollMs} ms. A drain not done within ${Math.round(options.drainTimeoutMs / 1000)} s is stopped and counted as timed out (how far it got is in latest.json).`,
     '',
     `| system | ${columns.map(({ p, c }) => `${p} proc × ${c}`).join(' | ')} |`,
     `|---|${columns.map(() => '---:').join('|')}|`,
@@ -200,7 +200,9 @@ function throughputTable(run: ServerRun, title: string): string[] {
       const cell: Cell | undefined = cells.find(
         (x) => x.system === system && x.processes === p && x.concurrency === c,
       );
-      return cell ? fmtSpread(cell.rate) : '–';
+      if (!cell) return '–';
+      const timedOut = cell.timedOut > 0 ? ` **${cell.timedOut} of ${cell.rounds.length} timed out**` : '';
+      return cell.timedOut === cell.rounds.length ? timedOut.trim() : `${fmtSpread(cell.rate)}${timedOut}`;
     });
     lines.push(`| ${SYSTEMS[system].label} | ${row.join(' | ')} |`);
   }
@@ -221,6 +223,18 @@ function throughputTable(run: ServerRun, title: string): string[] {
     `| DTM per slot ÷ faster per-job peer | ${dtmOver(PER_JOB_PEERS, 'dtm').join(' | ')} |`,
     `| DTM batched ÷ faster batched peer | ${dtmOver(BATCHED_PEERS, 'dtm-batch').join(' | ')} |`,
     `| DTM per slot ÷ raw SQL floor | ${dtmOver(['raw-floor'], 'dtm').join(' | ')} |`,
+    '',
+    `What the server wrote per job (median over the rounds, at ${columns[0]?.p ?? 1} process × ${columns.at(-1)?.c ?? 16}): ${options.systems
+      .map((system) => {
+        const cell = cells.find(
+          (x) => x.system === system && x.processes === columns[0]?.p && x.concurrency === columns.at(-1)?.c,
+        );
+        return cell
+          ? `${SYSTEMS[system].label} ${Math.round(cell.walBytesPerJob.median)} B of WAL in ${round(cell.writesPerJob.median, 2)} writing transactions`
+          : '';
+      })
+      .filter(Boolean)
+      .join('; ')}.`,
     '',
     `Whole drains (GO → nothing left), median: ${cells
       .map(

@@ -9,9 +9,9 @@
 // server, with the settings it reports, and the fsync-off table is not run (the server's settings are not ours
 // to change). Sizes come from the environment (defaults: the full run):
 //   BENCH_JOBS (100000) jobs per drain; BENCH_ROUNDS (5); BENCH_CONCURRENCIES (16,64); BENCH_PROCESSES (1,4);
-//   BENCH_SYSTEMS (all); BENCH_FSYNC_OFF_ROUNDS (BENCH_ROUNDS), BENCH_FSYNC_OFF_JOBS (BENCH_JOBS);
+//   BENCH_SYSTEMS (all); BENCH_DRAIN_TIMEOUT_S (600); BENCH_FSYNC_OFF_ROUNDS (BENCH_ROUNDS), BENCH_FSYNC_OFF_JOBS (BENCH_JOBS);
 //   BENCH_STEADY_SECONDS (30); BENCH_LONG_SLOTS (64,256), BENCH_LONG_WORK_MS (30000), BENCH_LONG_SECONDS (600);
-//   BENCH_SIGKILL_ROUNDS (10), BENCH_LOST_HOST_ROUNDS (3).
+//   BENCH_SIGKILL_ROUNDS (10), BENCH_LOST_HOST_ROUNDS (3); BENCH_DTM_BATCH (10), the batched DTM row.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,7 @@ export function optionsFromEnvironment(): BenchOptions {
       processes: list('BENCH_PROCESSES', [1, 4]),
       systems: process.env.BENCH_SYSTEMS ? (process.env.BENCH_SYSTEMS.split(',') as SystemId[]) : ALL_SYSTEMS,
       pollMs: 100,
+      drainTimeoutMs: env('BENCH_DRAIN_TIMEOUT_S', 600) * 1000,
     },
     fsyncOff: { rounds: env('BENCH_FSYNC_OFF_ROUNDS', rounds), jobs: env('BENCH_FSYNC_OFF_JOBS', jobs) },
     steady: {
@@ -95,11 +96,14 @@ export async function runParts(
   modes: readonly Mode[],
   report: BenchReport,
   log: (line: string) => void = console.log,
+  /** Called after each part (the full run saves what it has, so that a run cut short keeps its parts). */
+  onPart: () => Promise<void> = async () => {},
 ): Promise<void> {
   const settings = await serverSettings(url);
   if (modes.includes('throughput')) {
     report.load.push(loadSample('throughput (durable)'));
     report.durable = { source, settings, throughput: await measureThroughput(url, options.throughput, log) };
+    await onPart();
   }
   if (modes.includes('steady')) {
     report.load.push(loadSample('steady load'));
@@ -116,14 +120,17 @@ export async function runParts(
           .rate;
     }
     report.steady = await measureSteady(url, options.steady, maxRates, log);
+    await onPart();
   }
   if (modes.includes('long')) {
     report.load.push(loadSample('long slots'));
     report.long = { server: settings, rows: await measureLongSlots(url, options.long, log) };
+    await onPart();
   }
   if (modes.includes('release')) {
     report.load.push(loadSample('release'));
     report.release = await measureRelease(url, options.release, log);
+    await onPart();
   }
 }
 
@@ -150,6 +157,16 @@ async function main(): Promise<void> {
   const modes: readonly Mode[] = asked.length === 0 ? MODES : (asked as Mode[]);
   const options = optionsFromEnvironment();
   const report = emptyReport(options);
+  const file = asked.length === 0 ? 'latest' : asked.join('-');
+  if (options.throughput.jobs < 100_000)
+    report.notes.push(
+      `Drains of ${options.throughput.jobs.toLocaleString('en')} jobs, below the issue's 100,000, so that the whole run fits the time it had; the sizes of every part are in the JSON file beside this one (options).`,
+    );
+  const save = async () => {
+    const json = { ...report, targets: judgeTargets(report) };
+    await writeFile(new URL(`${file}.json`, RESULTS), `${JSON.stringify(json, null, 2)}\n`);
+    await writeFile(new URL(`${file}.md`, RESULTS), toMarkdown(report));
+  };
   const dataDir = (what: string) =>
     fileURLToPath(new URL(`../../../.data/bench-${what}-${randomBytes(4).toString('hex')}`, import.meta.url));
   const durable: DevDatabase = await openDatabase({
@@ -168,7 +185,7 @@ async function main(): Promise<void> {
       await client.query('CREATE EXTENSION IF NOT EXISTS pgstattuple').catch(() => {});
       await client.end();
     }
-    await runParts(durable.url, source, options, modes, report);
+    await runParts(durable.url, source, options, modes, report, console.log, save);
   } finally {
     await durable.stop();
   }
@@ -195,20 +212,14 @@ async function main(): Promise<void> {
           }),
         };
         report.fsyncOff = run;
+        await save();
       } finally {
         await fast.stop();
       }
     }
   }
   report.load.push(loadSample('end'));
-  if (options.throughput.jobs < 100_000)
-    report.notes.push(
-      `Drains of ${options.throughput.jobs.toLocaleString('en')} jobs, below the issue's 100,000, so that the whole run fits the time it had; the sizes of every part are in latest.json (options).`,
-    );
-  const file = asked.length === 0 ? 'latest' : asked.join('-');
-  const json = { ...report, targets: judgeTargets(report) };
-  await writeFile(new URL(`${file}.json`, RESULTS), `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(new URL(`${file}.md`, RESULTS), toMarkdown(report));
+  await save();
   console.log(toMarkdown(report));
 }
 

@@ -18,8 +18,11 @@ export type SystemId =
   | 'pgboss-batch'
   | 'pgboss-tx';
 
-/** DTM's commit batch in the batched row: the best of 10 and 50 in a trial run (see the README). */
-export const DTM_COMMIT_BATCH = 50;
+/**
+ * DTM's commit batch in the batched row (BENCH_DTM_BATCH): 10. In a trial (results/commit-batch-trial.md) 50 was
+ * faster at 16 lanes but did not finish a drain at 64.
+ */
+export const DTM_COMMIT_BATCH = Number(process.env.BENCH_DTM_BATCH ?? 10);
 /** pg-boss's fetch size in its batched row. */
 export const PG_BOSS_BATCH = 100;
 /** graphile-worker's local queue in its batched row: its perfTest's setting. */

@@ -5,7 +5,7 @@
 // 90% done (so neither a system's start-up nor its tail decides it); the whole drain's rate is kept beside it.
 // In each round every cell runs once, in a random order.
 import { fileURLToPath } from 'node:url';
-import { LineChild, type Spread, shuffle, spread, until } from './common.ts';
+import { LineChild, pg, type Spread, shuffle, spread, until } from './common.ts';
 import { type ChildConfig, type Prepared, prepare, SYSTEMS, type SystemId } from './systems.ts';
 
 const WORKER = fileURLToPath(new URL('./fixtures/system-worker.ts', import.meta.url));
@@ -19,6 +19,8 @@ export interface ThroughputOptions {
   systems: SystemId[];
   /** How often the unfinished rows are counted, for every system. */
   pollMs: number;
+  /** A drain not done by then is recorded as timed out (and how far it got), and the run goes on. */
+  drainTimeoutMs: number;
 }
 
 export interface Drain {
@@ -27,6 +29,15 @@ export interface Drain {
   /** Jobs per second from GO until no job was left. */
   drainRate: number;
   jobs: number;
+  /**
+   * What the server did per job over the drain: WAL bytes (pg_current_wal_lsn) and transactions that wrote
+   * (xids assigned). Exact, unlike the cumulative statistics, which a backend that is always inside a
+   * transaction (a DTM lane) reports late. Includes whatever else wrote to the server meanwhile.
+   */
+  walBytesPerJob: number;
+  writesPerJob: number;
+  /** Set when the drain did not finish within its deadline: the fraction done by then. */
+  timedOutAt?: number;
 }
 
 export interface Cell {
@@ -34,8 +45,12 @@ export interface Cell {
   processes: number;
   concurrency: number;
   rounds: Drain[];
+  /** Rounds that did not finish within the deadline (left out of the spreads). */
+  timedOut: number;
   rate: Spread;
   drainRate: Spread;
+  walBytesPerJob: Spread;
+  writesPerJob: Spread;
 }
 
 export interface ThroughputResult {
@@ -107,6 +122,24 @@ export class Workers {
   kill(): void {
     for (const child of this.children) child.kill();
   }
+
+  /** The application_name of every session of these processes. */
+  names(): string[] {
+    return this.children.map((child) => `bench-${child.child.pid}`);
+  }
+}
+
+async function terminateSessions(url: string, names: string[]): Promise<void> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    await client.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ANY($1::text[])',
+      [names],
+    );
+  } finally {
+    await client.end();
+  }
 }
 
 /** One drain of `jobs` jobs by `system`: processes started and connected before the clock starts. */
@@ -117,35 +150,75 @@ export async function drain(
   concurrency: number,
   jobs: number,
   pollMs: number,
+  timeoutMs = 1_800_000,
 ): Promise<Drain> {
   const prepared = await prepare(system, url, jobs);
   try {
     const workers = await Workers.start(url, system, prepared, processes, concurrency, false);
     try {
       const total = await prepared.remaining();
+      const before = await serverCounters(url);
       const started = performance.now();
       await workers.go();
       const samples: Array<{ at: number; done: number }> = [{ at: 0, done: 0 }];
+      let isTimedOut = false;
       await until(
         `${system} to drain`,
         async () => {
           const left = await prepared.remaining();
           samples.push({ at: (performance.now() - started) / 1000, done: total - left });
-          return left === 0;
+          isTimedOut = left > 0 && performance.now() - started > timeoutMs;
+          return left === 0 || isTimedOut;
         },
         pollMs,
-        1_800_000,
+        timeoutMs + 60_000,
       );
+      if (isTimedOut) {
+        workers.kill();
+        // A server backend running a statement does not notice that its client went away: end them, so that
+        // the schema can be dropped.
+        await terminateSessions(url, workers.names());
+        const done = samples.at(-1)?.done ?? 0;
+        return {
+          rate: Number.NaN,
+          drainRate: Number.NaN,
+          jobs: total,
+          walBytesPerJob: Number.NaN,
+          writesPerJob: Number.NaN,
+          timedOutAt: done / total,
+        };
+      }
       const seconds = samples.at(-1)?.at ?? Number.NaN;
+      const after = await serverCounters(url);
       await workers.stop();
       const t10 = crossing(samples, 0.1 * total);
       const t90 = crossing(samples, 0.9 * total);
-      return { rate: (0.8 * total) / (t90 - t10), drainRate: total / seconds, jobs: total };
+      return {
+        rate: (0.8 * total) / (t90 - t10),
+        drainRate: total / seconds,
+        jobs: total,
+        walBytesPerJob: (after.lsn - before.lsn) / total,
+        // less the one xid each reading of the counters takes
+        writesPerJob: (after.xid - before.xid - 1) / total,
+      };
     } finally {
       workers.kill();
     }
   } finally {
     await prepared.drop();
+  }
+}
+
+async function serverCounters(url: string): Promise<{ lsn: number; xid: number }> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ lsn: string; xid: string }>(
+      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS lsn, pg_current_xact_id()::text AS xid`,
+    );
+    return { lsn: Number(rows[0]?.lsn), xid: Number(rows[0]?.xid) };
+  } finally {
+    await client.end();
   }
 }
 
@@ -176,22 +249,38 @@ export async function measureThroughput(
   );
   for (let round = 0; round < options.rounds; round++) {
     for (const { system, processes, concurrency } of shuffle(combos)) {
-      const result = await drain(url, system, processes, concurrency, options.jobs, options.pollMs);
+      const result = await drain(
+        url,
+        system,
+        processes,
+        concurrency,
+        options.jobs,
+        options.pollMs,
+        options.drainTimeoutMs,
+      );
       rounds.get(cellKey(system, processes, concurrency))?.push(result);
       log(
-        `round ${round + 1}: ${SYSTEMS[system].label}, ${processes} process(es), ${concurrency} at once: ${Math.round(result.rate)}/s (drain ${Math.round(result.drainRate)}/s)`,
+        `round ${round + 1}: ${SYSTEMS[system].label}, ${processes} process(es), ${concurrency} at once: ${
+          result.timedOutAt === undefined
+            ? `${Math.round(result.rate)}/s (drain ${Math.round(result.drainRate)}/s)`
+            : `TIMED OUT at ${Math.round(result.timedOutAt * 100)}% done`
+        }`,
       );
     }
   }
   const cells = combos.map(({ system, processes, concurrency }) => {
-    const drains = rounds.get(cellKey(system, processes, concurrency)) ?? [];
+    const all = rounds.get(cellKey(system, processes, concurrency)) ?? [];
+    const drains = all.filter((d) => d.timedOutAt === undefined);
     return {
+      timedOut: all.length - drains.length,
       system,
       processes,
       concurrency,
-      rounds: drains,
+      rounds: all,
       rate: spread(drains.map((d) => d.rate)),
       drainRate: spread(drains.map((d) => d.drainRate)),
+      walBytesPerJob: spread(drains.map((d) => d.walBytesPerJob)),
+      writesPerJob: spread(drains.map((d) => d.writesPerJob)),
     };
   });
   return { options, cells };

@@ -13,7 +13,15 @@ import { databaseUrl } from './helpers.ts';
 const ALL = Object.keys(SYSTEMS) as SystemId[];
 const options: BenchOptions = {
   // Two processes: the multi-process path (one process runs the same code with one child).
-  throughput: { jobs: 200, rounds: 1, concurrencies: [4], processes: [2], systems: ALL, pollMs: 50 },
+  throughput: {
+    jobs: 200,
+    rounds: 1,
+    concurrencies: [4],
+    processes: [2],
+    systems: ALL,
+    pollMs: 50,
+    drainTimeoutMs: 60_000,
+  },
   fsyncOff: { rounds: 0, jobs: 0 },
   steady: {
     systems: ['dtm', 'graphile', 'pgboss', 'pgboss-tx'],
@@ -40,6 +48,7 @@ describe('the benchmark, each mode with tiny sizes', () => {
     expect(result.cells).toHaveLength(ALL.length);
     for (const cell of result.cells) {
       expect(cell.rounds, `${cell.system} ${cell.processes}p`).toHaveLength(1);
+      expect(cell.timedOut, `${cell.system} ${cell.processes}p`).toBe(0);
       expect(cell.rate.median, `${cell.system} ${cell.processes}p`).toBeGreaterThan(0);
       expect(Number.isFinite(cell.rate.median), `${cell.system} ${cell.processes}p`).toBe(true);
       expect(cell.drainRate.median).toBeGreaterThan(0);
