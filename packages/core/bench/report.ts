@@ -190,7 +190,7 @@ function throughputTable(run: ServerRun, title: string): string[] {
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}.`,
     '',
-    `Jobs per second between 10% and 90% of a drain of ${options.jobs.toLocaleString('en')} no-op jobs; median (min–max) of ${options.rounds} rounds, every cell once per round in a random order. Completion: the parent counts the unfinished rows of each system's table every ${options.pollMs} ms. A drain not done within ${Math.round(options.drainTimeoutMs / 1000)} s is stopped and counted as timed out (how far it got is in latest.json).`,
+    `Jobs per second between 10% and 90% of a drain of ${options.jobs.toLocaleString('en')} no-op jobs; median (min–max) of ${options.rounds} rounds, every cell once per round in a random order. Completion: the parent counts the unfinished rows of each system's table every ${options.pollMs} ms. A drain not done within ${Math.round(options.drainTimeoutMs / 1000)} s is stopped and counted as not finished (how far it got is in the JSON file).`,
     '',
     `| system | ${columns.map(({ p, c }) => `${p} proc × ${c}`).join(' | ')} |`,
     `|---|${columns.map(() => '---:').join('|')}|`,
@@ -201,7 +201,7 @@ function throughputTable(run: ServerRun, title: string): string[] {
         (x) => x.system === system && x.processes === p && x.concurrency === c,
       );
       if (!cell) return '–';
-      const timedOut = cell.timedOut > 0 ? ` **${cell.timedOut} of ${cell.rounds.length} timed out**` : '';
+      const timedOut = cell.timedOut > 0 ? ` **${cell.timedOut} of ${cell.rounds.length} did not finish**` : '';
       return cell.timedOut === cell.rounds.length ? timedOut.trim() : `${fmtSpread(cell.rate)}${timedOut}`;
     });
     lines.push(`| ${SYSTEMS[system].label} | ${row.join(' | ')} |`);

@@ -102,7 +102,14 @@ export async function runParts(
   const settings = await serverSettings(url);
   if (modes.includes('throughput')) {
     report.load.push(loadSample('throughput (durable)'));
-    report.durable = { source, settings, throughput: await measureThroughput(url, options.throughput, log) };
+    report.durable = {
+      source,
+      settings,
+      throughput: await measureThroughput(url, options.throughput, log, async (partial) => {
+        report.durable = { source, settings, throughput: partial };
+        await onPart();
+      }),
+    };
     await onPart();
   }
   if (modes.includes('steady')) {

@@ -36,8 +36,10 @@ export interface Drain {
    */
   walBytesPerJob: number;
   writesPerJob: number;
-  /** Set when the drain did not finish within its deadline: the fraction done by then. */
+  /** Set when the drain did not finish within its deadline (or failed): the fraction done by then. */
   timedOutAt?: number;
+  /** Why it failed, when it did not time out but broke (a process that did not start, say). */
+  error?: string;
 }
 
 export interface Cell {
@@ -100,7 +102,9 @@ export class Workers {
 
   async go(): Promise<void> {
     for (const child of this.children) child.send('GO');
-    await Promise.all(this.children.map((child) => child.waitFor('started', (line) => line === 'STARTED')));
+    await Promise.all(
+      this.children.map((child) => child.waitFor('started', (line) => line === 'STARTED', 300_000)),
+    );
   }
 
   /** Stops every process; returns the latencies they recorded (steady load). */
@@ -238,6 +242,8 @@ export async function measureThroughput(
   url: string,
   options: ThroughputOptions,
   log: (line: string) => void = console.log,
+  /** Called after each round with what was measured so far (the full run saves it). */
+  onRound: (partial: ThroughputResult) => Promise<void> = async () => {},
 ): Promise<ThroughputResult> {
   const combos = options.processes.flatMap((processes) =>
     options.concurrencies.flatMap((concurrency) =>
@@ -257,18 +263,38 @@ export async function measureThroughput(
         options.jobs,
         options.pollMs,
         options.drainTimeoutMs,
+      ).catch(
+        (error: unknown): Drain => ({
+          rate: Number.NaN,
+          drainRate: Number.NaN,
+          jobs: options.jobs,
+          walBytesPerJob: Number.NaN,
+          writesPerJob: Number.NaN,
+          timedOutAt: 0,
+          error: String(error).slice(0, 500),
+        }),
       );
       rounds.get(cellKey(system, processes, concurrency))?.push(result);
       log(
         `round ${round + 1}: ${SYSTEMS[system].label}, ${processes} process(es), ${concurrency} at once: ${
           result.timedOutAt === undefined
             ? `${Math.round(result.rate)}/s (drain ${Math.round(result.drainRate)}/s)`
-            : `TIMED OUT at ${Math.round(result.timedOutAt * 100)}% done`
+            : result.error
+              ? `FAILED: ${result.error}`
+              : `TIMED OUT at ${Math.round(result.timedOutAt * 100)}% done`
         }`,
       );
     }
+    await onRound({ options: { ...options, rounds: round + 1 }, cells: summarise(combos, rounds) });
   }
-  const cells = combos.map(({ system, processes, concurrency }) => {
+  return { options, cells: summarise(combos, rounds) };
+}
+
+function summarise(
+  combos: Array<{ system: SystemId; processes: number; concurrency: number }>,
+  rounds: Map<string, Drain[]>,
+): Cell[] {
+  return combos.map(({ system, processes, concurrency }) => {
     const all = rounds.get(cellKey(system, processes, concurrency)) ?? [];
     const drains = all.filter((d) => d.timedOutAt === undefined);
     return {
@@ -283,5 +309,4 @@ export async function measureThroughput(
       writesPerJob: spread(drains.map((d) => d.writesPerJob)),
     };
   });
-  return { options, cells };
 }
