@@ -201,7 +201,8 @@ function throughputTable(run: ServerRun, title: string): string[] {
         (x) => x.system === system && x.processes === p && x.concurrency === c,
       );
       if (!cell) return '–';
-      const timedOut = cell.timedOut > 0 ? ` **${cell.timedOut} of ${cell.rounds.length} did not finish**` : '';
+      const timedOut =
+        cell.timedOut > 0 ? ` **${cell.timedOut} of ${cell.rounds.length} did not finish**` : '';
       return cell.timedOut === cell.rounds.length ? timedOut.trim() : `${fmtSpread(cell.rate)}${timedOut}`;
     });
     lines.push(`| ${SYSTEMS[system].label} | ${row.join(' | ')} |`);
