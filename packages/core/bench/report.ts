@@ -236,11 +236,13 @@ function throughputTable(run: ServerRun, title: string): string[] {
       const mine = cells.find((x) => x.system === dtm && x.processes === p && x.concurrency === c)?.rate
         .median;
       const best = Math.max(
-        ...peers.map(
-          (peer) =>
-            cells.find((x) => x.system === peer && x.processes === p && x.concurrency === c)?.rate.median ??
-            Number.NaN,
-        ),
+        ...peers
+          .map(
+            (peer) =>
+              cells.find((x) => x.system === peer && x.processes === p && x.concurrency === c)?.rate.median ??
+              Number.NaN,
+          )
+          .filter(Number.isFinite),
       );
       return mine === undefined || !Number.isFinite(best) ? '–' : `${round(mine / best, 2)}×`;
     });
