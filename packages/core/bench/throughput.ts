@@ -1,294 +1,312 @@
-// No-op throughput: slots completed per second draining 10,000 slots with 1, 4 and 16 at once, for DTM's
-// worker and, on the same PostgreSQL in the same run, the raw-SQL floor, pg-boss and graphile-worker.
-import { randomBytes } from 'node:crypto';
-import { Logger, run as runGraphile } from 'graphile-worker';
-import PgBoss from 'pg-boss';
-import { batch, execute, holderStatements, setUp } from '../src/holder-statements.ts';
-import { toSchema } from '../src/schema.ts';
-import { backlogFor, createPastSlots, freshManager, MINUTE, pg, quiet, until } from './common.ts';
+// No-op throughput: jobs per second draining a backlog of due jobs, for DTM (per slot and batched), its raw SQL
+// floor, graphile-worker and pg-boss (per job and batched, pg-boss also transactional), with 1 and 4 worker
+// processes and a total concurrency of 16 and 64. Every system is timed the same way: the parent polls the
+// number of unfinished rows in the system's own table at one interval, and the rate is taken between 10% and
+// 90% done (so neither a system's start-up nor its tail decides it); the whole drain's rate is kept beside it.
+// In each round every cell runs once, in a random order.
+import { fileURLToPath } from 'node:url';
+import { LineChild, pg, type Spread, shuffle, spread, until } from './common.ts';
+import { type ChildConfig, type Prepared, prepare, SYSTEMS, type SystemId } from './systems.ts';
 
-export const SLOTS = 10_000;
-const silent = new Logger(() => () => {});
-export const PG_BOSS_BATCH = 100;
-export const CONCURRENCIES = [1, 4, 16] as const;
-export type System =
-  | 'raw SQL floor'
-  | 'DTM worker'
-  | 'pg-boss'
-  | 'graphile-worker'
-  | 'minimal lock-and-complete SQL';
+const WORKER = fileURLToPath(new URL('./fixtures/system-worker.ts', import.meta.url));
 
-/** Rounds of every system at each concurrency, one after the other; each result is the rounds' median. */
-export const ROUNDS = 3;
-
-/** What measureThroughput found: the median of the rounds, and every round. */
-export interface Throughput {
-  median: Record<System, Record<number, number>>;
-  rounds: Record<System, Record<number, number[]>>;
+export interface ThroughputOptions {
+  /** Jobs per drain. */
+  jobs: number;
+  rounds: number;
+  concurrencies: number[];
+  processes: number[];
+  systems: SystemId[];
+  /** How often the unfinished rows are counted, for every system. */
+  pollMs: number;
+  /** A drain not done by then is recorded as timed out (and how far it got), and the run goes on. */
+  drainTimeoutMs: number;
 }
 
-/**
- * Slots per second for each system and concurrency: the median of ROUNDS rounds, the systems taking turns
- * within each round, so that a slower minute of the machine falls on every system alike and no single
- * drain of a couple of seconds decides a ratio.
- */
-export async function measureThroughput(url: string): Promise<Throughput> {
-  const runs: Record<System, (url: string, concurrency: number) => Promise<number>> = {
-    'raw SQL floor': rawFloor,
-    'DTM worker': dtmWorker,
-    'pg-boss': pgBoss,
-    'graphile-worker': graphileWorker,
-    'minimal lock-and-complete SQL': minimalSql,
-  };
-  const systems = Object.keys(runs) as System[];
-  const rounds = Object.fromEntries(systems.map((system) => [system, {}])) as Throughput['rounds'];
-  const median = Object.fromEntries(systems.map((system) => [system, {}])) as Throughput['median'];
-  for (const concurrency of CONCURRENCIES) {
-    for (const system of systems) rounds[system][concurrency] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const system of systems) rounds[system][concurrency]?.push(await runs[system](url, concurrency));
+export interface Drain {
+  /** Jobs per second between 10% and 90% done. */
+  rate: number;
+  /** Jobs per second from GO until no job was left. */
+  drainRate: number;
+  jobs: number;
+  /**
+   * What the server did per job over the drain: WAL bytes (pg_current_wal_lsn) and transactions that wrote
+   * (xids assigned). Exact, unlike the cumulative statistics, which a backend that is always inside a
+   * transaction (a DTM lane) reports late. Includes whatever else wrote to the server meanwhile.
+   */
+  walBytesPerJob: number;
+  writesPerJob: number;
+  /** Set when the drain did not finish within its deadline (or failed): the fraction done by then. */
+  timedOutAt?: number;
+  /** Why it failed, when it did not time out but broke (a process that did not start, say). */
+  error?: string;
+}
+
+export interface Cell {
+  system: SystemId;
+  processes: number;
+  concurrency: number;
+  rounds: Drain[];
+  /** Rounds that did not finish within the deadline (left out of the spreads). */
+  timedOut: number;
+  rate: Spread;
+  drainRate: Spread;
+  walBytesPerJob: Spread;
+  writesPerJob: Spread;
+}
+
+export interface ThroughputResult {
+  options: ThroughputOptions;
+  cells: Cell[];
+}
+
+export const cellKey = (system: SystemId, processes: number, concurrency: number) =>
+  `${system}|${processes}|${concurrency}`;
+
+/** The worker processes of one system, started and connected; `go()` starts them all at once. */
+export class Workers {
+  private constructor(readonly children: LineChild[]) {}
+
+  static async start(
+    url: string,
+    system: SystemId,
+    prepared: Prepared,
+    processes: number,
+    concurrency: number,
+    isTimed: boolean,
+  ): Promise<Workers> {
+    const children = Array.from({ length: processes }, (_, index) => {
+      const config: ChildConfig = {
+        system,
+        url,
+        schema: prepared.schema,
+        queue: prepared.queue,
+        concurrency: Math.max(1, Math.round(concurrency / processes)),
+        index,
+        isTimed,
+        backlog: prepared.backlog,
+      };
+      return new LineChild(WORKER, [JSON.stringify(config)]);
+    });
+    const workers = new Workers(children);
+    try {
+      await Promise.all(
+        children.map((child) => child.waitFor(`${system} ready`, (line) => line === 'READY')),
+      );
+    } catch (error) {
+      workers.kill();
+      throw error;
     }
-    for (const system of systems) {
-      const sorted = [...(rounds[system][concurrency] ?? [])].sort((a, b) => a - b);
-      median[system][concurrency] = sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+    return workers;
+  }
+
+  async go(): Promise<void> {
+    for (const child of this.children) child.send('GO');
+    await Promise.all(
+      this.children.map((child) => child.waitFor('started', (line) => line === 'STARTED', 300_000)),
+    );
+  }
+
+  /** Stops every process; returns the latencies they recorded (steady load). */
+  async stop(): Promise<number[]> {
+    for (const child of this.children) child.send('STOP');
+    const latencies: number[] = [];
+    try {
+      for (const child of this.children) {
+        const line = await child.waitFor('its report', (text) => text.startsWith('{"latencies"'), 60_000);
+        latencies.push(...(JSON.parse(line) as { latencies: number[] }).latencies);
+        await child.exited;
+      }
+    } finally {
+      this.kill();
     }
-    console.log(
-      `throughput at ${concurrency}:`,
-      Object.fromEntries(systems.map((system) => [system, rounds[system][concurrency]])),
-    );
+    return latencies;
   }
-  return { median, rounds };
+
+  kill(): void {
+    for (const child of this.children) child.kill();
+  }
+
+  /** The application_name of every session of these processes. */
+  names(): string[] {
+    return this.children.map((child) => `bench-${child.child.pid}`);
+  }
 }
 
-async function dtmWorker(url: string, concurrency: number): Promise<number> {
-  const tm = await freshManager(url, concurrency + 4);
-  const name = 'noop';
-  await createPastSlots(tm, name, SLOTS);
-  const started = performance.now();
-  let completed = 0;
-  const worker = tm.work({
-    name,
-    interval: 'PT1M',
-    backlog: backlogFor(SLOTS),
-    concurrency,
-    logger: quiet,
-    handler: async () => {},
-  });
-  // Counted in-process: polling the table would load the server that is being measured.
-  worker.on('completed', () => {
-    completed += 1;
-  });
-  await until('DTM to drain', async () => completed >= SLOTS + 1);
-  const seconds = (performance.now() - started) / 1000;
-  await worker.stop();
-  await tm.pool.query(`DROP SCHEMA "${tm.schema}" CASCADE`);
-  await tm.close();
-  return (SLOTS + 1) / seconds; // and the current slot, which the worker creates
+async function terminateSessions(url: string, names: string[]): Promise<void> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    await client.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ANY($1::text[])',
+      [names],
+    );
+  } finally {
+    await client.end();
+  }
 }
 
-/**
- * The floor: DTM's own statements for one slot, driven straight through `pg` on one dedicated connection per
- * lane, with no library around them, in the worker's round trips for a handler that never reads its client
- * (no savepoint): one per slot, which ends a slot and takes the next (finish, claim, COMMIT; BEGIN, lock).
- * What DTM's worker loses against it is the cost of the worker itself.
- */
-async function rawFloor(url: string, concurrency: number): Promise<number> {
-  const tm = await freshManager(url, 2);
-  const name = 'noop';
-  await createPastSlots(tm, name, SLOTS);
-  const statements = holderStatements(toSchema(tm.schema));
-  const clients = await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      const client = new pg.Client(url);
-      await client.connect();
-      await setUp(client, [statements.claimOldest, statements.lockReserved, statements.finish]);
-      return client;
-    }),
-  );
-  const from = new Date(Date.now() - (SLOTS + 200) * MINUTE);
-  const to = new Date();
-  const started = performance.now();
-  await Promise.all(
-    clients.map(async (client, lane) => {
-      const claim = execute(statements.claimOldest, [name, from, to, lane + 1, 'raw', 1000, 300_000, 0.2]);
-      const lock = `BEGIN; ${execute(statements.lockReserved, [lane + 1])}`;
-      let [, , , , locked] = await batch(client, `BEGIN; ${claim}; COMMIT; ${lock}`);
-      for (;;) {
-        const row = locked?.rows[0] as { slot: Date } | undefined;
-        if (!row && (await isReservationOpen(client, tm.schema, lane + 1))) {
-          // The reservation lost its race (another lane locked the slot first): clear it and take again.
-          await client.query('ROLLBACK');
-          await client.query(
-            `UPDATE "${tm.schema}".attempts SET name = NULL, slot = NULL WHERE lane = ${lane + 1}`,
-          );
-          [, , , , locked] = await batch(client, `BEGIN; ${claim}; COMMIT; ${lock}`);
-          continue;
-        }
-        if (!row) {
-          await client.query('ROLLBACK');
-          return;
-        }
-        const finish = execute(statements.finish, [name, row.slot, 'COMPLETE', null, 'raw']);
-        [, , , , locked] = await batch(client, `${finish}; ${claim}; COMMIT; ${lock}`);
+/** One drain of `jobs` jobs by `system`: processes started and connected before the clock starts. */
+export async function drain(
+  url: string,
+  system: SystemId,
+  processes: number,
+  concurrency: number,
+  jobs: number,
+  pollMs: number,
+  timeoutMs = 1_800_000,
+): Promise<Drain> {
+  const prepared = await prepare(system, url, jobs);
+  try {
+    const workers = await Workers.start(url, system, prepared, processes, concurrency, false);
+    try {
+      const total = await prepared.remaining();
+      const before = await serverCounters(url);
+      const started = performance.now();
+      await workers.go();
+      const samples: Array<{ at: number; done: number }> = [{ at: 0, done: 0 }];
+      let isTimedOut = false;
+      await until(
+        `${system} to drain`,
+        async () => {
+          const left = await prepared.remaining();
+          samples.push({ at: (performance.now() - started) / 1000, done: total - left });
+          isTimedOut = left > 0 && performance.now() - started > timeoutMs;
+          return left === 0 || isTimedOut;
+        },
+        pollMs,
+        timeoutMs + 60_000,
+      );
+      if (isTimedOut) {
+        workers.kill();
+        // A server backend running a statement does not notice that its client went away: end them, so that
+        // the schema can be dropped.
+        await terminateSessions(url, workers.names());
+        const done = samples.at(-1)?.done ?? 0;
+        return {
+          rate: Number.NaN,
+          drainRate: Number.NaN,
+          jobs: total,
+          walBytesPerJob: Number.NaN,
+          writesPerJob: Number.NaN,
+          timedOutAt: done / total,
+        };
       }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await Promise.all(clients.map((client) => client.end()));
-  await tm.pool.query(`DROP SCHEMA "${tm.schema}" CASCADE`);
-  await tm.close();
-  return SLOTS / seconds;
-}
-
-/**
- * For reference, below the floor: the least any row-lock slot queue must do per slot, on one dedicated
- * connection per lane: BEGIN; SELECT … FOR UPDATE SKIP LOCKED; UPDATE to COMPLETE with a history row; COMMIT.
- * DTM does more by design (the holder made visible, both transitions recorded, a savepoint for fail()), in
- * fewer round trips (one per slot, against four).
- */
-async function minimalSql(url: string, concurrency: number): Promise<number> {
-  const tm = await freshManager(url, 2);
-  const name = 'noop';
-  await createPastSlots(tm, name, SLOTS);
-  const schema = `"${tm.schema}"`;
-  const clients = await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      const client = new pg.Client(url);
-      await client.connect();
-      return client;
-    }),
-  );
-  const started = performance.now();
-  await Promise.all(
-    clients.map(async (client) => {
-      for (;;) {
-        await client.query('BEGIN');
-        const { rows } = await client.query<{ slot: Date }>(
-          `SELECT slot FROM ${schema}.tasks
-           WHERE name = $1 AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-           ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED`,
-          [name],
-        );
-        const slot = rows[0]?.slot;
-        if (!slot) {
-          await client.query('COMMIT');
-          return;
-        }
-        await client.query(
-          `WITH done AS (
-             UPDATE ${schema}.tasks SET state = 'COMPLETE', completed_at = now(), next_attempt_at = NULL
-             WHERE name = $1 AND slot = $2 RETURNING name, slot
-           )
-           INSERT INTO ${schema}.task_history (name, slot, from_state, to_state, actor)
-           SELECT name, slot, 'AVAILABLE', 'COMPLETE', $3 FROM done`,
-          [name, slot, 'raw'],
-        );
-        await client.query('COMMIT');
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  await Promise.all(clients.map((client) => client.end()));
-  await tm.pool.query(`DROP SCHEMA ${schema} CASCADE`);
-  await tm.close();
-  return SLOTS / seconds;
-}
-
-/** pg-boss 10: one job per slot with the slot as singleton key; `concurrency` workers, each fetching batches. */
-async function pgBoss(url: string, concurrency: number): Promise<number> {
-  const schema = `boss_${randomBytes(4).toString('hex')}`;
-  const boss = new PgBoss({
-    connectionString: url,
-    schema,
-    max: concurrency + 4,
-    supervise: false,
-    schedule: false,
-  });
-  boss.on('error', () => {});
-  await boss.start();
-  const queue = 'noop';
-  await boss.createQueue(queue);
-  const first = Math.floor(Date.now() / MINUTE) * MINUTE;
-  for (let done = 0; done < SLOTS; done += 1_000) {
-    await boss.insert(
-      Array.from({ length: Math.min(1_000, SLOTS - done) }, (_, i) => ({
-        name: queue,
-        data: {},
-        singletonKey: new Date(first - (done + i) * MINUTE).toISOString(),
-      })),
-    );
+      const seconds = samples.at(-1)?.at ?? Number.NaN;
+      const after = await serverCounters(url);
+      await workers.stop();
+      const t10 = crossing(samples, 0.1 * total);
+      const t90 = crossing(samples, 0.9 * total);
+      return {
+        rate: (0.8 * total) / (t90 - t10),
+        drainRate: total / seconds,
+        jobs: total,
+        walBytesPerJob: (after.lsn - before.lsn) / total,
+        // less the one xid each reading of the counters takes
+        writesPerJob: (after.xid - before.xid - 1) / total,
+      };
+    } finally {
+      workers.kill();
+    }
+  } finally {
+    await prepared.drop();
   }
-  const watcher = new pg.Pool({ connectionString: url, max: 1 });
-  const pending = async () => {
-    const { rows } = await watcher.query<{ n: string }>(
-      `SELECT count(*) AS n FROM "${schema}".job WHERE name = $1 AND state < 'completed'`,
-      [queue],
+}
+
+async function serverCounters(url: string): Promise<{ lsn: number; xid: number }> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ lsn: string; xid: string }>(
+      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS lsn, pg_current_xact_id()::text AS xid`,
     );
-    return Number(rows[0]?.n);
-  };
-  const started = performance.now();
-  // A pg-boss worker waits out its polling interval after every fetch, found jobs or not (v10), so one job per
-  // fetch would measure the interval: each of the `concurrency` workers fetches a batch instead.
-  for (let i = 0; i < concurrency; i++) {
-    await boss.work(queue, { batchSize: PG_BOSS_BATCH, pollingIntervalSeconds: 0.5 }, async () => {});
+    return { lsn: Number(rows[0]?.lsn), xid: Number(rows[0]?.xid) };
+  } finally {
+    await client.end();
   }
-  await until('pg-boss to drain', async () => (await pending()) === 0, 100);
-  const seconds = (performance.now() - started) / 1000;
-  await boss.stop({ graceful: false, wait: true });
-  await watcher.query(`DROP SCHEMA "${schema}" CASCADE`);
-  await watcher.end();
-  return SLOTS / seconds;
 }
 
-/** graphile-worker 0.16: one job per slot with the slot as job key; a runner with `concurrency`. */
-async function graphileWorker(url: string, concurrency: number): Promise<number> {
-  const schema = `gw_${randomBytes(4).toString('hex')}`;
-  const watcher = new pg.Pool({ connectionString: url, max: 1 });
-  // Install the schema (and let it settle) before any job exists, so that only the drain is timed.
-  const installing = await runGraphile({
-    connectionString: url,
-    schema,
-    concurrency: 1,
-    noHandleSignals: true,
-    taskList: { noop: async () => {} },
-    logger: silent,
-  });
-  await installing.stop();
-  await watcher.query(
-    `SELECT "${schema}".add_job('noop', '{}'::json, job_key := 'slot-' || g)
-     FROM generate_series(1, $1::int) g`,
-    [SLOTS],
-  );
-  const pending = async () => {
-    const { rows } = await watcher.query<{ n: string }>(
-      `SELECT count(*) AS n FROM "${schema}"._private_jobs`,
-    );
-    return Number(rows[0]?.n);
-  };
-  const started = performance.now();
-  const runner = await runGraphile({
-    connectionString: url,
-    schema,
-    concurrency,
-    pollInterval: 500,
-    noHandleSignals: true,
-    taskList: { noop: async () => {} },
-    logger: silent,
-  });
-  await until('graphile-worker to drain', async () => (await pending()) === 0, 100);
-  const seconds = (performance.now() - started) / 1000;
-  await runner.stop();
-  await watcher.query(`DROP SCHEMA "${schema}" CASCADE`);
-  await watcher.end();
-  return SLOTS / seconds;
+/** When `done` first reached `target`, by linear interpolation between the polls around it. */
+function crossing(samples: Array<{ at: number; done: number }>, target: number): number {
+  for (let i = 1; i < samples.length; i++) {
+    const before = samples[i - 1];
+    const after = samples[i];
+    if (!before || !after || after.done < target) continue;
+    if (after.done === before.done) return after.at;
+    return before.at + ((target - before.done) / (after.done - before.done)) * (after.at - before.at);
+  }
+  return Number.NaN;
 }
 
-/** Whether a lane's reservation is open (reserved, its slot not ended since): it lost its race for the lock. */
-async function isReservationOpen(client: pg.Client, schema: string, lane: number): Promise<boolean> {
-  const { rowCount } = await client.query(
-    `SELECT 1 FROM "${schema}".attempts a JOIN "${schema}".tasks t ON t.name = a.name AND t.slot = a.slot
-     WHERE a.lane = $1 AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)`,
-    [lane],
+export async function measureThroughput(
+  url: string,
+  options: ThroughputOptions,
+  log: (line: string) => void = console.log,
+  /** Called after each round with what was measured so far (the full run saves it). */
+  onRound: (partial: ThroughputResult) => Promise<void> = async () => {},
+): Promise<ThroughputResult> {
+  const combos = options.processes.flatMap((processes) =>
+    options.concurrencies.flatMap((concurrency) =>
+      options.systems.map((system) => ({ system, processes, concurrency })),
+    ),
   );
-  return (rowCount ?? 0) > 0;
+  const rounds = new Map<string, Drain[]>(
+    combos.map((c) => [cellKey(c.system, c.processes, c.concurrency), []]),
+  );
+  for (let round = 0; round < options.rounds; round++) {
+    for (const { system, processes, concurrency } of shuffle(combos)) {
+      const result = await drain(
+        url,
+        system,
+        processes,
+        concurrency,
+        options.jobs,
+        options.pollMs,
+        options.drainTimeoutMs,
+      ).catch(
+        (error: unknown): Drain => ({
+          rate: Number.NaN,
+          drainRate: Number.NaN,
+          jobs: options.jobs,
+          walBytesPerJob: Number.NaN,
+          writesPerJob: Number.NaN,
+          timedOutAt: 0,
+          error: String(error).slice(0, 500),
+        }),
+      );
+      rounds.get(cellKey(system, processes, concurrency))?.push(result);
+      log(
+        `round ${round + 1}: ${SYSTEMS[system].label}, ${processes} process(es), ${concurrency} at once: ${
+          result.timedOutAt === undefined
+            ? `${Math.round(result.rate)}/s (drain ${Math.round(result.drainRate)}/s)`
+            : result.error
+              ? `FAILED: ${result.error}`
+              : `TIMED OUT at ${Math.round(result.timedOutAt * 100)}% done`
+        }`,
+      );
+    }
+    await onRound({ options: { ...options, rounds: round + 1 }, cells: summarise(combos, rounds) });
+  }
+  return { options, cells: summarise(combos, rounds) };
+}
+
+function summarise(
+  combos: Array<{ system: SystemId; processes: number; concurrency: number }>,
+  rounds: Map<string, Drain[]>,
+): Cell[] {
+  return combos.map(({ system, processes, concurrency }) => {
+    const all = rounds.get(cellKey(system, processes, concurrency)) ?? [];
+    const drains = all.filter((d) => d.timedOutAt === undefined);
+    return {
+      timedOut: all.length - drains.length,
+      system,
+      processes,
+      concurrency,
+      rounds: all,
+      rate: spread(drains.map((d) => d.rate)),
+      drainRate: spread(drains.map((d) => d.drainRate)),
+      walBytesPerJob: spread(drains.map((d) => d.walBytesPerJob)),
+      writesPerJob: spread(drains.map((d) => d.writesPerJob)),
+    };
+  });
 }
