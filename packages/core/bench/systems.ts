@@ -19,10 +19,10 @@ export type SystemId =
   | 'pgboss-tx';
 
 /**
- * DTM's commit batch in the batched row (BENCH_DTM_BATCH): 10. In a trial (results/commit-batch-trial.md) 50 was
- * faster at 16 lanes but did not finish a drain at 64.
+ * DTM's commit batch in the batched row (BENCH_DTM_BATCH): 50, the fastest in a trial (results/commit-batch-trial.md,
+ * whose stall at 64 lanes was a misplanned claim, since fixed: results/throughput.md).
  */
-export const DTM_COMMIT_BATCH = Number(process.env.BENCH_DTM_BATCH ?? 10);
+export const DTM_COMMIT_BATCH = Number(process.env.BENCH_DTM_BATCH ?? 50);
 /** pg-boss's fetch size in its batched row. */
 export const PG_BOSS_BATCH = 100;
 /** graphile-worker's local queue in its batched row: its perfTest's setting. */
