@@ -341,6 +341,37 @@ describe('the worker runtime', () => {
     }
   });
 
+  it('lanes that ran out of work give their connections back to the pool while the worker keeps running', async () => {
+    // A manager of its own, so that no other test's worker uses the pool whose connections are counted.
+    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
+    const name = uniqueName();
+    await own.createTasks({ name, from: pastSlot(30), to: pastSlot(10), interval: 'PT5M' });
+    let completed = 0;
+    const worker = own.work({
+      name,
+      interval: 'PT5M',
+      backlog: 'P1D',
+      logger: quiet,
+      pollInterval: 60_000,
+      concurrency: 4,
+      handler: async () => {},
+    });
+    worker.on('completed', () => {
+      completed += 1;
+    });
+    await waitFor('the slots completed', () => completed >= 20);
+    // An idle lane keeps its connection for a moment (a trickle of due slots wakes it again at once), then
+    // gives it back: an idle worker holds none.
+    await waitFor(
+      'every connection back in the pool',
+      () => own.pool.idleCount === own.pool.totalCount,
+      10_000,
+    );
+    expect(worker.runningCount).toBe(0);
+    await worker.stop();
+    await own.close();
+  });
+
   it('stop() aborts a handler still running after the grace period: signal fires, the slot is AVAILABLE unchanged', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
