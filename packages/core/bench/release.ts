@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TaskManager } from '../src/index.ts';
+import { blackHole } from '../test/black-hole.ts';
 import { createPastSlots, LineChild, quiet, type Spread, spread, until } from './common.ts';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold.ts', import.meta.url));
@@ -104,7 +105,7 @@ async function releaseOnce(
     name,
     options.connectionLoss ? JSON.stringify(options.connectionLoss) : '',
   ]);
-  let table: string | null = null;
+  let unblock: (() => Promise<void>) | null = null;
   let takenAt = 0;
   try {
     const heldLine = await holder.waitFor('the holder to hold the slot', (line) => line.includes('"held"'));
@@ -123,7 +124,7 @@ async function releaseOnce(
     try {
       const goneAt = performance.now();
       if (how === 'SIGKILL') holder.kill();
-      else table = await blackHole(held.port);
+      else unblock = await blackHole(held.port);
       const stillHeld = async () => (await tm.getTask(name, slot.slot))?.state === 'ACQUIRED';
       await until('the slot to be freed', async () => !(await stillHeld()), 5, 300_000);
       const freedMs = performance.now() - goneAt;
@@ -136,27 +137,10 @@ async function releaseOnce(
       await taker.stop();
     }
   } finally {
-    if (table) await run('nft', ['delete', 'table', 'inet', table]).catch(() => {});
+    await unblock?.().catch(() => {});
     holder.kill();
     await holder.exited;
     await tm.pool.query(`DROP SCHEMA "${schema}" CASCADE`);
     await tm.close();
   }
-}
-
-/** Drops every packet to and from local port `port` on loopback (as test/fault-server.test.ts does). */
-async function blackHole(port: number): Promise<string> {
-  const table = `dtm_bench_${randomBytes(4).toString('hex')}`;
-  const ruleset = `table inet ${table} {
-    chain input {
-      type filter hook input priority -10; policy accept;
-      iifname "lo" tcp sport ${port} drop
-      iifname "lo" tcp dport ${port} drop
-    }
-  }`;
-  const applying = run('nft', ['-f', '-']);
-  applying.child.stdin?.on('error', () => {});
-  applying.child.stdin?.end(ruleset);
-  await applying;
-  return table;
 }

@@ -1,13 +1,12 @@
 // Fault tests that break the server or the network: on a PostgreSQL of their own (embedded, own port and data
 // folder under .data/), never the shared one. The network faults black-hole one connection on loopback with
 // nftables: every packet of the holder's connection is dropped, in both directions, and nothing is closed.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '@dtm/dev-db';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TaskManager } from '../src/index.ts';
+import { blackHole, unblockAll } from './black-hole.ts';
 import {
   createFaultSchema,
   createSlots,
@@ -23,8 +22,6 @@ import {
 import type { WorkerProcessConfig } from './fixtures/worker-process.ts';
 import { waitFor } from './helpers.ts';
 
-const run = promisify(execFile);
-
 /** Why the black-hole tests cannot run on this machine, or null when they can. */
 const noNft = isOnPath('nft') ? null : 'nft is not on PATH (apt-get install nftables; the rules need root)';
 if (noNft) console.warn(`skipping the network black-hole tests (4, 4b): ${noNft}`);
@@ -35,9 +32,8 @@ const db: EmbeddedDatabase = await startEmbeddedPostgres({
 });
 const managers: TaskManager[] = [];
 const spawned: WorkerProcess[] = [];
-const tables: string[] = [];
 afterAll(async () => {
-  for (const table of tables) await run('nft', ['delete', 'table', 'inet', table]).catch(() => {});
+  await unblockAll();
   await killAll(spawned);
   await Promise.all(managers.map(dropFaultSchema)).catch(() => {});
   await db.stop();
@@ -52,28 +48,6 @@ async function scenario() {
     return worker;
   };
   return { tm, start };
-}
-
-/** Drops every packet to and from local port `port` on loopback; returns the undo. */
-async function blackHole(port: number): Promise<() => Promise<void>> {
-  const table = `dtm_fault_${randomBytes(4).toString('hex')}`;
-  tables.push(table);
-  const ruleset = `table inet ${table} {
-    chain input {
-      type filter hook input priority -10; policy accept;
-      iifname "lo" tcp sport ${port} drop
-      iifname "lo" tcp dport ${port} drop
-    }
-  }`;
-  // Rejects at once when nft cannot be started (a failed spawn emits no 'exit'), else with nft's stderr.
-  const applying = run('nft', ['-f', '-']);
-  applying.child.stdin?.on('error', () => {});
-  applying.child.stdin?.end(ruleset);
-  await applying;
-  return async () => {
-    await run('nft', ['delete', 'table', 'inet', table]);
-    tables.splice(tables.indexOf(table), 1);
-  };
 }
 
 const QUICK = { holderAbortMs: 3_000, serverReleaseMs: 6_000 };
