@@ -12,6 +12,7 @@ import { type Comparison, compareWithBase } from './compare.ts';
 import { measureRequeueLatency } from './latency.ts';
 import { measureWorkerRss } from './memory.ts';
 import { measurePoisonSlot } from './poison.ts';
+import { heading } from './report.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
 const only = process.argv.slice(2);
@@ -88,13 +89,7 @@ function toMarkdown(report: {
   poison: Record<'exit' | 'sigkill', { attempts: number; atMs: number[]; failedAttempts: number }> | null;
   targets: Record<string, boolean | null>;
 }): string {
-  const lines = [`# DTM benchmarks (${report.at})`, ''];
-  lines.push(
-    `Machine: ${Object.entries(report.machine)
-      .map(([k, v]) => `${k} ${v}`)
-      .join('; ')}.`,
-    '',
-  );
+  const lines = heading(report.at, report.machine);
   const c = report.comparison;
   if (c) {
     const ratio = (a: number, b: number) => `${round(a / b, 3)}×`;

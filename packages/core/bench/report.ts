@@ -274,13 +274,17 @@ function throughputTable(run: ServerRun, title: string): string[] {
   return lines;
 }
 
+/** The report's first lines: its title and the machine it ran on. */
+export function heading(at: string, machine: object): string[] {
+  const described = Object.entries(machine)
+    .map(([k, v]) => `${k} ${v}`)
+    .join('; ');
+  return [`# DTM benchmarks (${at})`, '', `Machine: ${described}.`, ''];
+}
+
 export function toMarkdown(report: BenchReport): string {
-  const lines = [`# DTM benchmarks (${report.at})`, ''];
+  const lines = heading(report.at, report.machine);
   lines.push(
-    `Machine: ${Object.entries(report.machine)
-      .map(([k, v]) => `${k} ${v}`)
-      .join('; ')}.`,
-    '',
     `Load average (1 min / 5 min) at the start of each part: ${report.load
       .map((l) => `${l.part} ${l.load1} / ${l.load5}`)
       .join(
