@@ -314,43 +314,16 @@ describe('the worker runtime', () => {
     expect(worker.runningCount).toBe(0);
   });
 
-  it('stop() while lanes complete slots and take the next in one round trip leaves no slot held, no connection out', async () => {
-    // A manager of its own, so that no other test's worker uses the pool whose connections are counted.
-    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
-    const name = uniqueName();
-    const from = pastSlot(410);
-    await own.createTasks({ name, from, to: pastSlot(10), interval: 'PT5M' });
-    for (let round = 0; round < 3; round++) {
-      let completed = 0;
-      const worker = own.work({
-        name,
-        interval: 'PT5M',
-        backlog: 'P2D',
-        logger: quiet,
-        pollInterval: 60_000,
-        concurrency: 4,
-        handler: async () => {},
-      });
-      worker.on('completed', () => {
-        completed += 1;
-      });
-      await waitFor('some slots completed', () => completed >= 20);
-      await worker.stop();
-      expect(await own.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
-      expect(own.pool.idleCount).toBe(own.pool.totalCount);
-    }
-  });
-
-  it('lanes that ran out of work give their connections back to the pool while the worker keeps running', async () => {
-    // A manager of its own, so that no other test's worker uses the pool whose connections are counted.
-    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
-    const name = uniqueName();
-    await own.createTasks({ name, from: pastSlot(30), to: pastSlot(10), interval: 'PT5M' });
+  /**
+   * A no-op worker of 4 lanes on `name`, on a manager of its own (so that no other test's worker uses the pool
+   * whose connections are counted), and how many slots it completed.
+   */
+  function countingWorker(own: TaskManager, name: string): { worker: Worker; completed: () => number } {
     let completed = 0;
     const worker = own.work({
       name,
       interval: 'PT5M',
-      backlog: 'P1D',
+      backlog: 'P2D',
       logger: quiet,
       pollInterval: 60_000,
       concurrency: 4,
@@ -359,7 +332,28 @@ describe('the worker runtime', () => {
     worker.on('completed', () => {
       completed += 1;
     });
-    await waitFor('the slots completed', () => completed >= 20);
+    return { worker, completed: () => completed };
+  }
+
+  it('stop() while lanes complete slots and take the next in one round trip leaves no slot held, no connection out', async () => {
+    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
+    const name = uniqueName();
+    await own.createTasks({ name, from: pastSlot(410), to: pastSlot(10), interval: 'PT5M' });
+    for (let round = 0; round < 3; round++) {
+      const { worker, completed } = countingWorker(own, name);
+      await waitFor('some slots completed', () => completed() >= 20);
+      await worker.stop();
+      expect(await own.listTasks({ name, states: ['ACQUIRED'] })).toEqual([]);
+      expect(own.pool.idleCount).toBe(own.pool.totalCount);
+    }
+  });
+
+  it('lanes that ran out of work give their connections back to the pool while the worker keeps running', async () => {
+    const own = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
+    const name = uniqueName();
+    await own.createTasks({ name, from: pastSlot(30), to: pastSlot(10), interval: 'PT5M' });
+    const { worker, completed } = countingWorker(own, name);
+    await waitFor('the slots completed', () => completed() >= 20);
     // An idle lane keeps its connection for a moment (a trickle of due slots wakes it again at once), then
     // gives it back: an idle worker holds none.
     await waitFor(
