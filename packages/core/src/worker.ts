@@ -138,7 +138,7 @@ const DEFAULT_GRACE_MS = 10_000;
 /**
  * How long an idle lane keeps its connection before it gives it back to the pool. Under a steady trickle of due
  * slots a lane is woken again within milliseconds, and giving the connection back and taking one again cost
- * more than the slot (they made the start latency at half the drain rate eight times longer).
+ * more than the slot (bench/results/steady.md).
  */
 const IDLE_LINGER_MS = 1_000;
 /** createTasks takes at most this many slots per call. */
