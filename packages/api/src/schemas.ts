@@ -187,7 +187,9 @@ export const taskSchema = z
 
 export const historyEntrySchema = z
   .object({
-    id: z.number().int(),
+    id: z.number().int().meta({
+      description: "The history row that recorded it: an attempt's start and its end share their row",
+    }),
     fromState: stateEnum.nullable(),
     toState: stateEnum,
     actor: z.string().nullable(),

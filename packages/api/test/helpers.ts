@@ -71,7 +71,7 @@ export { dropSchema };
  * is its LISTEN or a read of the history. $1: the schema.
  */
 export const SUBSCRIPTION_SESSION = `(query = 'LISTEN "' || $1 || '.events"'
-  OR (query LIKE '%pg_snapshot_xip%' AND query LIKE '%"' || $1 || '".task_history%'))
+  OR (query LIKE '%pg_snapshot_xip%' AND query LIKE '%"' || $1 || '".transitions%'))
   AND pid <> pg_backend_pid()`;
 
 export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };

@@ -21,7 +21,7 @@ describe('the sidecar prunes the history', () => {
     for (let i = 0; i < 10; i++)
       await (await workers.acquire('pruned', new Date(from.getTime() + i * 300_000))).complete();
     await workers.pool.query(`UPDATE "${schema}".task_history SET at = now() - interval '40 days'`);
-    expect(await historyCount(workers)).toBe(30);
+    expect(await historyCount(workers)).toBe(20);
 
     const lines: string[] = [];
     const server = await startServer({
@@ -34,7 +34,7 @@ describe('the sidecar prunes the history', () => {
     });
     try {
       await waitFor('the history pruned', () =>
-        lines.some((line) => line.startsWith('pruned 20 history rows')),
+        lines.some((line) => line.startsWith('pruned 10 history rows')),
       );
       expect(await historyCount(workers)).toBe(10);
       expect(lines.filter((line) => line.startsWith('pruned'))).toHaveLength(1);

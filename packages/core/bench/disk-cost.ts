@@ -4,8 +4,8 @@
 //
 // The rows are the ones DTM writes: the slots are created by createTasks (10,000 per call), then completed by
 // the statement a worker ends a slot with (holder-statements.ts, `finish`), run over 10,000 slots at a time: each
-// slot's history holds its creation, AVAILABLE → ACQUIRED and ACQUIRED → COMPLETE, with a worker's name as actor
-// and no message; pruning keeps the last of them. (A real worker takes minutes for a year of slots, and its rows
+// slot's history holds its creation and its attempt (one row: acquired, then COMPLETE), with a worker's name as
+// actor and no message; pruning keeps the last of them. (A real worker takes minutes for a year of slots, and its rows
 // are the same.)
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -72,12 +72,10 @@ async function completeAll(tm: TaskManager): Promise<void> {
          WHERE name = $1 AND slot >= $3 AND slot < $4
          RETURNING name, slot, acquired_at, completed_at
        )
-       INSERT INTO "${tm.schema}".task_history (name, slot, from_state, to_state, actor, message, at)
-       SELECT d.name, d.slot, t.from_state, t.to_state, $2, NULL, t.at
-       FROM done d
-       CROSS JOIN LATERAL (VALUES (1, 'AVAILABLE', 'ACQUIRED', d.acquired_at),
-                                  (2, 'ACQUIRED', 'COMPLETE', d.completed_at)) t (step, from_state, to_state, at)
-       ORDER BY d.slot, t.step`,
+       INSERT INTO "${tm.schema}".task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+       SELECT name, slot, 'ACQUIRED', 'COMPLETE', $2, NULL, completed_at, acquired_at
+       FROM done
+       ORDER BY slot`,
       [NAME, WORKER, new Date(from), new Date(from + 10_000 * 60_000)],
     );
   }
@@ -163,8 +161,8 @@ try {
   const md = `# Disk cost of a year of one-minute slots of one name
 
 ${result.date}: ${SLOTS.toLocaleString('en')} slots; PostgreSQL ${version}; ${machine.cores} × ${machine.cpu},
-${machine.memoryGb} GB. Slots created by createTasks and completed by a worker's ending statement: three
-history rows per slot (creation, AVAILABLE → ACQUIRED, ACQUIRED → COMPLETE), actor \`${WORKER}\`, no message.
+${machine.memoryGb} GB. Slots created by createTasks and completed by a worker's ending statement: two
+history rows per slot (its creation; its attempt, acquired then completed), actor \`${WORKER}\`, no message.
 Sizes are pg_total_relation_size (heap, indexes, TOAST), per slot in parentheses.
 
 | State | History rows | tasks | task_history | Together |

@@ -246,8 +246,8 @@ interface HistoryRow {
  */
 function readHistory(schema: Schema): string {
   return `WITH changed AS MATERIALIZED (
-      SELECT id, xid, name, slot, from_state, to_state, actor, message IS NOT NULL AS has_message, at
-      FROM ${schema.sql}.task_history
+      SELECT id, nth, xid, name, slot, from_state, to_state, actor, message IS NOT NULL AS has_message, at
+      FROM ${schema.sql}.transitions
       WHERE xid >= pg_snapshot_xmax($1::pg_snapshot)
          OR xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
     ), bulk AS MATERIALIZED (
@@ -260,19 +260,19 @@ function readHistory(schema: Schema): string {
     ), over AS (
       SELECT count(*) > ${MOST_TOLD} AS is_over FROM told
     )
-    SELECT NULL::bigint AS id, pg_current_snapshot()::text AS snapshot, over.is_over, NULL AS name,
+    SELECT NULL::bigint AS id, NULL::int AS nth, pg_current_snapshot()::text AS snapshot, over.is_over, NULL AS name,
            NULL::timestamptz AS slot, NULL AS from_state, NULL AS to_state, NULL AS actor,
            NULL::boolean AS has_message, NULL::timestamptz AS at, NULL::bigint AS count
     FROM over
     UNION ALL
-    SELECT id, NULL, NULL, name, slot, from_state, to_state, actor, has_message, at, NULL
+    SELECT id, nth, NULL, NULL, name, slot, from_state, to_state, actor, has_message, at, NULL
     FROM told
     WHERE NOT (SELECT is_over FROM over)
     UNION ALL
-    SELECT id, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, count
+    SELECT id, 1, NULL, NULL, name, NULL, NULL, NULL, NULL, NULL, NULL, count
     FROM bulk
     WHERE NOT (SELECT is_over FROM over)
-    ORDER BY id NULLS FIRST`;
+    ORDER BY id NULLS FIRST, nth`;
 }
 
 /** How `listen` reports: each notification's payload, reconnections and failures. */

@@ -15,7 +15,8 @@ import type { Schema } from './schema.ts';
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
  * `holders` view), the holder from its handle, and the statement that ends the slot records both
- * transitions (AVAILABLE → ACQUIRED at the transaction's start, then ACQUIRED → its end). That spares a
+ * transitions in one history row (ACQUIRED → its end, acquired at the transaction's start: see the
+ * `transitions` view, sql/000004.sql). That spares a
  * row version and a history statement per slot, and lets the ending UPDATE run in the top-level transaction,
  * after RELEASE SAVEPOINT: a row locked by a transaction and then updated by one of its subtransactions gets a
  * MultiXact for its xmax, slow to create, slow for every other worker scanning past it, and not the id of a
@@ -140,10 +141,9 @@ export function holderStatements(schema: Schema): HolderStatements {
      current_setting('application_name') AS holder_worker, now() AS holder_since,
      pg_current_xact_id()::text AS holder_xid`;
   const ended = `state, failed_attempts, message, next_attempt_at, acquired_at, completed_at`;
-  // The ending statements record both transitions and announce neither: a notification would make every
-  // slot's commit wait for every other's (sql/000001.sql). Subscribers read them from task_history. The
-  // INSERT into task_history (`recorded`) runs all the same, as
-  // every data-modifying CTE does, read or not.
+  // The ending statements record both transitions (one row) and announce neither: a notification would make
+  // every slot's commit wait for every other's (sql/000001.sql). Subscribers read them from the history. The
+  // INSERT into task_history (`recorded`) runs all the same, as every data-modifying CTE does, read or not.
   return {
     claimOldest: claimNext('ASC'),
     claimNewest: claimNext('DESC'),
@@ -182,10 +182,8 @@ export function holderStatements(schema: Schema): HolderStatements {
          WHERE name = $1 AND slot = $2
          RETURNING name, slot, ${ended}
        ), recorded AS (
-         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM done
-         UNION ALL
-         SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at FROM done
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+         SELECT name, slot, 'ACQUIRED', $3, $5, $4, completed_at, acquired_at FROM done
        )
        SELECT ${ended} FROM done`,
     ),
@@ -206,10 +204,8 @@ export function holderStatements(schema: Schema): HolderStatements {
          RETURNING t.name, t.slot, t.state, t.failed_attempts, t.message, t.next_attempt_at, t.acquired_at,
                    t.completed_at, clock_timestamp() AS failed_at
        ), recorded AS (
-         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $5, NULL, acquired_at FROM failed
-         UNION ALL
-         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, message, failed_at FROM failed
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, message, failed_at, acquired_at FROM failed
        )
        SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
        FROM failed`,
@@ -262,10 +258,8 @@ export function holderStatements(schema: Schema): HolderStatements {
            .map((c) => `t.${c}`)
            .join(', ')}, clock_timestamp() AS ended_at
        ), recorded AS (
-         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-         SELECT name, slot, 'AVAILABLE', 'ACQUIRED', $6, NULL, acquired_at FROM ended
-         UNION ALL
-         SELECT name, slot, 'ACQUIRED', state, $6, message, ended_at FROM ended
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+         SELECT name, slot, 'ACQUIRED', state, $6, message, ended_at, acquired_at FROM ended
        )
        SELECT slot, ${ended},
               CASE WHEN state = 'AVAILABLE' AND next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END

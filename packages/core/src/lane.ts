@@ -286,8 +286,7 @@ export class Lane {
     if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
     if (row.state !== 'AVAILABLE')
       throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
-    if (row.is_reserved && row.is_stale && (await countAbandoned(pool, schema, take.name, take.worker)) > 0)
-      return;
+    if (row.is_reserved && row.is_stale && (await countAbandoned(pool, schema, take.name)) > 0) return;
     if (row.is_reserved) {
       throw new TaskBusyError(
         `acquiring ${slotText}: another worker holds it (or is taking it, or its holder went away less than a second ago)`,
@@ -801,12 +800,7 @@ export function startHeartbeat(
  * attempt (history: "the holder went away"), with the backoff its holder's policy gave it, from now, or as the
  * last one when it reaches the name's max_attempts. Never waits on a holder. Returns how many it counted.
  */
-export async function countAbandoned(
-  pool: pg.Pool,
-  schema: Schema,
-  name: string,
-  actor: string,
-): Promise<number> {
+export async function countAbandoned(pool: pg.Pool, schema: Schema, name: string): Promise<number> {
   const s = schema.sql;
   const { rows } = await pool.query<{ counted: number }>(
     `WITH stale AS (
@@ -851,14 +845,13 @@ export async function countAbandoned(
        WHERE t.name = r.name AND t.slot = r.slot AND n.name = t.name AND t.state = 'AVAILABLE'
        RETURNING t.name, t.slot, r.worker, r.started_at, t.message
      ), recorded AS (
-       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at)
-       SELECT name, slot, 'AVAILABLE', 'ACQUIRED', worker, NULL, started_at FROM counted
-       UNION ALL
-       SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $2, message, clock_timestamp() FROM counted
+       -- the attempt of the holder that went away, ended now
+       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+       SELECT name, slot, 'ACQUIRED', 'AVAILABLE', worker, message, clock_timestamp(), started_at FROM counted
        RETURNING *
      ), announced AS (SELECT ${s}.announce(array_agg(r::${s}.task_history)) FROM recorded r)
      SELECT (SELECT count(*) FROM counted)::int AS counted FROM announced`,
-    [name, actor],
+    [name],
   );
   return rows[0]?.counted ?? 0;
 }

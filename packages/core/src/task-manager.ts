@@ -179,7 +179,7 @@ export class TaskManager {
       openBatchLane: (size) => new BatchLane(this.#lanes, size),
       nextTake: (take) => this.#nextTake(take),
       nextDueIn: (name, from, to) => nextDueIn(this.pool, this.#schema, name, from, to),
-      countAbandoned: (name, actor) => countAbandoned(this.pool, this.#schema, name, actor),
+      countAbandoned: (name) => countAbandoned(this.pool, this.#schema, name),
     };
     return new Worker(context, options);
   }
@@ -411,9 +411,9 @@ export class TaskManager {
       at: Date;
     }>(
       `SELECT id, name, slot, from_state, to_state, actor, message, at
-       FROM ${this.#schema.sql}.task_history
+       FROM ${this.#schema.sql}.transitions
        WHERE name = $1 AND slot = $2
-       ORDER BY id`,
+       ORDER BY id, nth`,
       [checkName(name), toDate(slot, 'slot')],
       'reading history',
     );

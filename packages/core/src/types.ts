@@ -38,6 +38,7 @@ export interface Task {
 
 /** One committed transition of a slot. `fromState` is null when the slot was created. */
 export interface HistoryEntry {
+  /** The history row that recorded it: an attempt's start (→ ACQUIRED) and its end share their row. */
   id: number;
   name: string;
   slot: Date;

@@ -32,7 +32,7 @@ export interface WorkerContext {
     to: Date,
   ): Promise<{ waitMs: number | null; reservedWaitMs: number | null }>;
   /** Counts the name's abandoned attempts (see lane.ts); how many. */
-  countAbandoned(name: string, actor: string): Promise<number>;
+  countAbandoned(name: string): Promise<number>;
 }
 
 /** Where the worker's structured logs go; a pino or bunyan logger fits as it is (`fields` first). */
@@ -680,7 +680,7 @@ export class Worker {
 
   async #lookForNextDue(from: Date, to: Date): Promise<void> {
     try {
-      const counted = await this.#context.countAbandoned(this.name, this.#workerName);
+      const counted = await this.#context.countAbandoned(this.name);
       if (counted > 0) {
         this.#log.info(
           { ...this.#fields(), counted },

@@ -75,12 +75,8 @@ async function results(name: string): Promise<Map<number, number>> {
 }
 
 async function historyOf(name: string, slot: Date): Promise<string[]> {
-  const { rows } = await tm.pool.query<{ step: string }>(
-    `SELECT coalesce(from_state, 'created') || '>' || to_state AS step
-     FROM "${tm.schema}".task_history WHERE name = $1 AND slot = $2 ORDER BY id`,
-    [name, slot],
-  );
-  return rows.map((row) => row.step);
+  const history = await tm.history(name, slot);
+  return history.map((entry) => `${entry.fromState ?? 'created'}>${entry.toState}`);
 }
 
 function write(task: AcquiredTask, note: string): Promise<unknown> {

@@ -268,7 +268,7 @@ describe('subscribe', () => {
       const { rows } = await tm.pool.query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE query LIKE '%pg_snapshot_xip%' AND query LIKE $1 AND pid <> pg_backend_pid()`,
-        [`%"${tm.schema}".task_history%`],
+        [`%"${tm.schema}".transitions%`],
       );
       expect(rows).toHaveLength(1);
       await waitFor('the connection to be seen lost', () => !subscription.isConnected);

@@ -178,7 +178,8 @@ describe('pruning the history', () => {
     const slotsBefore = await slotCount(tm, old);
     const latestBefore = await latestPerSlot(tm, old);
     const oldRows = await backdate(tm, old, 40);
-    expect(oldRows).toBeGreaterThan(3 * slotsBefore);
+    // A creation and an ended attempt per slot, and a failed attempt for one slot in five.
+    expect(oldRows).toBeGreaterThan(2 * slotsBefore);
 
     // Meanwhile workers go on with another name's slots, inserting history rows and updating slots.
     const live = 'live-slots';
@@ -210,7 +211,8 @@ describe('pruning the history', () => {
     const left = await history(tm, old);
     expect(left).toHaveLength(slotsBefore);
     expect(new Map(left.map((row) => [row.slot.getTime(), row.id]))).toEqual(latestBefore);
-    expect((await tm.history(old, from)).map((entry) => entry.toState)).toEqual(['COMPLETE']);
+    // The latest row is the attempt that completed the slot: its start and its end.
+    expect((await tm.history(old, from)).map((entry) => entry.toState)).toEqual(['ACQUIRED', 'COMPLETE']);
     // The live name's history is recent: all of it is kept (each slot still has its creation).
     const liveRows = await history(tm, live);
     expect(liveRows.filter((row) => row.from_state === null)).toHaveLength(await slotCount(tm, live));
@@ -220,19 +222,22 @@ describe('pruning the history', () => {
     const tm = await createManager();
     const name = 'report';
     const slots = await completedSlots(tm, name, 20);
-    await backdate(tm, name, 31, 'from_state IS NULL'); // created 31 days ago
-    await backdate(tm, name, 29, "to_state = 'ACQUIRED'"); // taken 29 days ago, completed now
+    const half = (slots[10] as Date).toISOString();
+    await backdate(tm, name, 31, `from_state IS NULL AND slot < '${half}'`); // created 31 days ago
+    await backdate(tm, name, 29, `from_state IS NULL AND slot >= '${half}'`); // created 29 days ago
     const before = await history(tm, name);
-    expect(before).toHaveLength(60);
+    expect(before).toHaveLength(40);
 
     const month = await tm.pruneHistory();
-    expect(month.deleted).toBe(20);
+    expect(month.deleted).toBe(10);
     expect((await history(tm, name)).map((row) => row.id)).toEqual(
-      before.filter((row) => row.from_state !== null).map((row) => row.id),
+      before
+        .filter((row) => row.from_state !== null || row.slot.getTime() >= new Date(half).getTime())
+        .map((row) => row.id),
     );
 
     const week = await tm.pruneHistory({ olderThan: 'P7D' });
-    expect(week.deleted).toBe(20);
+    expect(week.deleted).toBe(10);
     const left = await history(tm, name);
     expect(left.map((row) => row.to_state)).toEqual(slots.map(() => 'COMPLETE'));
 
@@ -248,8 +253,8 @@ describe('pruning the history', () => {
     await backdate(tm, 'counted', 45);
     const before = await history(tm);
     const dry = await tm.pruneHistory({ dryRun: true, batchSize: 7 });
-    expect(dry.deleted).toBe(60);
-    expect(dry.batches).toBeGreaterThanOrEqual(90 / 7);
+    expect(dry.deleted).toBe(30);
+    expect(dry.batches).toBeGreaterThanOrEqual(60 / 7);
     expect(await history(tm)).toEqual(before);
     expect(await tm.pruneHistory({ batchSize: 7 })).toEqual(dry);
     expect(await history(tm)).toHaveLength(30);
@@ -281,12 +286,12 @@ describe('pruning the history', () => {
     stops.push(() => sidecarB.stop());
     await waitFor('sidecar B to skip twice', () => logB.lines.filter((l) => l.level === 'debug').length >= 2);
     await expect(other.pruneHistory()).rejects.toBeInstanceOf(TaskBusyError);
-    expect(await history(tm, name)).toHaveLength(75);
+    expect(await history(tm, name)).toHaveLength(50);
 
     await lock.release();
     await waitFor('sidecar A done', () => logA.lines.some((line) => line.level === 'info'));
     const pruned = [...logA.lines, ...logB.lines].filter((line) => line.level === 'info');
-    expect(pruned.map((line) => line.fields.deleted)).toEqual([50]);
+    expect(pruned.map((line) => line.fields.deleted)).toEqual([25]);
     expect(logB.lines.filter((line) => line.level !== 'debug')).toEqual([]);
     expect(await latestPerSlot(tm, name)).toEqual(latestBefore);
     expect(await history(tm, name)).toHaveLength(25);
@@ -299,7 +304,7 @@ describe('pruning the history', () => {
         .filter((line) => line.level === 'info')
         .slice(prunedBefore)
         .reduce((sum, line) => sum + Number(line.fields.deleted), 0);
-    await waitFor('the later rows pruned', () => prunedSince() === 10);
+    await waitFor('the later rows pruned', () => prunedSince() === 5);
     expect(await history(tm, 'later')).toHaveLength(5);
     await Promise.all([sidecarA.stop(), sidecarB.stop()]);
   });
@@ -309,7 +314,7 @@ describe('pruning the history', () => {
     const name = 'aborted';
     await completedSlots(tm, name, 40);
     await backdate(tm, name, 60);
-    // The 40 creations come first (ids 1–40), then each slot's two transitions. The run reads 10 rows per
+    // The 40 creations come first (ids 1–40), then each slot's ended attempt. The run reads 10 rows per
     // batch: it is held up in its third batch, on the 25th creation.
     const created = (await history(tm, name)).filter((row) => row.from_state === null);
     const lock = await lockHistoryRow(tm, created[24]?.id as string);
@@ -320,8 +325,8 @@ describe('pruning the history', () => {
     await lock.release();
     const stopped = await running;
     expect(stopped).toEqual({ deleted: 30, batches: 3 });
-    expect(await history(tm, name)).toHaveLength(90);
-    expect(await tm.pruneHistory({ batchSize: 10 })).toMatchObject({ deleted: 50 });
+    expect(await history(tm, name)).toHaveLength(50);
+    expect(await tm.pruneHistory({ batchSize: 10 })).toMatchObject({ deleted: 10 });
     expect(await history(tm, name)).toHaveLength(40);
     expect(await tm.pruneHistory({ signal: AbortSignal.abort() })).toEqual({ deleted: 0, batches: 0 });
   });

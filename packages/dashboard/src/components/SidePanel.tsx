@@ -190,7 +190,7 @@ export function SidePanel(props: SidePanelProps) {
           ) : (
             <ol className="history">
               {detail.history.map((entry) => (
-                <li key={entry.id}>
+                <li key={`${entry.id}:${entry.toState}`}>
                   <time dateTime={entry.at.toISOString()}>{formatInstant(entry.at, zone, true)}</time>{' '}
                   <span>
                     {entry.fromState ?? 'created'} → {entry.toState}
