@@ -104,9 +104,13 @@ describe('commit batching', () => {
     worker.on('acquired', () => {
       mostAtOnce = Math.max(mostAtOnce, inFlight.size);
     });
-    await waitFor('every slot complete', async () =>
-      (await rows(name)).every((row) => row.state === 'COMPLETE'),
-    );
+    // Every slot complete, and told: a batch's commit is seen before its round trip (which goes on to lock the
+    // next batch) comes back and its events are emitted.
+    const completedCount = () => events.filter((e) => e.event === 'completed').length;
+    await waitFor('every slot complete and its event emitted', async () => {
+      const now = await rows(name);
+      return now.every((row) => row.state === 'COMPLETE') && completedCount() >= now.length;
+    });
     // The slots made here, and the current one, which the worker creates.
     const all = await rows(name);
     expect(all.length).toBeGreaterThan(slots.length);
