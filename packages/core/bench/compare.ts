@@ -188,11 +188,8 @@ async function floorWith(
       let results = await batch(client, plan.first(lane, from, to));
       for (;;) {
         const row = results.at(-1)?.rows[0] as { slot: Date } | undefined;
-        // This build's claim writes the lane's row either way, and returns the slot it reserved, if any.
-        const reserved = results.find((result) => result.command === 'INSERT')?.rows[0] as
-          | { slot: Date | null }
-          | undefined;
-        if (!row && plan.again && reserved?.slot != null) {
+        const reserved = results.find((result) => result.command === 'INSERT');
+        if (!row && plan.again && (reserved?.rowCount ?? 0) > 0) {
           results = await batch(client, plan.again(lane, from, to));
           continue;
         }

@@ -224,7 +224,7 @@ export class Lane {
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results.at(-1), isReserved(results.at(-4)));
+    return this.#hold(take, results.at(-1), results.at(-4)?.rowCount === 1);
   }
 
   /**
@@ -425,10 +425,7 @@ export class Holding {
   /** The holding transaction's id: what became of it is asked by it when an ending fails. */
   readonly #xid: string;
   readonly #laneId: number;
-  /**
-   * The lane's row goes with the ending: cleared (a worker's lane, when no next claim replaces it) or deleted
-   * (a lane for one slot: see Lane.#dropConnection).
-   */
+  /** The lane's row goes with the ending (a lane for one slot: see Lane.#dropConnection). */
   readonly #rowEnding: string[];
   readonly #worker: string;
   readonly #retry: RetryPolicy;
@@ -464,7 +461,7 @@ export class Holding {
     this.#laneId = options.laneId;
     this.#rowEnding = options.isOneShot
       ? [`DELETE FROM ${options.settings.schema.sql}.attempts WHERE lane = ${options.laneId}`]
-      : [clearReservation(options.settings.schema, options.laneId)];
+      : [];
     this.#worker = options.worker;
     this.#retry = options.retry;
     this.#onConnectionLost = (error) => this.#lose(error);
@@ -531,8 +528,8 @@ export class Holding {
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts). Its release also fails if the work ended the transaction.
     const statements = [...(this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work'] : []), finish];
-    // The next claim replaces the lane's row; without one, the row is cleared (see openReservations).
-    statements.push(...(next ? [next.claim] : this.#rowEnding));
+    if (next) statements.push(next.claim);
+    statements.push(...this.#rowEnding);
     const after = await this.#end(
       outcome,
       [...statements, 'COMMIT'],
@@ -542,7 +539,7 @@ export class Holding {
     if (!next || !after) return undefined;
     if ('error' in after) return after;
     const claimed = after.ending[statements.indexOf(next.claim)];
-    return { locked: after.results[1], isClaimed: isReserved(claimed) };
+    return { locked: after.results[1], isClaimed: claimed?.rowCount === 1 };
   }
 
   async fail(message: string): Promise<void> {
@@ -554,8 +551,9 @@ export class Holding {
 
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
+    const { schema } = this.#settings;
     try {
-      await batch(this.#client, `ROLLBACK; ${this.#rowEnding.join('; ')}`);
+      await batch(this.#client, `ROLLBACK; ${this.#rowEnding[0] ?? clearReservation(schema, this.#laneId)}`);
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
@@ -890,11 +888,6 @@ const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as c
 /** The statement that clears a lane's reservation: the slot was not attempted, or given back unchanged. */
 function clearReservation(schema: Schema, lane: number): string {
   return `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL WHERE lane = ${lane}`;
-}
-
-/** Whether a claim's result reserved a slot (a claim writes the lane's row either way). */
-function isReserved(claimed: pg.QueryResult | undefined): boolean {
-  return (claimed?.rows[0] as { slot: Date | null } | undefined)?.slot != null;
 }
 
 /** A lane's id: random, so that the lanes of every process tell their reservations apart. */

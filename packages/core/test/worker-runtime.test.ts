@@ -199,33 +199,6 @@ describe('the worker runtime', () => {
     ]);
   });
 
-  it('one lane retries its own failed slot after the backoff, and its reservation names no slot once the slot ended', async () => {
-    const name = uniqueName();
-    const [slot] = (await createPast(name, 1)) as [Date];
-    let attempts = 0;
-    const worker = work({
-      name,
-      concurrency: 1,
-      retry: { baseMs: 20, jitter: 0 },
-      handler: async (task) => {
-        // (The worker also creates and runs the current slot.)
-        if (task.task.slot.getTime() !== slot.getTime()) return;
-        attempts += 1;
-        if (attempts <= 2) throw new Error(`not yet (${attempts})`);
-      },
-    });
-    await waitFor('the slot completed at its third attempt', async () => {
-      return (await tm.getTask(name, slot))?.state === 'COMPLETE';
-    });
-    expect(await tm.getTask(name, slot)).toMatchObject({ failedAttempts: 2 });
-    expect(attempts).toBe(3);
-    // Every slot done, the lane's row in attempts reserves none of them (it would keep them from other lanes).
-    await waitFor('every slot of the name done', async () => (await states(name)).AVAILABLE === undefined);
-    const { rows } = await tm.pool.query(`SELECT slot FROM "${tm.schema}".attempts WHERE name = $1`, [name]);
-    expect(rows).toEqual([]);
-    await worker.stop();
-  });
-
   it('rolls back what a handler wrote through its client before its SQL failed and it threw, and records the failure', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
