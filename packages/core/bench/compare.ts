@@ -188,8 +188,11 @@ async function floorWith(
       let results = await batch(client, plan.first(lane, from, to));
       for (;;) {
         const row = results.at(-1)?.rows[0] as { slot: Date } | undefined;
-        const reserved = results.find((result) => result.command === 'INSERT');
-        if (!row && plan.again && (reserved?.rowCount ?? 0) > 0) {
+        // This build's claim writes the lane's row either way, and returns the slot it reserved, if any.
+        const reserved = results.find((result) => result.command === 'INSERT')?.rows[0] as
+          | { slot: Date | null }
+          | undefined;
+        if (!row && plan.again && reserved?.slot != null) {
           results = await batch(client, plan.again(lane, from, to));
           continue;
         }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { AcquiredTask, retryDelay, type SlotHandle } from './acquired-task.ts';
 import { destroyConnection, sessionName } from './connection.ts';
 import { LockLostError, sqlStateOf, TaskNotAvailableError, translatePgError } from './errors.ts';
-import { batch, type EndedRow, execute, literal, setUp } from './holder-statements.ts';
+import { batch, type EndedRow, execute, setUp } from './holder-statements.ts';
 import {
   type HandleOutcome,
   type LaneSettings,
@@ -63,7 +63,7 @@ export class BatchLane {
       await this.#drop(error);
       throw translatePgError(error, `acquiring slots of ${JSON.stringify(take.name)}`);
     }
-    return this.#hold(take, results.at(-1), results.at(-4)?.rowCount ?? 0);
+    return this.#hold(take, results.at(-1), reservedCount(results.at(-4)));
   }
 
   /**
@@ -124,7 +124,6 @@ export class BatchLane {
       take,
       rows,
       firstId: this.#firstId,
-      unheld: claimed - lockedCount,
       size: this.#size,
     });
   }
@@ -207,8 +206,6 @@ export class Batch {
   readonly #settings: LaneSettings;
   readonly #take: NextTake;
   readonly #xid: string;
-  /** Reservations this batch's lane made but another lane locked first: cleared when the batch ends. */
-  readonly #unheld: number;
   readonly #firstId: number;
   readonly #size: number;
   readonly #abort = new AbortController();
@@ -220,14 +217,13 @@ export class Batch {
     lane: BatchLane,
     client: pg.PoolClient,
     settings: LaneSettings,
-    options: { take: NextTake; rows: HeldRow[]; firstId: number; unheld: number; size: number },
+    options: { take: NextTake; rows: HeldRow[]; firstId: number; size: number },
   ) {
     this.#lane = lane;
     this.#client = client;
     this.#settings = settings;
     this.#take = options.take;
     this.#firstId = options.firstId;
-    this.#unheld = options.unheld;
     this.#size = options.size;
     this.#xid = options.rows[0]?.holder_xid ?? '0';
     this.#slots = options.rows.map((row) => {
@@ -344,20 +340,16 @@ export class Batch {
       ),
       this.#take.worker,
     ]);
-    const ending: string[] = [];
-    // The lane's reservations that are no attempt (slots released, or locked first by another lane) are
-    // cleared; the others are closed by the ending itself (acquired_at).
-    if (written.length < this.#slots.length || this.#unheld > 0) {
-      ending.push(
-        `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL
-         WHERE lane >= ${this.#firstId} AND lane < ${this.#firstId + this.#size}
-           AND NOT slot = ANY(${literal(writtenSlots)}::timestamptz[])`,
-      );
-    }
-    ending.push(finish);
+    // The lane's rows are replaced by the next claim, or cleared (see openReservations, holder-statements.ts).
     const next = isLast ? null : this.#lane.plan(this.#take);
-    if (next) ending.push(next.claim);
-    ending.push('COMMIT');
+    const ending = [
+      finish,
+      next
+        ? next.claim
+        : `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL
+           WHERE lane >= ${this.#firstId} AND lane < ${this.#firstId + this.#size}`,
+      'COMMIT',
+    ];
     const after = next ? ['BEGIN', next.lock] : [];
     let results: pg.QueryResult[];
     try {
@@ -369,7 +361,7 @@ export class Batch {
     this.#lane.ended(true);
     if (!next) return { next: null };
     try {
-      const claimed = results[ending.indexOf(next.claim)]?.rowCount ?? 0;
+      const claimed = reservedCount(results[ending.indexOf(next.claim)]);
       return { next: await this.#lane.hold(this.#take, results.at(-1), claimed) };
     } catch (error) {
       return { error };
@@ -424,6 +416,11 @@ export class Batch {
     this.#client.off('end', this.#onConnectionLost);
     this.#client.off('error', this.#onConnectionLost);
   }
+}
+
+/** How many slots a batch claim reserved (it writes a row for every id of the lane, reserved or not). */
+function reservedCount(claimed: pg.QueryResult | undefined): number {
+  return (claimed?.rows ?? []).filter((row: { slot: Date | null }) => row.slot !== null).length;
 }
 
 /** One slot of a batch, behind its `AcquiredTask`. */

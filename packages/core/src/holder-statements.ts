@@ -37,7 +37,8 @@ export interface HolderStatements {
   /**
    * Reserves the oldest due slot that nobody holds or has reserved. $1 name, $2 from (NULL: unbounded), $3 to
    * (NULL: unbounded), $4 lane, $5 worker, $6-$8 the retry policy (base ms, max ms, jitter) from which the
-   * reservation's backoff is computed, should the attempt be abandoned.
+   * reservation's backoff is computed, should the attempt be abandoned. Writes the lane's row whatever it
+   * finds (no slot when none is due); returns the slot reserved (null: none).
    */
   claimOldest: Prepared;
   /** Same as claimOldest, newest first. */
@@ -49,13 +50,16 @@ export interface HolderStatements {
   claimSlot: Prepared;
   /** $1 lane: locks the slot the lane reserved, if it is still AVAILABLE and nobody holds it. */
   lockReserved: Prepared;
-  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker; closes the slot's reservation. */
+  /**
+   * $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker; closes the slot's reservation (its
+   * transaction must also replace or clear the lane's row: see openReservations).
+   */
   finish: Prepared;
-  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; closes it too. */
+  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; as finish. */
   fail: Prepared;
   /**
    * A batch lane's claim: reserves up to $9 of the oldest due slots, one per lane id from $4 up ($4, $4 + 1,
-   * …); otherwise as claimOldest.
+   * …), and writes the rows of all $9 ids; otherwise as claimOldest.
    */
   claimBatch: Prepared;
   /** $1 first lane id, $2 how many: locks the slots those ids reserved (see lockReserved). */
@@ -99,15 +103,11 @@ export function holderStatements(schema: Schema): HolderStatements {
   const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
   // The open reservations of a name, as a set the statement computes once (a hashed subplan): checking each
   // candidate slot against the reservations instead would read every lane's row for each slot that other
-  // lanes hold, which grows with the square of the slots held at once. Each reservation looks up its own slot
-  // by key (a LATERAL subquery with LIMIT is never flattened into a join): a join would let the planner,
-  // misled by the statistics of a name whose slots were just created, read every slot of the name instead.
+  // lanes hold, which grows with the square of the slots held at once. A lane's row names a slot only while
+  // its attempt is open: the transaction that records the slot's ending also replaces the row (the next
+  // claim) or clears it, so a row never has to be checked against its slot here (isOpen still holds for it).
   const openReservations = (name: string) =>
-    `SELECT r.name, r.slot FROM ${s}.attempts r
-     CROSS JOIN LATERAL (
-       SELECT FROM ${s}.tasks t WHERE t.name = r.name AND t.slot = r.slot AND ${isOpen} LIMIT 1
-     ) open
-     WHERE r.name = ${name}`;
+    `SELECT r.name, r.slot FROM ${s}.attempts r WHERE r.name = ${name}`;
   // The due slots of $1 in [$2, $3) that nobody holds or has reserved, the first `limit` in `order`, locked.
   const dueSlots = (order: 'ASC' | 'DESC', limit: string) =>
     `SELECT name, slot, failed_attempts
@@ -125,13 +125,17 @@ export function holderStatements(schema: Schema): HolderStatements {
   const reserve = `ON CONFLICT (lane) DO UPDATE
        SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
            started_at = excluded.started_at, reserved_at = excluded.reserved_at, delay_ms = excluded.delay_ms`;
+  // A worker's claim always writes its lane's row, with no slot when none is due: it replaces the reservation
+  // of the slot whose ending runs in the same transaction (see openReservations). Returns the slot reserved.
   const claimNext = (order: 'ASC' | 'DESC') =>
     prepared(
       ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
       `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
-       SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), ${delay('$6', '$7', '$8')}
-       FROM (${dueSlots(order, '1')}) t
-       ${reserve}`,
+       SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), coalesce(${delay('$6', '$7', '$8')}, 0)
+       FROM (SELECT) AS one
+       LEFT JOIN LATERAL (${dueSlots(order, '1')}) t ON true
+       ${reserve}
+       RETURNING a.slot`,
     );
   // What the locking statement returns: the committed row, and the reservation and transaction holding it.
   // Its columns are listed, so that a column added to the table later does not change a prepared statement's
@@ -210,13 +214,17 @@ export function holderStatements(schema: Schema): HolderStatements {
        SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
        FROM failed`,
     ),
+    // Writes all $9 rows of the lane's ids, those beyond the due slots found with no slot (see claimNext).
     claimBatch: prepared(
       ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8', 'integer'],
       `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
-       SELECT $4 + row_number() OVER (ORDER BY t.slot) - 1, t.name, t.slot, $5, clock_timestamp(), now(),
-              ${delay('$6', '$7', '$8')}
-       FROM (${dueSlots('ASC', '$9')}) t
-       ${reserve}`,
+       SELECT $4 + i.n, t.name, t.slot, $5, clock_timestamp(), now(), coalesce(${delay('$6', '$7', '$8')}, 0)
+       FROM generate_series(0, $9 - 1) AS i (n)
+       LEFT JOIN (
+         SELECT row_number() OVER (ORDER BY d.slot) - 1 AS n, d.* FROM (${dueSlots('ASC', '$9')}) d
+       ) t ON t.n = i.n
+       ${reserve}
+       RETURNING a.slot`,
     ),
     lockBatch: prepared(
       ['bigint', 'integer'],

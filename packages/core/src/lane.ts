@@ -224,7 +224,7 @@ export class Lane {
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results.at(-1), results.at(-4)?.rowCount === 1);
+    return this.#hold(take, results.at(-1), isReserved(results.at(-4)));
   }
 
   /**
@@ -286,7 +286,8 @@ export class Lane {
     if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
     if (row.state !== 'AVAILABLE')
       throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
-    if (row.is_reserved && row.is_stale && (await countAbandoned(pool, schema, take.name)) > 0) return;
+    if (row.is_reserved && row.is_stale && (await countAbandoned(pool, schema, take.name)).counted > 0)
+      return;
     if (row.is_reserved) {
       throw new TaskBusyError(
         `acquiring ${slotText}: another worker holds it (or is taking it, or its holder went away less than a second ago)`,
@@ -425,7 +426,10 @@ export class Holding {
   /** The holding transaction's id: what became of it is asked by it when an ending fails. */
   readonly #xid: string;
   readonly #laneId: number;
-  /** The lane's row goes with the ending (a lane for one slot: see Lane.#dropConnection). */
+  /**
+   * The lane's row goes with the ending: cleared (a worker's lane, when no next claim replaces it) or deleted
+   * (a lane for one slot: see Lane.#dropConnection).
+   */
   readonly #rowEnding: string[];
   readonly #worker: string;
   readonly #retry: RetryPolicy;
@@ -461,7 +465,7 @@ export class Holding {
     this.#laneId = options.laneId;
     this.#rowEnding = options.isOneShot
       ? [`DELETE FROM ${options.settings.schema.sql}.attempts WHERE lane = ${options.laneId}`]
-      : [];
+      : [clearReservation(options.settings.schema, options.laneId)];
     this.#worker = options.worker;
     this.#retry = options.retry;
     this.#onConnectionLost = (error) => this.#lose(error);
@@ -528,8 +532,8 @@ export class Holding {
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts). Its release also fails if the work ended the transaction.
     const statements = [...(this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work'] : []), finish];
-    if (next) statements.push(next.claim);
-    statements.push(...this.#rowEnding);
+    // The next claim replaces the lane's row; without one, the row is cleared (see openReservations).
+    statements.push(...(next ? [next.claim] : this.#rowEnding));
     const after = await this.#end(
       outcome,
       [...statements, 'COMMIT'],
@@ -539,7 +543,7 @@ export class Holding {
     if (!next || !after) return undefined;
     if ('error' in after) return after;
     const claimed = after.ending[statements.indexOf(next.claim)];
-    return { locked: after.results[1], isClaimed: claimed?.rowCount === 1 };
+    return { locked: after.results[1], isClaimed: isReserved(claimed) };
   }
 
   async fail(message: string): Promise<void> {
@@ -551,9 +555,8 @@ export class Holding {
 
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
-    const { schema } = this.#settings;
     try {
-      await batch(this.#client, `ROLLBACK; ${this.#rowEnding[0] ?? clearReservation(schema, this.#laneId)}`);
+      await batch(this.#client, `ROLLBACK; ${this.#rowEnding.join('; ')}`);
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
@@ -798,11 +801,16 @@ export function startHeartbeat(
  * Counts the abandoned attempts of `name`: reservations older than a second whose slot nobody holds (their
  * holder died, or lost its connection or its lock, without recording an ending). Each is recorded as a failed
  * attempt (history: "the holder went away"), with the backoff its holder's policy gave it, from now, or as the
- * last one when it reaches the name's max_attempts. Never waits on a holder. Returns how many it counted.
+ * last one when it reaches the name's max_attempts. Also deletes the name's closed reservations that no lane
+ * cleared (`freed`: their slots may be due). Never waits on a holder or a lane.
  */
-export async function countAbandoned(pool: pg.Pool, schema: Schema, name: string): Promise<number> {
+export async function countAbandoned(
+  pool: pg.Pool,
+  schema: Schema,
+  name: string,
+): Promise<{ counted: number; freed: number }> {
   const s = schema.sql;
-  const { rows } = await pool.query<{ counted: number }>(
+  const { rows } = await pool.query<{ counted: number; freed: number }>(
     `WITH stale AS (
        SELECT lane, name, slot, reserved_at FROM ${s}.attempts
        WHERE name = $1 AND started_at < clock_timestamp() - interval '1 second'
@@ -822,11 +830,23 @@ export async function countAbandoned(pool: pg.Pool, schema: Schema, name: string
        DELETE FROM ${s}.attempts a USING free f
        WHERE a.lane = f.lane
        RETURNING a.name, a.slot, a.worker, a.started_at, a.delay_ms
+     ), closed AS (
+       -- reservations of the name whose slot has ended since they were made: left by a lane that lost the race
+       -- for its slot (another lane locked it first and ended it) and then went away without clearing its row.
+       -- Each would keep its slot from every claim (see openReservations in holder-statements.ts).
+       DELETE FROM ${s}.attempts r
+       USING (SELECT lane FROM ${s}.attempts WHERE name = $1 FOR UPDATE SKIP LOCKED) l
+       WHERE r.lane = l.lane AND r.name = $1
+         AND NOT EXISTS (SELECT FROM ${s}.tasks t
+                         WHERE t.name = r.name AND t.slot = r.slot
+                           AND (t.acquired_at IS NULL OR t.acquired_at < r.reserved_at))
+       RETURNING r.lane
      ), forgotten AS (
        -- the rows of lanes that reserved nothing for ten minutes (or are gone) and whose last reservation is
        -- closed (a live lane's next reservation inserts its row again)
        DELETE FROM ${s}.attempts r
        WHERE r.started_at < clock_timestamp() - interval '10 minutes'
+         AND r.lane NOT IN (SELECT lane FROM closed)
          AND NOT EXISTS (SELECT FROM ${s}.tasks t
                          WHERE t.name = r.name AND t.slot = r.slot AND t.state = 'AVAILABLE'
                            AND (t.acquired_at IS NULL OR t.acquired_at < r.reserved_at))
@@ -850,10 +870,11 @@ export async function countAbandoned(pool: pg.Pool, schema: Schema, name: string
        SELECT name, slot, 'ACQUIRED', 'AVAILABLE', worker, message, clock_timestamp(), started_at FROM counted
        RETURNING *
      ), announced AS (SELECT ${s}.announce(array_agg(r::${s}.task_history)) FROM recorded r)
-     SELECT (SELECT count(*) FROM counted)::int AS counted FROM announced`,
+     SELECT (SELECT count(*) FROM counted)::int AS counted, (SELECT count(*) FROM closed)::int AS freed
+     FROM announced`,
     [name],
   );
-  return rows[0]?.counted ?? 0;
+  return { counted: rows[0]?.counted ?? 0, freed: rows[0]?.freed ?? 0 };
 }
 
 /**
@@ -888,6 +909,11 @@ const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as c
 /** The statement that clears a lane's reservation: the slot was not attempted, or given back unchanged. */
 function clearReservation(schema: Schema, lane: number): string {
   return `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL WHERE lane = ${lane}`;
+}
+
+/** Whether a claim's result reserved a slot (a claim writes the lane's row either way). */
+function isReserved(claimed: pg.QueryResult | undefined): boolean {
+  return (claimed?.rows[0] as { slot: Date | null } | undefined)?.slot != null;
 }
 
 /** A lane's id: random, so that the lanes of every process tell their reservations apart. */

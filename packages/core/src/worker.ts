@@ -31,8 +31,8 @@ export interface WorkerContext {
     from: Date,
     to: Date,
   ): Promise<{ waitMs: number | null; reservedWaitMs: number | null }>;
-  /** Counts the name's abandoned attempts (see lane.ts); how many. */
-  countAbandoned(name: string): Promise<number>;
+  /** Counts the name's abandoned attempts and deletes its reservations left closed (see lane.ts). */
+  countAbandoned(name: string): Promise<{ counted: number; freed: number }>;
 }
 
 /** Where the worker's structured logs go; a pino or bunyan logger fits as it is (`fields` first). */
@@ -680,13 +680,15 @@ export class Worker {
 
   async #lookForNextDue(from: Date, to: Date): Promise<void> {
     try {
-      const counted = await this.#context.countAbandoned(this.name);
+      const { counted, freed } = await this.#context.countAbandoned(this.name);
       if (counted > 0) {
         this.#log.info(
           { ...this.#fields(), counted },
           'counted attempts whose holder went away as failed: their slots back off',
         );
       }
+      // Reservations left by lanes that went away were deleted: their slots can be taken now.
+      if (freed > 0) this.#wakeOne();
       const { waitMs, reservedWaitMs } = await this.#context.nextDueIn(this.name, from, to);
       const soonest = Math.min(
         waitMs ?? Number.POSITIVE_INFINITY,

@@ -199,6 +199,57 @@ describe('the worker runtime', () => {
     ]);
   });
 
+  it('one lane retries its own failed slot after the backoff, and its reservation names no slot once the slot ended', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    let attempts = 0;
+    const worker = work({
+      name,
+      concurrency: 1,
+      retry: { baseMs: 20, jitter: 0 },
+      handler: async (task) => {
+        // (The worker also creates and runs the current slot.)
+        if (task.task.slot.getTime() !== slot.getTime()) return;
+        attempts += 1;
+        if (attempts <= 2) throw new Error(`not yet (${attempts})`);
+      },
+    });
+    await waitFor('the slot completed at its third attempt', async () => {
+      return (await tm.getTask(name, slot))?.state === 'COMPLETE';
+    });
+    expect(await tm.getTask(name, slot)).toMatchObject({ failedAttempts: 2 });
+    expect(attempts).toBe(3);
+    // Every slot done, the lane's row in attempts reserves none of them (it would keep them from other lanes).
+    await waitFor('every slot of the name done', async () => (await states(name)).AVAILABLE === undefined);
+    const { rows } = await tm.pool.query(`SELECT slot FROM "${tm.schema}".attempts WHERE name = $1`, [name]);
+    expect(rows).toEqual([]);
+    await worker.stop();
+  });
+
+  it('a reservation left closed by a lane that went away does not keep its slot from being retried', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    // A lane reserved the slot, lost the race for it to another lane (which failed it), and went away
+    // without clearing its row: the reservation is older than the slot's last attempt, which is due again.
+    await tm.pool.query(
+      `INSERT INTO "${tm.schema}".attempts (lane, name, slot, worker, started_at, reserved_at)
+       VALUES (7, $1, $2, 'gone', now() - interval '1 minute', now() - interval '1 minute')`,
+      [name, slot],
+    );
+    await tm.pool.query(
+      `UPDATE "${tm.schema}".tasks SET failed_attempts = 1, message = 'source unreachable', acquired_at = now()
+       WHERE name = $1 AND slot = $2`,
+      [name, slot],
+    );
+    const worker = work({ name, concurrency: 1, handler: async () => 'done' });
+    await waitFor('the slot retried and completed', async () => {
+      return (await tm.getTask(name, slot))?.state === 'COMPLETE';
+    });
+    const { rows } = await tm.pool.query(`SELECT lane FROM "${tm.schema}".attempts WHERE lane = 7`);
+    expect(rows).toEqual([]);
+    await worker.stop();
+  });
+
   it('rolls back what a handler wrote through its client before its SQL failed and it threw, and records the failure', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
