@@ -5,7 +5,7 @@
 // abandoned attempts costs the server from what the worker around it costs.
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { batch, execute, holderStatements, setUp } from '../src/holder-statements.ts';
+import { batch, execute, holderStatements, reservedCount, setUp } from '../src/holder-statements.ts';
 import { toSchema } from '../src/schema.ts';
 import { backlogFor, createPastSlots, MINUTE, pg, quiet, until } from './common.ts';
 
@@ -188,11 +188,8 @@ async function floorWith(
       let results = await batch(client, plan.first(lane, from, to));
       for (;;) {
         const row = results.at(-1)?.rows[0] as { slot: Date } | undefined;
-        // This build's claim writes the lane's row either way, and returns the slot it reserved, if any.
-        const reserved = results.find((result) => result.command === 'INSERT')?.rows[0] as
-          | { slot: Date | null }
-          | undefined;
-        if (!row && plan.again && reserved?.slot != null) {
+        const reserved = reservedCount(results.find((result) => result.command === 'INSERT'));
+        if (!row && plan.again && reserved > 0) {
           results = await batch(client, plan.again(lane, from, to));
           continue;
         }

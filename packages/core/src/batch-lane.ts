@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { AcquiredTask, retryDelay, type SlotHandle } from './acquired-task.ts';
 import { destroyConnection, sessionName } from './connection.ts';
 import { LockLostError, sqlStateOf, TaskNotAvailableError, translatePgError } from './errors.ts';
-import { batch, type EndedRow, execute, setUp } from './holder-statements.ts';
+import { batch, type EndedRow, execute, reservedCount, setUp } from './holder-statements.ts';
 import {
   type HandleOutcome,
   type LaneSettings,
@@ -416,11 +416,6 @@ export class Batch {
     this.#client.off('end', this.#onConnectionLost);
     this.#client.off('error', this.#onConnectionLost);
   }
-}
-
-/** How many slots a batch claim reserved (it writes a row for every id of the lane, reserved or not). */
-function reservedCount(claimed: pg.QueryResult | undefined): number {
-  return (claimed?.rows ?? []).filter((row: { slot: Date | null }) => row.slot !== null).length;
 }
 
 /** One slot of a batch, behind its `AcquiredTask`. */

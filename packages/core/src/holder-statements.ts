@@ -72,6 +72,14 @@ export interface HolderStatements {
   finishBatch: Prepared;
 }
 
+/**
+ * How many slots a claim's result reserved: a claim writes its lane's rows whether it found slots or not, and
+ * returns each row's slot (null: none).
+ */
+export function reservedCount(claimed: pg.QueryResult | undefined): number {
+  return (claimed?.rows ?? []).filter((row: { slot: Date | null }) => row.slot !== null).length;
+}
+
 /** The slot's columns after an ending statement (`finish`, `fail`). */
 export interface EndedRow {
   state: 'AVAILABLE' | 'COMPLETE' | 'SKIP';

@@ -17,6 +17,7 @@ import {
   gaveUpSql,
   type HolderStatements,
   isSetUp,
+  reservedCount,
   type SetUpStatement,
   setUp,
 } from './holder-statements.ts';
@@ -224,7 +225,7 @@ export class Lane {
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results.at(-1), isReserved(results.at(-4)));
+    return this.#hold(take, results.at(-1), reservedCount(results.at(-4)) > 0);
   }
 
   /**
@@ -543,7 +544,7 @@ export class Holding {
     if (!next || !after) return undefined;
     if ('error' in after) return after;
     const claimed = after.ending[statements.indexOf(next.claim)];
-    return { locked: after.results[1], isClaimed: isReserved(claimed) };
+    return { locked: after.results[1], isClaimed: reservedCount(claimed) > 0 };
   }
 
   async fail(message: string): Promise<void> {
@@ -909,11 +910,6 @@ const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as c
 /** The statement that clears a lane's reservation: the slot was not attempted, or given back unchanged. */
 function clearReservation(schema: Schema, lane: number): string {
   return `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL WHERE lane = ${lane}`;
-}
-
-/** Whether a claim's result reserved a slot (a claim writes the lane's row either way). */
-function isReserved(claimed: pg.QueryResult | undefined): boolean {
-  return (claimed?.rows[0] as { slot: Date | null } | undefined)?.slot != null;
 }
 
 /** A lane's id: random, so that the lanes of every process tell their reservations apart. */
