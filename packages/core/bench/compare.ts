@@ -1,11 +1,11 @@
 // The worker's throughput against another build of the core (DTM_BASE_CORE: the path of a checkout, e.g. the
 // commit before issue 16), in the same run: the two take turns, round after round, on the same PostgreSQL, and
 // each figure is the median of the rounds. Also the two raw SQL floors (each build's own statements, driven
-// straight through `pg` in the worker's round trip per slot), which isolates what the reservation that counts
-// abandoned attempts costs the server from what the worker around it costs.
+// straight through `pg` in the worker's round trip per slot), which isolates what counting abandoned attempts
+// costs the server from what the worker around it costs.
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { batch, execute, holderStatements, reservedCount, setUp } from '../src/holder-statements.ts';
+import { batch, execute, holderStatements, setUp } from '../src/holder-statements.ts';
 import { toSchema } from '../src/schema.ts';
 import { backlogFor, createPastSlots, MINUTE, pg, quiet, until } from './common.ts';
 
@@ -111,18 +111,16 @@ async function drain(core: Core, url: string): Promise<number> {
   return (SLOTS + 1) / seconds;
 }
 
-/** This build's statements in the worker's round trip: finish, claim, COMMIT; BEGIN, lockReserved. */
+/** This build's statements in the worker's round trip: finish, COMMIT; BEGIN, lockOldest. */
 async function currentFloor(url: string): Promise<number> {
   return floorWith(url, (schema) => {
     const statements = holderStatements(toSchema(schema));
+    const lock = (from: Date, to: Date) => execute(statements.lockOldest, ['noop', from, to]);
     return {
-      setUp: [statements.claimOldest, statements.lockReserved, statements.finish],
-      first: (lane, from, to) =>
-        `BEGIN; ${execute(statements.claimOldest, ['noop', from, to, lane, 'raw', 1000, 300_000, 0.2])}; COMMIT; BEGIN; ${execute(statements.lockReserved, [lane])}`,
-      next: (lane, from, to, row) =>
-        `${execute(statements.finish, ['noop', row.slot, 'COMPLETE', null, 'raw'])}; ${execute(statements.claimOldest, ['noop', from, to, lane, 'raw', 1000, 300_000, 0.2])}; COMMIT; BEGIN; ${execute(statements.lockReserved, [lane])}`,
-      again: (lane, from, to) =>
-        `ROLLBACK; BEGIN; ${execute(statements.claimOldest, ['noop', from, to, lane, 'raw', 1000, 300_000, 0.2])}; COMMIT; BEGIN; ${execute(statements.lockReserved, [lane])}`,
+      setUp: [statements.lockOldest, statements.finish],
+      first: (from, to) => `BEGIN; ${lock(from, to)}`,
+      next: (from, to, row) =>
+        `${execute(statements.finish, ['noop', row.slot, 'COMPLETE', null, 'raw'])}; COMMIT; BEGIN; ${lock(from, to)}`,
     };
   });
 }
@@ -143,8 +141,8 @@ async function baseFloor(url: string, base: BaseStatements): Promise<number> {
     const lock = (from: Date, to: Date) => base.execute(statements.lockOldest, ['noop', from, to]);
     return {
       setUp: [statements.lockOldest, statements.finish],
-      first: (_lane, from, to) => `BEGIN; ${lock(from, to)}`,
-      next: (_lane, from, to, row) =>
+      first: (from, to) => `BEGIN; ${lock(from, to)}`,
+      next: (from, to, row) =>
         `${base.execute(statements.finish, ['noop', row.slot, 'COMPLETE', null, 'raw'])}; COMMIT; BEGIN; ${lock(from, to)}`,
     };
   });
@@ -154,13 +152,11 @@ async function floorWith(
   url: string,
   make: (schema: string) => {
     setUp: SetUpLike[];
-    first(lane: number, from: Date, to: Date): string;
-    next(lane: number, from: Date, to: Date, row: { slot: Date }): string;
-    /** After a reservation lost its race (reserved, not locked): clear it and take again, as a lane does. */
-    again?(lane: number, from: Date, to: Date): string;
+    first(from: Date, to: Date): string;
+    next(from: Date, to: Date, row: { slot: Date }): string;
   },
 ): Promise<number> {
-  // The schema is the current build's (a superset of the base's: the base statements ignore `attempts`).
+  // The schema is the current build's, which the base statements read as their own.
   const core = (await import('../src/index.ts')) as unknown as Core;
   const tm = new core.TaskManager({
     connectionString: url,
@@ -183,21 +179,15 @@ async function floorWith(
   );
   const started = performance.now();
   await Promise.all(
-    clients.map(async (client, i) => {
-      const lane = i + 1;
-      let results = await batch(client, plan.first(lane, from, to));
+    clients.map(async (client) => {
+      let results = await batch(client, plan.first(from, to));
       for (;;) {
         const row = results.at(-1)?.rows[0] as { slot: Date } | undefined;
-        const reserved = reservedCount(results.find((result) => result.command === 'INSERT'));
-        if (!row && plan.again && reserved > 0) {
-          results = await batch(client, plan.again(lane, from, to));
-          continue;
-        }
         if (!row) {
-          await client.query('ROLLBACK');
+          await client.query('COMMIT');
           return;
         }
-        results = await batch(client, plan.next(lane, from, to, row));
+        results = await batch(client, plan.next(from, to, row));
       }
     }),
   );

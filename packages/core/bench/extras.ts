@@ -103,9 +103,8 @@ function toMarkdown(report: {
       '',
       `Rounds (worker): this build ${c.worker.current.map(Math.round).join(' / ')}; base ${c.worker.base.map(Math.round).join(' / ')}.`,
       `Rounds (floor): this build ${c.floor.current.map(Math.round).join(' / ')}; base ${c.floor.base.map(Math.round).join(' / ')}.`,
-      'The floors run each build’s own statements in the worker’s round trip per slot; this build’s add the',
-      'reservation that counts abandoned attempts: a claim in the ending’s transaction (a second row lock on the',
-      'slot, and an upsert of the lane’s row in attempts) before the holding transaction locks it.',
+      'The floors run each build’s own statements in the worker’s round trip per slot; this build’s lock also',
+      'reads the status of the row’s last locker (an abandoned attempt is one whose transaction aborted).',
       '',
     );
   }

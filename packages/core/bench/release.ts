@@ -110,6 +110,9 @@ async function releaseOnce(
   try {
     const heldLine = await holder.waitFor('the holder to hold the slot', (line) => line.includes('"held"'));
     const held = JSON.parse(heldLine) as { held: string; port: number };
+    const stillHeld = async () => (await tm.getTask(name, slot.slot))?.state === 'ACQUIRED';
+    // A worker's slot shows as held once its lane registered it (200 ms: see LaneRegistry).
+    await until('the slot to show as held', stillHeld, 5, 10_000);
     const taker = tm.work({
       name,
       interval: 'PT1M',
@@ -125,7 +128,6 @@ async function releaseOnce(
       const goneAt = performance.now();
       if (how === 'SIGKILL') holder.kill();
       else unblock = await blackHole(held.port);
-      const stillHeld = async () => (await tm.getTask(name, slot.slot))?.state === 'ACQUIRED';
       await until('the slot to be freed', async () => !(await stillHeld()), 5, 300_000);
       const freedMs = performance.now() - goneAt;
       const retaken = () => holder.lines.filter((line) => line.includes('"held"')).length > 1;

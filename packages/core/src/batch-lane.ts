@@ -1,17 +1,18 @@
-import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { AcquiredTask, retryDelay, type SlotHandle } from './acquired-task.ts';
 import { destroyConnection, sessionName } from './connection.ts';
 import { LockLostError, sqlStateOf, TaskNotAvailableError, translatePgError } from './errors.ts';
-import { batch, type EndedRow, execute, reservedCount, setUp } from './holder-statements.ts';
+import { batch, type EndedRow, execute, literal, setUp } from './holder-statements.ts';
 import {
   type HandleOutcome,
   type LaneSettings,
   type NextTake,
+  newLaneId,
   startHeartbeat,
   TRANSACTION_ENDED,
   transactionStatus,
 } from './lane.ts';
+import { REGISTER_AFTER_MS } from './lane-registry.ts';
 import { messageOf, storableText } from './text.ts';
 import { type Task, type TaskRow, toTask } from './types.ts';
 
@@ -27,65 +28,51 @@ type Decision =
 /** The row the batch's locking statement returns for each slot. */
 interface HeldRow extends TaskRow {
   holder_xid: string;
+  /** The last locker's transaction, if it aborted: its holder went away (see holder-statements.ts). */
+  abandoned_xid: string | null;
 }
-
-/** Lane ids are random in [1, 2^47); a batch lane uses `size` consecutive ones from its first. */
-const MAX_LANE_ID = 2 ** 47;
 
 /**
  * A worker's lane in batch mode (`commitBatch` > 1): it locks up to `size` due slots of one name in one
  * statement, and the worker runs their handlers one after the other in that one transaction; then one round
- * trip ends them all (one UPDATE, one history INSERT), reserves the next batch, commits, and locks it. A crash
- * rolls back the batch's effects and endings together: nothing is recorded twice, nothing is lost, and each of
- * its slots counts an abandoned attempt (see `attempts`, sql/000001.sql: every slot of a batch is reserved, one
- * lane id each, before it is locked).
+ * trip ends them all (one UPDATE, one history INSERT), commits, and locks the next batch. A crash rolls back
+ * the batch's effects and endings together: nothing is recorded twice, nothing is lost, and each of its slots
+ * counts an abandoned attempt, as a lost single slot does (see Lane).
  */
 export class BatchLane {
   readonly #settings: LaneSettings;
   readonly #size: number;
+  /** The lane registers its slots under `size` ids from this one (see LaneRegistry). */
+  readonly #firstId = newLaneId();
   #client: pg.PoolClient | null = null;
-  #firstId: number;
 
   constructor(settings: LaneSettings, size: number) {
     this.#settings = settings;
     this.#size = size;
-    this.#firstId = this.#newFirstId();
   }
 
-  /** Takes up to `size` due slots of `take`: one round trip (`BEGIN; claim…; COMMIT; BEGIN; lock…`). */
+  /** Takes up to `size` due slots of `take`: one round trip (`BEGIN; lockBatch…`). */
   async take(take: NextTake): Promise<Batch | null> {
-    const client = await this.#connection(take);
-    const { claim, lock } = this.#plan(take);
-    let results: pg.QueryResult[];
-    try {
-      results = await batch(client, `BEGIN; ${claim}; COMMIT; BEGIN; ${lock}`);
-    } catch (error) {
-      await this.#drop(error);
-      throw translatePgError(error, `acquiring slots of ${JSON.stringify(take.name)}`);
+    for (;;) {
+      const client = await this.#connection(take);
+      let results: pg.QueryResult[];
+      try {
+        results = await batch(client, `BEGIN; ${this.#lock(take)}`);
+      } catch (error) {
+        await this.#drop(error);
+        throw translatePgError(error, `acquiring slots of ${JSON.stringify(take.name)}`);
+      }
+      const held = await this.#hold(take, results.at(-1));
+      if (held !== COUNTED) return held;
     }
-    return this.#hold(take, results.at(-1), reservedCount(results.at(-4)));
   }
 
-  /**
-   * Gives the connection back to the pool (a batch still held is rolled back: its attempts count as abandoned),
-   * with the lane's rows in `attempts`, but for open reservations, which are abandoned attempts to count.
-   */
+  /** Gives the connection back to the pool (a batch still held is rolled back: its attempts count as abandoned). */
   async close(): Promise<void> {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
-    const s = this.#settings.schema.sql;
-    const first = this.#firstId;
-    this.#firstId = this.#newFirstId();
-    await batch(
-      client,
-      `ROLLBACK;
-       DELETE FROM ${s}.attempts a
-       WHERE a.lane >= ${first} AND a.lane < ${first + this.#size}
-         AND NOT EXISTS (SELECT FROM ${s}.tasks t
-                         WHERE t.name = a.name AND t.slot = a.slot
-                           AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at))`,
-    ).then(
+    await client.query('ROLLBACK').then(
       () => client.release(),
       (error: unknown) => client.release(error instanceof Error ? error : new Error(String(error))),
     );
@@ -96,62 +83,53 @@ export class BatchLane {
     if (!isUsable) void this.#drop(error ?? new Error('connection lost while holding a batch'));
   }
 
-  /** @internal The claim and lock of the batch after `take`, with this lane's ids. */
-  plan(take: NextTake): { claim: string; lock: string } {
-    return this.#plan(take);
+  /** @internal The statement that locks the batch after `take`. */
+  lock(take: NextTake): string {
+    return this.#lock(take);
   }
 
-  /** @internal Makes the batch of the slots `locked` holds; ends the empty transaction when there are none. */
-  async hold(take: NextTake, locked: pg.QueryResult | undefined, claimed: number): Promise<Batch | null> {
-    return this.#hold(take, locked, claimed);
+  /** @internal Makes the batch of the slots `locked` holds (see #hold); null when there is none. */
+  async hold(take: NextTake, locked: pg.QueryResult | undefined): Promise<Batch | null> {
+    const held = await this.#hold(take, locked);
+    return held === COUNTED ? this.take(take) : held;
   }
 
-  async #hold(take: NextTake, locked: pg.QueryResult | undefined, claimed: number): Promise<Batch | null> {
+  /**
+   * Makes the batch of the slots `locked` holds. The slots whose last holder went away are counted as
+   * abandoned attempts (in the batch's transaction) and left out. With no slot left, the transaction commits
+   * (see Lane.#hold): null if nothing was locked, COUNTED if attempts were counted (take again).
+   */
+  async #hold(take: NextTake, locked: pg.QueryResult | undefined): Promise<Batch | null | typeof COUNTED> {
     const client = this.#client;
-    const rows = (locked?.rows ?? []) as HeldRow[];
     if (!client) return null;
-    // Reservations this lane made but could not lock: another lane locked those slots first.
-    const lockedCount = rows.length;
-    if (lockedCount === 0) {
+    const rows = (locked?.rows ?? []) as HeldRow[];
+    const abandoned = rows.filter((row) => row.abandoned_xid !== null);
+    const live = rows.filter((row) => row.abandoned_xid === null);
+    const { abandon } = this.#settings.statements;
+    const counting = abandoned.map((row) =>
+      execute(abandon, [
+        row.name,
+        row.slot,
+        take.worker,
+        retryDelay(take.retry, row.failed_attempts + 1),
+        row.abandoned_xid,
+      ]),
+    );
+    const ending = live.length === 0 ? ['COMMIT'] : [];
+    if (counting.length + ending.length > 0) {
       try {
-        await batch(client, `ROLLBACK; ${this.#clear(claimed)}`);
+        await batch(client, [...counting, ...ending].join(';\n'));
       } catch (error) {
         await this.#drop(error);
+        throw translatePgError(error, `counting abandoned attempts of ${JSON.stringify(take.name)}`);
       }
-      return null;
     }
-    return new Batch(this, client, this.#settings, {
-      take,
-      rows,
-      firstId: this.#firstId,
-      size: this.#size,
-    });
+    if (live.length === 0) return abandoned.length > 0 ? COUNTED : null;
+    return new Batch(this, client, this.#settings, { take, rows: live, firstId: this.#firstId });
   }
 
-  #plan(take: NextTake): { claim: string; lock: string } {
-    const { statements } = this.#settings;
-    const { baseMs = 1000, maxMs = 300_000, jitter = 0.2 } = take.retry;
-    return {
-      claim: execute(statements.claimBatch, [
-        take.name,
-        take.from,
-        take.to,
-        this.#firstId,
-        take.worker,
-        baseMs,
-        maxMs,
-        jitter,
-        this.#size,
-      ]),
-      lock: execute(statements.lockBatch, [this.#firstId, this.#size]),
-    };
-  }
-
-  /** Clears the lane's reservations (all `size` of them when `claimed` > 0): none of them is an attempt. */
-  #clear(claimed: number): string {
-    if (claimed === 0) return '';
-    return `UPDATE ${this.#settings.schema.sql}.attempts SET name = NULL, slot = NULL
-            WHERE lane >= ${this.#firstId} AND lane < ${this.#firstId + this.#size}`;
+  #lock(take: NextTake): string {
+    return execute(this.#settings.statements.lockBatch, [take.name, take.from, take.to, this.#size]);
   }
 
   async #connection(take: NextTake): Promise<pg.PoolClient> {
@@ -161,15 +139,14 @@ export class BatchLane {
       } catch (error) {
         throw translatePgError(error, `acquiring slots of ${JSON.stringify(take.name)}`);
       }
-      this.#firstId = this.#newFirstId();
     }
     const { statements, sessionSettings } = this.#settings;
     try {
       await setUp(this.#client, [
         sessionSettings,
         sessionName(take.worker),
-        statements.claimBatch,
         statements.lockBatch,
+        statements.abandon,
         statements.finishBatch,
       ]);
     } catch (error) {
@@ -179,19 +156,17 @@ export class BatchLane {
     return this.#client;
   }
 
-  /** Gives up the connection (destroyed), and with it whatever it held; the lane's ids change. */
+  /** Gives up the connection (destroyed), and with it whatever it held. */
   async #drop(error: unknown): Promise<void> {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
-    this.#firstId = this.#newFirstId();
     client.release(error instanceof Error ? error : new Error(String(error)));
   }
-
-  #newFirstId(): number {
-    return randomInt(1, MAX_LANE_ID - this.#size);
-  }
 }
+
+/** See BatchLane.#hold. */
+const COUNTED = Symbol('counted abandoned attempts');
 
 /**
  * The slots a batch lane holds in one transaction, and the `AcquiredTask` view of each. A handler's
@@ -206,10 +181,9 @@ export class Batch {
   readonly #settings: LaneSettings;
   readonly #take: NextTake;
   readonly #xid: string;
-  readonly #firstId: number;
-  readonly #size: number;
   readonly #abort = new AbortController();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #registering: NodeJS.Timeout;
   readonly #onConnectionLost: (error?: Error) => void;
   #state: 'held' | 'ended' | 'lost' = 'held';
 
@@ -217,14 +191,12 @@ export class Batch {
     lane: BatchLane,
     client: pg.PoolClient,
     settings: LaneSettings,
-    options: { take: NextTake; rows: HeldRow[]; firstId: number; size: number },
+    options: { take: NextTake; rows: HeldRow[]; firstId: number },
   ) {
     this.#lane = lane;
     this.#client = client;
     this.#settings = settings;
     this.#take = options.take;
-    this.#firstId = options.firstId;
-    this.#size = options.size;
     this.#xid = options.rows[0]?.holder_xid ?? '0';
     this.#slots = options.rows.map((row) => {
       row.acquired_by = options.take.worker;
@@ -246,6 +218,21 @@ export class Batch {
           true,
         ),
     });
+    // Registered if still held in a moment, one lane id per slot (see LaneRegistry).
+    this.#registering = setTimeout(() => {
+      if (this.#state !== 'held') return;
+      options.rows.forEach((row, index) => {
+        void settings.registry.register({
+          lane: options.firstId + index,
+          name: row.name,
+          slot: row.slot,
+          worker: options.take.worker,
+          since: row.holder_since ?? new Date(),
+          xid: row.holder_xid,
+        });
+      });
+    }, REGISTER_AFTER_MS);
+    this.#registering.unref();
   }
 
   /** Whether the batch's transaction is still held. */
@@ -289,12 +276,9 @@ export class Batch {
       );
     } catch (error) {
       if (TRANSACTION_ENDED.includes(sqlStateOf(error) ?? '')) {
-        this.#lose(
-          new LockLostError(
-            `the work of ${slot.describe()} ended the batch's transaction itself (COMMIT or ROLLBACK through task.client): what the batch wrote before may have been committed outside its slots; none of them was completed, and each counts an abandoned attempt`,
-            { cause: error },
-          ),
-        );
+        const what = `the work of ${slot.describe()} ended the batch's transaction itself (COMMIT or ROLLBACK through task.client): what the batch wrote before may have been committed outside its slots; none of them was completed`;
+        await this.#failAll(what);
+        this.#lose(new LockLostError(`${what}; each was recorded as a failed attempt`, { cause: error }));
         return;
       }
       // The work's SQL failed and left the transaction aborted: its writes cannot be kept; fail the slot.
@@ -312,7 +296,7 @@ export class Batch {
 
   /**
    * Writes every slot's decision (slots left undecided are failed: their handler did not end them) in one
-   * round trip, which also reserves and locks the lane's next batch unless `isLast`. Each task's `outcome` and
+   * round trip, which also locks the lane's next batch unless `isLast`. Each task's `outcome` and
    * `ended` then say what was recorded. Resolves with the next batch (null if none is due), or with the error
    * that taking it met; throws if the batch could not be ended (its slots then count abandoned attempts).
    */
@@ -322,7 +306,7 @@ export class Batch {
         cause: this.#abort.signal.reason,
       });
     }
-    const { statements, schema } = this.#settings;
+    const { statements } = this.#settings;
     const decided = this.#slots.map((slot) => {
       if (slot.isHeld)
         slot.decide({ outcome: 'FAIL', message: 'the handler returned without ending its slot' });
@@ -340,31 +324,54 @@ export class Batch {
       ),
       this.#take.worker,
     ]);
-    // The lane's rows are replaced by the next claim, or cleared (see openReservations, holder-statements.ts).
-    const next = isLast ? null : this.#lane.plan(this.#take);
-    const ending = [
-      finish,
-      next
-        ? next.claim
-        : `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL
-           WHERE lane >= ${this.#firstId} AND lane < ${this.#firstId + this.#size}`,
-      'COMMIT',
-    ];
-    const after = next ? ['BEGIN', next.lock] : [];
+    // Released slots are not written: their locks commit with the batch (see Lane.#hold).
+    const ending = [finish, 'COMMIT'];
+    const after = isLast ? [] : ['BEGIN', this.#lane.lock(this.#take)];
     let results: pg.QueryResult[];
     try {
       results = await batch(this.#client, [...ending, ...after].join(';\n'));
     } catch (error) {
-      return this.#failedEnding(error, next !== null);
+      return this.#failedEnding(error, !isLast);
     }
     this.#ended(results[ending.indexOf(finish)]?.rows as Array<EndedRow & { slot: Date }> | undefined);
     this.#lane.ended(true);
-    if (!next) return { next: null };
+    if (isLast) return { next: null };
     try {
-      const claimed = reservedCount(results[ending.indexOf(next.claim)]);
-      return { next: await this.#lane.hold(this.#take, results.at(-1), claimed) };
+      return { next: await this.#lane.hold(this.#take, results.at(-1)) };
     } catch (error) {
       return { error };
+    }
+  }
+
+  /**
+   * After the work ended the batch's transaction: locks the batch's slots again, in a new transaction, and
+   * fails each with `message`, as a failure, with backoff (those another worker took meanwhile are left to
+   * it). If that fails too, the attempts go uncounted: the lock the work committed reads as no abandonment.
+   */
+  async #failAll(message: string): Promise<void> {
+    const { statements, schema } = this.#settings;
+    const { name, worker, retry } = this.#take;
+    try {
+      const results = await batch(
+        this.#client,
+        `ROLLBACK; BEGIN;
+         SELECT slot, failed_attempts FROM ${schema.sql}.tasks
+         WHERE name = ${literal(name)} AND slot = ANY(${literal(this.#slots.map((slot) => slot.task.slot))}::timestamptz[])
+           AND state = 'AVAILABLE'
+         FOR UPDATE SKIP LOCKED`,
+      );
+      const locked = (results.at(-1)?.rows ?? []) as Array<{ slot: Date; failed_attempts: number }>;
+      const fail = execute(statements.finishBatch, [
+        name,
+        locked.map((row) => row.slot),
+        locked.map(() => 'FAIL'),
+        locked.map(() => storableText(message)),
+        locked.map((row) => retryDelay(retry, row.failed_attempts + 1)),
+        worker,
+      ]);
+      await batch(this.#client, `${fail}; COMMIT`);
+    } catch {
+      await this.#client.query('ROLLBACK').catch(() => {});
     }
   }
 
@@ -413,6 +420,7 @@ export class Batch {
 
   #detach(): void {
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#registering);
     this.#client.off('end', this.#onConnectionLost);
     this.#client.off('error', this.#onConnectionLost);
   }

@@ -4,23 +4,25 @@ import type { Schema } from './schema.ts';
 
 /**
  * The statements of a holder's hot path, prepared once per connection and run by EXECUTE inside a
- * multi-statement batch (see lane.ts for the batches). A slot is taken in two transactions sent in one message:
- * the first reserves it (`claim…`: a row in `attempts`, committed, so that an attempt that never ends is still
- * counted), the second locks it (`lockReserved`) and stays open for the work; the statement that ends the slot
- * (`finish`, `fail`) closes the reservation in that second transaction (by setting the slot's acquired_at). A worker's lane reserves its next slot
- * in the transaction that ends the previous one: `…finish; claim…; COMMIT; BEGIN; lockReserved`, one round
- * trip and one commit per slot. A batch cannot carry parameters, so EXECUTE's arguments are literals, escaped
- * by `execute`.
+ * multi-statement batch: one round trip opens the transaction and locks the slot (`BEGIN; EXECUTE lock…`), one
+ * more ends it (`EXECUTE finish…; COMMIT`, after `RELEASE SAVEPOINT dtm_work` if the work took its savepoint:
+ * see AcquiredTask.client). A worker's lane sends both in one: the batch that completes a slot goes on to take
+ * the next (`…; COMMIT; BEGIN; EXECUTE lock…`), so a slot costs one round trip and one commit. A batch cannot
+ * carry parameters, so EXECUTE's arguments are literals, escaped by `execute`.
  *
  * While held, the row is locked (`FOR UPDATE`: the mutex) but not written: ACQUIRED is never stored. Other
  * sessions learn of the holder from the lock itself (the row's xmax is the id of a running transaction: the
  * `holders` view), the holder from its handle, and the statement that ends the slot records both
  * transitions in one history row (ACQUIRED → its end, acquired at the transaction's start: see the
- * `transitions` view, sql/000004.sql). That spares a
- * row version and a history statement per slot, and lets the ending UPDATE run in the top-level transaction,
- * after RELEASE SAVEPOINT: a row locked by a transaction and then updated by one of its subtransactions gets a
- * MultiXact for its xmax, slow to create, slow for every other worker scanning past it, and not the id of a
- * running transaction (the holder would no longer read as held).
+ * `transitions` view, sql/000004.sql). That spares a row version and a history statement per slot, and lets
+ * the ending UPDATE run in the top-level transaction, after RELEASE SAVEPOINT: a row locked by a transaction
+ * and then updated by one of its subtransactions gets a MultiXact for its xmax, slow to create, slow for every
+ * other worker scanning past it, and not the id of a running transaction (the holder would no longer read as
+ * held, nor, once gone, as gone).
+ *
+ * The xmax a locking statement reads is the row's before its own lock: that of the row's last locker. If that
+ * transaction aborted, the last holder went away without recording an ending, and the statement says so
+ * (`abandoned_xid`): the lane counts that attempt (`abandon`) before it takes the slot (sql/000005.sql).
  */
 export interface Prepared extends SetUpStatement {}
 
@@ -34,36 +36,23 @@ export interface SetUpStatement {
 }
 
 export interface HolderStatements {
-  /**
-   * Reserves the oldest due slot that nobody holds or has reserved. $1 name, $2 from (NULL: unbounded), $3 to
-   * (NULL: unbounded), $4 lane, $5 worker, $6-$8 the retry policy (base ms, max ms, jitter) from which the
-   * reservation's backoff is computed, should the attempt be abandoned. Writes the lane's row whatever it
-   * finds (no slot when none is due); returns the slot reserved (null: none).
-   */
-  claimOldest: Prepared;
-  /** Same as claimOldest, newest first. */
-  claimNewest: Prepared;
-  /**
-   * Reserves this exact slot if it is due and not reserved; 55P03 at once if another worker holds it.
-   * $1 name, $2 slot, $3 lane, $4 worker, $5-$7 the retry policy.
-   */
-  claimSlot: Prepared;
-  /** $1 lane: locks the slot the lane reserved, if it is still AVAILABLE and nobody holds it. */
-  lockReserved: Prepared;
-  /**
-   * $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker; closes the slot's reservation (its
-   * transaction must also replace or clear the lane's row: see openReservations).
-   */
+  /** Locks the oldest due slot that nobody holds: $1 name, $2 from (NULL: unbounded), $3 to (NULL: unbounded). */
+  lockOldest: Prepared;
+  /** Same as lockOldest, newest first. */
+  lockNewest: Prepared;
+  /** Locks this exact slot if it is due: $1 name, $2 slot; 55P03 at once if another worker holds it. */
+  lockSlot: Prepared;
+  /** Locks up to $4 of the oldest due slots that nobody holds, oldest first; otherwise as lockOldest. */
+  lockBatch: Prepared;
+  /** $1 name, $2 slot, $3 state (COMPLETE or SKIP), $4 message, $5 worker. */
   finish: Prepared;
-  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker; as finish. */
+  /** $1 name, $2 slot, $3 message, $4 delay before the next attempt in ms, $5 worker. */
   fail: Prepared;
   /**
-   * A batch lane's claim: reserves up to $9 of the oldest due slots, one per lane id from $4 up ($4, $4 + 1,
-   * …), and writes the rows of all $9 ids; otherwise as claimOldest.
+   * Counts the abandoned attempt of a held slot whose last holder, transaction $5 (`abandoned_xid`), went away:
+   * a failed attempt, found by worker $3, with the delay $4 (ms) before the next one. $1 name, $2 slot.
    */
-  claimBatch: Prepared;
-  /** $1 first lane id, $2 how many: locks the slots those ids reserved (see lockReserved). */
-  lockBatch: Prepared;
+  abandon: Prepared;
   /**
    * Ends a batch's slots in one statement: $1 name, $2 slots, $3 their outcomes (COMPLETE, SKIP or FAIL), $4
    * their messages, $5 for each failure its delay before the next attempt in ms, $6 worker. Each as `finish`
@@ -72,15 +61,7 @@ export interface HolderStatements {
   finishBatch: Prepared;
 }
 
-/**
- * How many slots a claim's result reserved: a claim writes its lane's rows whether it found slots or not, and
- * returns each row's slot (null: none).
- */
-export function reservedCount(claimed: pg.QueryResult | undefined): number {
-  return (claimed?.rows ?? []).filter((row: { slot: Date | null }) => row.slot !== null).length;
-}
-
-/** The slot's columns after an ending statement (`finish`, `fail`). */
+/** The slot's columns after an ending statement (`finish`, `fail`, `abandon`). */
 export interface EndedRow {
   state: 'AVAILABLE' | 'COMPLETE' | 'SKIP';
   failed_attempts: number;
@@ -100,90 +81,67 @@ export function gaveUpSql(n: string): string {
 
 export function holderStatements(schema: Schema): HolderStatements {
   const s = schema.sql;
-  // The backoff of an attempt that would be the slot's (failed_attempts + 1)-th failure: retryDelay() in SQL.
-  const delay = (base: string, max: string, jitter: string) =>
-    `greatest(0, round(least(${max}, ${base} * 2 ^ least(t.failed_attempts, 40))
-       * (1 + ${jitter} * (2 * random() - 1))))::bigint`;
-  // A reservation is open until its slot's ending is recorded: the ending sets acquired_at to the holding
-  // transaction's start, never before the start of the transaction that reserved it (reserved_at; both are
-  // now(), which is the same for every transaction of one message). So the ending need
-  // not touch the lane's row, and a lane's row is written once per slot.
-  const isOpen = `(t.acquired_at IS NULL OR t.acquired_at < r.reserved_at)`;
-  // The open reservations of a name, as a set the statement computes once (a hashed subplan): checking each
-  // candidate slot against the reservations instead would read every lane's row for each slot that other
-  // lanes hold, which grows with the square of the slots held at once. A lane's row names a slot only while
-  // its attempt is open: the transaction that records the slot's ending also replaces the row (the next
-  // claim) or clears it, so a row never has to be checked against its slot here (isOpen still holds for it).
-  const openReservations = (name: string) =>
-    `SELECT r.name, r.slot FROM ${s}.attempts r WHERE r.name = ${name}`;
-  // The due slots of $1 in [$2, $3) that nobody holds or has reserved, the first `limit` in `order`, locked.
+  // The due slots of $1 in [$2, $3) that nobody holds, the first `limit` in `order`, locked, each with the
+  // xmax it had before (`prior`).
   const dueSlots = (order: 'ASC' | 'DESC', limit: string) =>
-    `SELECT name, slot, failed_attempts
-     FROM ${s}.tasks t
+    `SELECT *, xmax AS prior
+     FROM ${s}.tasks
      WHERE name = $1
        AND state = 'AVAILABLE'
        AND (next_attempt_at IS NULL OR next_attempt_at <= now())
        AND slot >= coalesce($2, '-infinity')
        AND slot < coalesce($3, 'infinity')
-       AND (name, slot) NOT IN (${openReservations('$1')})
      ORDER BY slot ${order}
      LIMIT ${limit}
      FOR UPDATE SKIP LOCKED`;
-  // The lane's row is written in place: a new lane's first reservation inserts it.
-  const reserve = `ON CONFLICT (lane) DO UPDATE
-       SET name = excluded.name, slot = excluded.slot, worker = excluded.worker,
-           started_at = excluded.started_at, reserved_at = excluded.reserved_at, delay_ms = excluded.delay_ms`;
-  // A worker's claim always writes its lane's row, with no slot when none is due: it replaces the reservation
-  // of the slot whose ending runs in the same transaction (see openReservations). Returns the slot reserved.
-  const claimNext = (order: 'ASC' | 'DESC') =>
-    prepared(
-      ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
-      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
-       SELECT $4, t.name, t.slot, $5, clock_timestamp(), now(), coalesce(${delay('$6', '$7', '$8')}, 0)
-       FROM (SELECT) AS one
-       LEFT JOIN LATERAL (${dueSlots(order, '1')}) t ON true
-       ${reserve}
-       RETURNING a.slot`,
-    );
-  // What the locking statement returns: the committed row, and the reservation and transaction holding it.
-  // Its columns are listed, so that a column added to the table later does not change a prepared statement's
-  // result type (which the server refuses to re-plan: 0A000).
+  // What the locking statements return: the committed row, the transaction now holding it, and the last
+  // locker's transaction if it aborted (NULL otherwise). Its columns are listed, so that a column added to the
+  // table later does not change a prepared statement's result type (which the server refuses to re-plan:
+  // 0A000). The last locker's status is asked of the rows returned only, here rather than in the scan. Its
+  // full id is this transaction's less the distance age() gives; a CASE asks in order, so that a value that
+  // is no transaction's id (0, or a MultiXact's that would read as one from the future) is never asked about.
   const held = `t.name, t.slot, t.state, t.created_by, t.created_at, t.acquired_by, t.acquired_at,
      t.completed_at, t.failed_attempts, t.message, t.next_attempt_at, n.interval_ms, true AS is_held,
      current_setting('application_name') AS holder_worker, now() AS holder_since,
-     pg_current_xact_id()::text AS holder_xid`;
+     pg_current_xact_id()::text AS holder_xid,
+     CASE WHEN t.prior = '0'::xid OR age(t.prior) <= 0 THEN NULL
+          WHEN pg_xact_status((pg_current_xact_id()::text::bigint - age(t.prior))::text::xid8) = 'aborted'
+          THEN t.prior::text
+     END AS abandoned_xid`;
+  const lockNext = (order: 'ASC' | 'DESC') =>
+    prepared(
+      ['text', 'timestamptz', 'timestamptz'],
+      `SELECT ${held}
+       FROM (${dueSlots(order, '1')}) t
+       JOIN ${s}.task_names n ON n.name = t.name`,
+    );
   const ended = `state, failed_attempts, message, next_attempt_at, acquired_at, completed_at`;
   // The ending statements record both transitions (one row) and announce neither: a notification would make
   // every slot's commit wait for every other's (sql/000001.sql). Subscribers read them from the history. The
   // INSERT into task_history (`recorded`) runs all the same, as every data-modifying CTE does, read or not.
   return {
-    claimOldest: claimNext('ASC'),
-    claimNewest: claimNext('DESC'),
-    claimSlot: prepared(
-      ['text', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8'],
-      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
-       SELECT $3, t.name, t.slot, $4, clock_timestamp(), now(), ${delay('$5', '$6', '$7')}
-       FROM (
-         SELECT name, slot, failed_attempts
-         FROM ${s}.tasks t
-         WHERE name = $1 AND slot = $2
-           AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-           AND NOT EXISTS (SELECT FROM ${s}.attempts r WHERE r.name = t.name AND r.slot = t.slot AND ${isOpen})
-         FOR UPDATE NOWAIT
-       ) t
-       ${reserve}`,
-    ),
-    lockReserved: prepared(
-      ['bigint'],
+    lockOldest: lockNext('ASC'),
+    lockNewest: lockNext('DESC'),
+    // Only a due slot is locked: a lock taken on any other would be rolled back with the empty transaction,
+    // and read later as an abandoned attempt.
+    lockSlot: prepared(
+      ['text', 'timestamptz'],
       `SELECT ${held}
        FROM (
-         SELECT t.*
-         FROM ${s}.attempts a
-         JOIN ${s}.tasks t ON t.name = a.name AND t.slot = a.slot
-         WHERE a.lane = $1 AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
-         FOR UPDATE OF t SKIP LOCKED
+         SELECT *, xmax AS prior
+         FROM ${s}.tasks
+         WHERE name = $1 AND slot = $2
+           AND state = 'AVAILABLE' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+         FOR UPDATE NOWAIT
        ) t
        JOIN ${s}.task_names n ON n.name = t.name`,
+    ),
+    lockBatch: prepared(
+      ['text', 'timestamptz', 'timestamptz', 'integer'],
+      `SELECT ${held}
+       FROM (${dueSlots('ASC', '$4')}) t
+       JOIN ${s}.task_names n ON n.name = t.name
+       ORDER BY t.slot`,
     ),
     finish: prepared(
       ['text', 'timestamptz', 'text', 'text', 'text'],
@@ -200,55 +158,17 @@ export function holderStatements(schema: Schema): HolderStatements {
        SELECT ${ended} FROM done`,
     ),
     // A failure that reaches the name's max_attempts gives up: never due again ('infinity') until re-queued.
-    fail: prepared(
-      ['text', 'timestamptz', 'text', 'bigint', 'text'],
-      `WITH failed AS (
-         UPDATE ${s}.tasks t
-         SET state = 'AVAILABLE', failed_attempts = t.failed_attempts + 1,
-             message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
-                            THEN ${gaveUpSql('(t.failed_attempts + 1)')} || $3
-                            ELSE $3 END,
-             next_attempt_at = CASE WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
-                                    ELSE clock_timestamp() + $4 * interval '1 millisecond' END,
-             acquired_by = $5, acquired_at = now()
-         FROM ${s}.task_names n
-         WHERE t.name = $1 AND t.slot = $2 AND n.name = t.name
-         RETURNING t.name, t.slot, t.state, t.failed_attempts, t.message, t.next_attempt_at, t.acquired_at,
-                   t.completed_at, clock_timestamp() AS failed_at
-       ), recorded AS (
-         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
-         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', $5, message, failed_at, acquired_at FROM failed
-       )
-       SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
-       FROM failed`,
-    ),
-    // Writes all $9 rows of the lane's ids, those beyond the due slots found with no slot (see claimNext).
-    claimBatch: prepared(
-      ['text', 'timestamptz', 'timestamptz', 'bigint', 'text', 'float8', 'float8', 'float8', 'integer'],
-      `INSERT INTO ${s}.attempts AS a (lane, name, slot, worker, started_at, reserved_at, delay_ms)
-       SELECT $4 + i.n, t.name, t.slot, $5, clock_timestamp(), now(), coalesce(${delay('$6', '$7', '$8')}, 0)
-       FROM generate_series(0, $9 - 1) AS i (n)
-       LEFT JOIN (
-         SELECT row_number() OVER (ORDER BY d.slot) - 1 AS n, d.* FROM (${dueSlots('ASC', '$9')}) d
-       ) t ON t.n = i.n
-       ${reserve}
-       RETURNING a.slot`,
-    ),
-    lockBatch: prepared(
-      ['bigint', 'integer'],
-      // Each reserved slot by key, locked in its LATERAL subquery (see openReservations).
-      `SELECT ${held}
-       FROM ${s}.attempts a
-       CROSS JOIN LATERAL (
-         SELECT t.*
-         FROM ${s}.tasks t
-         WHERE t.name = a.name AND t.slot = a.slot
-           AND t.state = 'AVAILABLE' AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
-         FOR UPDATE SKIP LOCKED
-       ) t
-       JOIN ${s}.task_names n ON n.name = t.name
-       WHERE a.lane >= $1 AND a.lane < $1 + $2
-       ORDER BY t.slot`,
+    fail: prepared(['text', 'timestamptz', 'text', 'bigint', 'text'], failing('$3', '$5', 'now()')),
+    // The holder that went away is named if its lane had registered the slot (Lane.#register): an attempt
+    // that died within a moment of its start is told as "an attempt", counted by the worker that found it.
+    abandon: prepared(
+      ['text', 'timestamptz', 'text', 'bigint', 'xid'],
+      `WITH gone AS (
+         SELECT coalesce(max(worker), $3) AS worker, max(since) AS since,
+                format('the holder went away: %s never ended (its process died, or it lost its connection or its lock); counted by %s',
+                       coalesce(format('the attempt of %s started at %s', max(worker), max(since)), 'an attempt'), $3) AS message
+         FROM ${s}.lanes WHERE name = $1 AND slot = $2 AND xid = $5
+       ), ${failing('g.message', 'g.worker', 'coalesce(g.since, now())', 'gone g').slice('WITH '.length)}`,
     ),
     finishBatch: prepared(
       ['text', 'timestamptz[]', 'text[]', 'text[]', 'bigint[]', 'text'],
@@ -282,6 +202,32 @@ export function holderStatements(schema: Schema): HolderStatements {
        FROM ended`,
     ),
   };
+
+  /**
+   * A failed attempt of $1 @ $2, $4 ms before the next: its message, actor and start are SQL expressions,
+   * over `from` (a FROM item) if given.
+   */
+  function failing(message: string, actor: string, acquiredAt: string, from?: string): string {
+    return `WITH failed AS (
+         UPDATE ${s}.tasks t
+         SET state = 'AVAILABLE', failed_attempts = t.failed_attempts + 1,
+             message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
+                            THEN ${gaveUpSql('(t.failed_attempts + 1)')} || ${message}
+                            ELSE ${message} END,
+             next_attempt_at = CASE WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
+                                    ELSE clock_timestamp() + $4 * interval '1 millisecond' END,
+             acquired_by = ${actor}, acquired_at = ${acquiredAt}
+         FROM ${s}.task_names n${from ? `, ${from}` : ''}
+         WHERE t.name = $1 AND t.slot = $2 AND n.name = t.name
+         RETURNING t.name, t.slot, t.state, t.failed_attempts, t.message, t.next_attempt_at, t.acquired_at,
+                   t.completed_at, clock_timestamp() AS failed_at, ${actor} AS actor
+       ), recorded AS (
+         INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
+         SELECT name, slot, 'ACQUIRED', 'AVAILABLE', actor, message, failed_at, acquired_at FROM failed
+       )
+       SELECT ${ended}, CASE WHEN next_attempt_at < 'infinity' THEN pg_notify('${schema.workChannel}', name) END
+       FROM failed`;
+  }
 }
 
 function prepared(types: string[], body: string): Prepared {

@@ -14,13 +14,12 @@ import {
   batch,
   type EndedRow,
   execute,
-  gaveUpSql,
   type HolderStatements,
   isSetUp,
-  reservedCount,
   type SetUpStatement,
   setUp,
 } from './holder-statements.ts';
+import { type LaneRegistry, REGISTER_AFTER_MS, type Registration } from './lane-registry.ts';
 import type { Schema } from './schema.ts';
 import { storableText } from './text.ts';
 import { type Task, type TaskRow, toTask } from './types.ts';
@@ -39,6 +38,7 @@ export interface LaneSettings {
   /** The session settings a holding connection runs once (see connection.ts). */
   sessionSettings: SetUpStatement;
   heartbeat: Heartbeat;
+  registry: LaneRegistry;
 }
 
 /** The oldest (or newest) due slot of a name within [from, to), for `worker`. */
@@ -65,24 +65,24 @@ export type HandleOutcome = 'complete' | 'skip' | 'fail' | 'release' | 'lost';
 /** What a lane found when it completed a slot and looked for its next one in the same round trip. */
 export type NextSlot = { next: AcquiredTask | null } | { error: unknown };
 
-/** The statements a lane sends for a take, built once for as long as the take and the lane's id are the same. */
+/** The statements a lane sends for a take, built once for as long as the take is the same. */
 interface Plan {
   key: string;
   doing: string;
   setUp: SetUpStatement[];
-  /** Reserves the slot (runs in a transaction that commits before the slot is locked). */
-  claim: string;
-  /** Locks the reserved slot, in the transaction that then stays open for the work. */
+  /** Locks the slot, in the transaction that then stays open for the work. */
   lock: string;
 }
 
 /** The row the locking statement returns. */
 interface HeldRow extends TaskRow {
   holder_xid: string;
+  /** The last locker's transaction, if it aborted: its holder went away (see holder-statements.ts). */
+  abandoned_xid: string | null;
 }
 
 /** See Lane.#hold. */
-const LOST_RACE = Symbol('lost race');
+const COUNTED = Symbol('counted an abandoned attempt');
 
 /** SQLSTATEs of a prepared statement that does not exist (26000) or can no longer be planned (0A000). */
 const STALE_PREPARED = ['26000', '0A000'];
@@ -95,16 +95,16 @@ export const TRANSACTION_ENDED = ['3B001', '25P01'];
  * completes one slot and takes the next in one round trip (`completeAndTake`); the manager's `acquire` and
  * `acquireNext` use a lane for one slot, which gives the connection back to the pool when the slot ends.
  *
- * Every slot is reserved before it is locked (`attempts`, sql/000001.sql), in a transaction that commits first:
- * an attempt whose holder dies is counted even though its own transaction is rolled back. A lane has at most
- * one reservation, found by the lane's id; the id changes with the connection and after any attempt whose
- * ending was not recorded, so that a lane never finds a reservation of an earlier attempt.
+ * A slot whose last holder went away is counted before it is taken (`abandon`: see holder-statements.ts), and
+ * the lane looks again. Every transaction of a lane that locked a slot and does not end it commits rather
+ * than rolls back, so that only a holder that went away leaves an aborted transaction's id on a slot.
  */
 export class Lane {
   readonly #settings: LaneSettings;
   readonly #isKept: boolean;
+  /** The lane's id, under which it registers the slot it holds (see LaneRegistry). */
+  readonly #id = newLaneId();
   #client: pg.PoolClient | null = null;
-  #id = newLaneId();
   #holding: Holding | null = null;
   #plan: Plan | null = null;
   #sessionName: { worker: string; statement: SetUpStatement } | null = null;
@@ -117,44 +117,23 @@ export class Lane {
 
   /**
    * Takes a slot: the next due one (null when there is none) or an exact one (`TaskBusyError`,
-   * `TaskNotAvailableError`, `TaskNotFoundError` when it cannot). One round trip: `BEGIN; claim…; COMMIT;
-   * BEGIN; lockReserved…`. An exact slot still reserved by a holder that went away is counted first.
+   * `TaskNotAvailableError`, `TaskNotFoundError` when it cannot). One round trip: `BEGIN; lock…`.
    */
   async take(take: NextTake | SlotTake): Promise<AcquiredTask | null> {
-    return this.#take(take, false);
-  }
-
-  /** `isAfterLostRace`: the lane's transaction is still open on the reservation another lane beat it to. */
-  async #take(take: NextTake | SlotTake, isAfterLostRace: boolean): Promise<AcquiredTask | null> {
-    for (let tries = 0; ; tries++) {
-      const task = await this.#takeOnce(take, isAfterLostRace);
-      isAfterLostRace = false;
-      if (task === LOST_RACE) {
-        // Another lane locked the slot this one had just reserved: look again (a few times at most), in the
-        // round trip that ends this attempt's transaction.
-        if (tries < 3) {
-          isAfterLostRace = true;
-          continue;
-        }
-        await this.#abandonTake();
-        return null;
-      }
+    for (;;) {
+      const task = await this.#takeOnce(take);
+      if (task === COUNTED) continue;
       if (task || !('slot' in take)) return task;
-      // The exact slot was not taken: #explain throws why, or counts an abandoned reservation in the way.
+      // The exact slot was not taken: #explain throws why.
       await this.#explain(take);
-      if (tries > 0) {
-        throw new TaskBusyError(
-          `acquiring ${JSON.stringify(take.name)} @ ${take.slot.toISOString()}: another worker took it meanwhile`,
-        );
-      }
     }
   }
 
   /**
-   * Completes the held slot as `complete(message)` does and, in the same round trip, reserves and locks the
-   * lane's next slot (`…finish; claim…; COMMIT; BEGIN; lockReserved…`). Throws as `complete` does when the slot
-   * could not be completed; once it is COMPLETE, resolves with the next slot (null when none is due) or with
-   * the error that taking it met.
+   * Completes the held slot as `complete(message)` does and, in the same round trip, locks the lane's next
+   * slot (`…finish; COMMIT; BEGIN; lock…`). Throws as `complete` does when the slot could not be completed;
+   * once it is COMPLETE, resolves with the next slot (null when none is due) or with the error that taking it
+   * met.
    */
   async completeAndTake(message: string | undefined, take: NextTake): Promise<NextSlot> {
     const holding = this.#holding;
@@ -169,15 +148,15 @@ export class Lane {
         (error: unknown) => ({ error }),
       );
     }
-    const after = await holding.finish('COMPLETE', message, plan);
+    const after = await holding.finish('COMPLETE', message, plan.lock);
     if (!after) return { next: null };
     if ('error' in after) {
-      await this.#abandonTake(after.error);
+      await this.#endFailedTake(after.error);
       return { error: translatePgError(after.error, plan.doing) };
     }
     try {
-      const next = await this.#hold(take, after.locked, after.isClaimed);
-      return { next: next === LOST_RACE ? await this.#take(take, true) : next };
+      const next = await this.#hold(take, after.locked);
+      return { next: next === COUNTED ? await this.take(take) : next };
     } catch (error) {
       return { error };
     }
@@ -185,7 +164,7 @@ export class Lane {
 
   /**
    * Gives the connection back to the pool (a slot still held is aborted first); resolves once it is back. The
-   * lane takes a connection again (with a new id) at its next take.
+   * lane takes a connection again at its next take.
    */
   async close(): Promise<void> {
     this.#holding?.abort(new Error('lane closed'));
@@ -193,91 +172,106 @@ export class Lane {
   }
 
   /** Called by the holding when its slot ended; `isUsable`: the connection is idle and may be used again. */
-  ended(isUsable: boolean, isReservationLeft: boolean, error?: Error): void {
+  ended(isUsable: boolean, error?: Error): void {
     this.#holding = null;
-    if (isReservationLeft) this.#id = newLaneId();
     if (!isUsable) {
       void this.#dropConnection(error ?? new Error('connection lost while holding a slot'));
     } else if (!this.#isKept) {
-      // The ending deleted the lane's row (Holding.#rowEnding).
       this.#releaseConnection();
     }
   }
 
-  async #takeOnce(
-    take: NextTake | SlotTake,
-    isAfterLostRace: boolean,
-  ): Promise<AcquiredTask | null | typeof LOST_RACE> {
-    // The connection first: a new one gives the lane a new id, which the plan's statements carry.
+  async #takeOnce(take: NextTake | SlotTake): Promise<AcquiredTask | null | typeof COUNTED> {
     const client = await this.#connection(`acquiring a slot of ${JSON.stringify(take.name)}`);
     const plan = this.#planFor(take);
-    // After a lost race: end the empty holding transaction and clear the reservation it lost, should the
-    // claim find nothing to replace it with.
-    const start = isAfterLostRace
-      ? `ROLLBACK; BEGIN; ${clearReservation(this.#settings.schema, this.#id)}`
-      : 'BEGIN';
     let results: pg.QueryResult[];
     try {
       await setUp(client, plan.setUp);
-      results = await batch(client, `${start}; ${plan.claim}; COMMIT; BEGIN; ${plan.lock}`);
+      results = await batch(client, `BEGIN; ${plan.lock}`);
     } catch (error) {
-      await this.#abandonTake(error);
+      await this.#endFailedTake(error);
       if (!this.#isKept) await this.#dropConnection();
       throw translatePgError(error, plan.doing);
     }
-    return this.#hold(take, results.at(-1), reservedCount(results.at(-4)) > 0);
+    return this.#hold(take, results.at(-1));
   }
 
   /**
-   * Makes the handle of the slot `locked` holds, or ends the empty transaction: null when nothing was
-   * reserved, LOST_RACE when the reserved slot was locked by another lane first (its reservation, made in the
-   * instant between this one's COMMIT and lock, could not see this one's).
+   * Makes the handle of the slot `locked` holds, or ends the transaction: null when nothing was locked (the
+   * empty transaction commits, so that a row it locked and did not return, as a concurrent update can leave,
+   * never reads as abandoned), COUNTED when the slot's last holder had gone away and this lane counted that
+   * attempt instead of taking the slot (take again).
    */
   async #hold(
     take: NextTake | SlotTake,
     locked: pg.QueryResult | undefined,
-    isClaimed: boolean,
-  ): Promise<AcquiredTask | null | typeof LOST_RACE> {
+  ): Promise<AcquiredTask | null | typeof COUNTED> {
     const client = this.#client;
     const row = locked?.rows[0] as HeldRow | undefined;
     if (!client || !row) {
-      // A lost race leaves the transaction open: the next take's round trip ends it.
-      if (client && isClaimed && !('slot' in take)) return LOST_RACE;
-      if (isClaimed) await this.#abandonTake();
-      else await this.#rollback();
+      await this.#commitEmpty();
       if (!this.#isKept) await this.#dropConnection();
       return null;
     }
+    if (row.abandoned_xid !== null) {
+      await this.#countAbandoned(take, row);
+      return COUNTED;
+    }
     row.acquired_by = take.worker;
     row.acquired_at = row.holder_since;
+    const registration: Registration = {
+      lane: this.#id,
+      name: row.name,
+      slot: row.slot,
+      worker: take.worker,
+      since: row.holder_since ?? new Date(),
+      xid: row.holder_xid,
+    };
     this.#holding = new Holding(this, client, toTask(row), {
       settings: this.#settings,
       xid: row.holder_xid,
-      laneId: this.#id,
-      isOneShot: !this.#isKept,
+      // A worker's slot is registered if it is still held in a moment; one taken by hand at once.
+      registration: this.#isKept ? registration : null,
       worker: take.worker,
       retry: take.retry,
     });
+    if (!this.#isKept) await this.#settings.registry.register(registration, true);
     return new AcquiredTask(this.#holding);
   }
 
   /**
-   * After an exact slot was not taken: throws why, or, if a reservation of a holder that went away was in the
-   * way, counts it and returns (take again).
+   * The slot `row` was last locked by a holder that went away: counts that attempt as failed, with the backoff
+   * of this take's policy, and commits. A connection that cannot is dropped, and the slot is left for the
+   * next lane to count.
    */
+  async #countAbandoned(take: NextTake | SlotTake, row: HeldRow): Promise<void> {
+    const client = this.#client;
+    if (!client) return;
+    const delayMs = retryDelay(take.retry, row.failed_attempts + 1);
+    const abandon = execute(this.#settings.statements.abandon, [
+      row.name,
+      row.slot,
+      take.worker,
+      delayMs,
+      row.abandoned_xid,
+    ]);
+    try {
+      await batch(client, `${abandon}; COMMIT`);
+    } catch (error) {
+      await this.#dropConnection(toError(error));
+      throw translatePgError(error, `counting an abandoned attempt of ${JSON.stringify(row.name)}`);
+    }
+  }
+
+  /** After an exact slot was not taken: throws why. */
   async #explain(take: SlotTake): Promise<void> {
     const { pool, schema } = this.#settings;
     const slotText = `${JSON.stringify(take.name)} @ ${take.slot.toISOString()}`;
     const { rows } = await pool
-      .query<{ state: string; is_due: boolean; is_reserved: boolean; is_stale: boolean; failed: number }>(
-        `SELECT t.state, t.failed_attempts AS failed,
-                t.next_attempt_at IS NULL OR t.next_attempt_at <= now() AS is_due,
-                a.lane IS NOT NULL AS is_reserved,
-                coalesce(a.started_at < clock_timestamp() - interval '1 second', false) AS is_stale
-         FROM ${schema.sql}.tasks t
-         LEFT JOIN ${schema.sql}.attempts a
-           ON a.name = t.name AND a.slot = t.slot AND (t.acquired_at IS NULL OR t.acquired_at < a.reserved_at)
-         WHERE t.name = $1 AND t.slot = $2`,
+      .query<{ state: string; is_due: boolean; failed: number }>(
+        `SELECT state, failed_attempts AS failed, next_attempt_at IS NULL OR next_attempt_at <= now() AS is_due
+         FROM ${schema.sql}.tasks
+         WHERE name = $1 AND slot = $2`,
         [take.name, take.slot],
       )
       .catch((error: unknown) => {
@@ -287,13 +281,6 @@ export class Lane {
     if (!row) throw new TaskNotFoundError(`no slot ${slotText}`);
     if (row.state !== 'AVAILABLE')
       throw new TaskNotAvailableError(`slot ${slotText} is ${row.state}, not AVAILABLE`);
-    if (row.is_reserved && row.is_stale && (await countAbandoned(pool, schema, take.name)).counted > 0)
-      return;
-    if (row.is_reserved) {
-      throw new TaskBusyError(
-        `acquiring ${slotText}: another worker holds it (or is taking it, or its holder went away less than a second ago)`,
-      );
-    }
     if (!row.is_due) {
       throw new TaskNotAvailableError(
         `slot ${slotText} is waiting out its retry backoff after ${row.failed} failed attempts (or gave up: re-queue it)`,
@@ -304,25 +291,18 @@ export class Lane {
 
   #planFor(take: NextTake | SlotTake): Plan {
     const { statements } = this.#settings;
-    const { baseMs = 1000, maxMs = 300_000, jitter = 0.2 } = take.retry;
-    const policy = [baseMs, maxMs, jitter];
     const isSlot = 'slot' in take;
     const key = JSON.stringify([
-      this.#id,
       take.name,
       isSlot ? take.slot.getTime() : [take.from?.getTime(), take.to?.getTime(), take.order],
       take.worker,
-      policy,
     ]);
     if (this.#plan?.key === key) return this.#plan;
-    const claimStatement = isSlot
-      ? statements.claimSlot
+    const lockStatement = isSlot
+      ? statements.lockSlot
       : take.order === 'oldest'
-        ? statements.claimOldest
-        : statements.claimNewest;
-    const claim = isSlot
-      ? execute(claimStatement, [take.name, take.slot, this.#id, take.worker, ...policy])
-      : execute(claimStatement, [take.name, take.from, take.to, this.#id, take.worker, ...policy]);
+        ? statements.lockOldest
+        : statements.lockNewest;
     this.#plan = {
       key,
       doing: isSlot
@@ -331,13 +311,14 @@ export class Lane {
       setUp: [
         this.#settings.sessionSettings,
         this.#sessionNameFor(take.worker),
-        claimStatement,
-        statements.lockReserved,
+        lockStatement,
         statements.finish,
         statements.fail,
+        statements.abandon,
       ],
-      claim,
-      lock: execute(statements.lockReserved, [this.#id]),
+      lock: isSlot
+        ? execute(lockStatement, [take.name, take.slot])
+        : execute(lockStatement, [take.name, take.from, take.to]),
     };
     return this.#plan;
   }
@@ -355,28 +336,22 @@ export class Lane {
     } catch (error) {
       throw translatePgError(error, doing);
     }
-    this.#id = newLaneId();
     return this.#client;
   }
 
-  /** Ends an empty transaction; a connection that cannot is dropped. */
-  async #rollback(): Promise<void> {
+  /** Ends a transaction that holds no slot, by COMMIT (see #hold); a connection that cannot is dropped. */
+  async #commitEmpty(): Promise<void> {
     const client = this.#client;
     if (!client) return;
-    await client.query('ROLLBACK').catch((error: unknown) => this.#dropConnection(toError(error)));
+    await client.query('COMMIT').catch((error: unknown) => this.#dropConnection(toError(error)));
   }
 
-  /**
-   * Ends whatever transaction a failed or empty take left open and deletes the lane's reservation, which was
-   * not an attempt; a connection that cannot is dropped (its reservation, if committed, is then counted as
-   * abandoned: the price of not knowing).
-   */
-  async #abandonTake(cause?: unknown): Promise<void> {
+  /** Ends whatever transaction a failed take left; a connection that cannot is dropped. */
+  async #endFailedTake(cause?: unknown): Promise<void> {
     const client = this.#client;
     if (!client) return;
-    const { schema } = this.#settings;
     try {
-      await batch(client, `ROLLBACK; ${clearReservation(schema, this.#id)}`);
+      await client.query('ROLLBACK');
       if (STALE_PREPARED.includes(sqlStateOf(cause) ?? ''))
         await this.#dropConnection(new Error('stale prepared statements'));
     } catch (error) {
@@ -384,34 +359,21 @@ export class Lane {
     }
   }
 
-  /** Gives the connection back as it is: the lane holds nothing and has no row. */
+  /** Gives the connection back as it is: the lane holds nothing. */
   #releaseConnection(): void {
     const client = this.#client;
     if (!client) return;
     this.#client = null;
     this.#plan = null;
-    this.#id = newLaneId();
     client.release();
   }
 
   async #dropConnection(error?: Error): Promise<void> {
     const client = this.#client;
     if (!client) return;
-    const lane = this.#id;
     this.#client = null;
     this.#plan = null;
-    this.#id = newLaneId();
-    if (error) {
-      client.release(error);
-      return;
-    }
-    // The lane's row goes with it (one left by a lane that died is deleted by countAbandoned); awaited, so
-    // that close() resolves once the connection is back in the pool.
-    const { schema } = this.#settings;
-    await client.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1 AND slot IS NULL`, [lane]).then(
-      () => client.release(),
-      (failure: unknown) => client.release(toError(failure)),
-    );
+    client.release(error);
   }
 }
 
@@ -426,12 +388,6 @@ export class Holding {
   readonly #settings: LaneSettings;
   /** The holding transaction's id: what became of it is asked by it when an ending fails. */
   readonly #xid: string;
-  readonly #laneId: number;
-  /**
-   * The lane's row goes with the ending: cleared (a worker's lane, when no next claim replaces it) or deleted
-   * (a lane for one slot: see Lane.#dropConnection).
-   */
-  readonly #rowEnding: string[];
   readonly #worker: string;
   readonly #retry: RetryPolicy;
   /** Made when `signal` is first read or fired: most work never reads it. */
@@ -440,6 +396,7 @@ export class Holding {
   #outcome: HandleOutcome | null = null;
   #ended: Task | null = null;
   #heartbeat: NodeJS.Timeout | undefined;
+  #registering: NodeJS.Timeout | undefined;
   #isWorkUndone = false;
   /** The work's savepoint was asked for (see `client`). */
   #hasSavepoint = false;
@@ -452,8 +409,8 @@ export class Holding {
     options: {
       settings: LaneSettings;
       xid: string;
-      laneId: number;
-      isOneShot: boolean;
+      /** Registered if the slot is still held after REGISTER_AFTER_MS (see LaneRegistry). */
+      registration: Registration | null;
       worker: string;
       retry: RetryPolicy;
     },
@@ -463,16 +420,19 @@ export class Holding {
     this.task = task;
     this.#settings = options.settings;
     this.#xid = options.xid;
-    this.#laneId = options.laneId;
-    this.#rowEnding = options.isOneShot
-      ? [`DELETE FROM ${options.settings.schema.sql}.attempts WHERE lane = ${options.laneId}`]
-      : [clearReservation(options.settings.schema, options.laneId)];
     this.#worker = options.worker;
     this.#retry = options.retry;
     this.#onConnectionLost = (error) => this.#lose(error);
     client.on('error', this.#onConnectionLost);
     client.on('end', this.#onConnectionLost);
     this.#startHeartbeat(options.settings.heartbeat);
+    const { registration } = options;
+    if (registration) {
+      this.#registering = setTimeout(() => {
+        if (this.#state === 'held') void options.settings.registry.register(registration);
+      }, REGISTER_AFTER_MS);
+      this.#registering.unref();
+    }
   }
 
   get client(): pg.PoolClient {
@@ -503,23 +463,20 @@ export class Holding {
 
   abort(reason?: Error): void {
     if (this.#state !== 'held') return;
+    // The connection is destroyed with the transaction: the attempt counts as abandoned.
     this.#lose(reason ?? new Error('aborted'), true);
-    // Given up on purpose: the attempt is not counted (best effort; the reservation is otherwise counted).
-    const { pool, schema } = this.#settings;
-    pool.query(`DELETE FROM ${schema.sql}.attempts WHERE lane = $1`, [this.#laneId]).catch(ignore);
   }
 
   /**
-   * ACQUIRED → COMPLETE or SKIP. With `next` (a lane's plan), the batch goes on after COMMIT to reserve and
-   * lock the lane's next slot: the reservation is made before COMMIT, in the ending's transaction, so that it
-   * costs no commit of its own. Returns what the part after COMMIT found: the locking statement's result and
-   * whether a slot was reserved, or the error it met; undefined without `next`.
+   * ACQUIRED → COMPLETE or SKIP. With `nextLock` (a lane's locking statement), the batch goes on after COMMIT
+   * to lock the lane's next slot. Returns what the part after COMMIT found: the locking statement's result, or
+   * the error it met; undefined without `nextLock`.
    */
   async finish(
     state: 'COMPLETE' | 'SKIP',
     message: string | undefined,
-    next?: Pick<Plan, 'claim' | 'lock'>,
-  ): Promise<{ locked: pg.QueryResult | undefined; isClaimed: boolean } | { error: unknown } | undefined> {
+    nextLock?: string,
+  ): Promise<{ locked: pg.QueryResult | undefined } | { error: unknown } | undefined> {
     const outcome = state === 'COMPLETE' ? 'complete' : 'skip';
     this.#assertHeld(outcome);
     if (this.#isWorkUndone) {
@@ -532,36 +489,40 @@ export class Holding {
     const finish = execute(this.#settings.statements.finish, [name, slot, state, note, this.#worker]);
     // The savepoint is released first so that the UPDATE runs in the top-level transaction, the one that
     // locked the row (see holder-statements.ts). Its release also fails if the work ended the transaction.
-    const statements = [...(this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work'] : []), finish];
-    // The next claim replaces the lane's row; without one, the row is cleared (see openReservations).
-    statements.push(...(next ? [next.claim] : this.#rowEnding));
+    const statements = [...(this.#hasSavepoint ? ['RELEASE SAVEPOINT dtm_work'] : []), finish, 'COMMIT'];
     const after = await this.#end(
       outcome,
-      [...statements, 'COMMIT'],
+      statements,
       statements.indexOf(finish),
-      next ? ['BEGIN', next.lock] : [],
+      nextLock ? ['BEGIN', nextLock] : [],
     );
-    if (!next || !after) return undefined;
+    if (!nextLock || !after) return undefined;
     if ('error' in after) return after;
-    const claimed = after.ending[statements.indexOf(next.claim)];
-    return { locked: after.results[1], isClaimed: reservedCount(claimed) > 0 };
+    return { locked: after.results[1] };
   }
 
   async fail(message: string): Promise<void> {
     this.#assertHeld('fail');
     const text = storableText(String(message));
     const statements = this.#failing(text, this.#hasSavepoint);
-    await this.#end('fail', statements, statements.length - 2 - this.#rowEnding.length, [], text);
+    await this.#end('fail', statements, statements.length - 2, [], text);
   }
 
+  /**
+   * Gives the slot back unchanged: the work's writes are rolled back (its savepoint), and the transaction
+   * commits, so that its lock never reads as an abandoned attempt (see Lane).
+   */
   async release(): Promise<void> {
     if (this.#state !== 'held') return;
     try {
-      await batch(this.#client, `ROLLBACK; ${this.#rowEnding.join('; ')}`);
+      await batch(
+        this.#client,
+        this.#hasSavepoint ? 'ROLLBACK TO SAVEPOINT dtm_work; RELEASE SAVEPOINT dtm_work; COMMIT' : 'COMMIT',
+      );
       this.#state = 'finished';
       this.#outcome = 'release';
       this.#detach();
-      this.#lane.ended(true, false);
+      this.#lane.ended(true);
     } catch (error) {
       // A failed rollback means the connection is gone, and with it the transaction: the slot is free.
       this.#lose(toError(error));
@@ -574,8 +535,8 @@ export class Holding {
     const { name, slot } = this.task;
     const fail = execute(this.#settings.statements.fail, [name, slot, message, delayMs, this.#worker]);
     return isRollingBack
-      ? ['ROLLBACK TO SAVEPOINT dtm_work', 'RELEASE SAVEPOINT dtm_work', fail, ...this.#rowEnding, 'COMMIT']
-      : [fail, ...this.#rowEnding, 'COMMIT'];
+      ? ['ROLLBACK TO SAVEPOINT dtm_work', 'RELEASE SAVEPOINT dtm_work', fail, 'COMMIT']
+      : [fail, 'COMMIT'];
   }
 
   /**
@@ -600,7 +561,7 @@ export class Holding {
     }
     if (results) {
       this.#finish(outcome, results[index]?.rows[0] as EndedRow | undefined);
-      this.#lane.ended(true, false);
+      this.#lane.ended(true);
       return { ending: results.slice(0, statements.length), results: results.slice(statements.length) };
     }
     const doing = `${DOING[outcome]} ${this.#describe()}`;
@@ -609,7 +570,7 @@ export class Holding {
       // The slot ended; what failed came after COMMIT (taking the next slot), or on the way back.
       this.#finish(outcome, undefined);
       const isUsable = this.#state !== 'lost' && !isConnectionError(error);
-      this.#lane.ended(isUsable, false, isUsable ? undefined : toError(error));
+      this.#lane.ended(isUsable, isUsable ? undefined : toError(error));
       return next.length > 0 ? { error } : undefined;
     }
     if (fate === 'held') {
@@ -670,20 +631,22 @@ export class Holding {
 
   /**
    * Records a failed attempt with `message` after the holding transaction ended without a recorded ending (on
-   * a live connection): the slot is locked again through its reservation, in a new transaction, and failed,
-   * counted and backed off like any failure. If that fails too, the lock is lost and the reservation left, to
-   * be counted as abandoned.
+   * a live connection): the slot is locked again, in a new transaction, and failed, counted and backed off
+   * like any failure. If that fails too (another worker took the slot meanwhile, or counted the attempt as
+   * abandoned), the lock is lost.
    */
   async #recordFailure(message: string): Promise<void> {
-    const lock = execute(this.#settings.statements.lockReserved, [this.#laneId]);
+    const { statements } = this.#settings;
+    const lock = execute(statements.lockSlot, [this.task.name, this.task.slot]);
     try {
+      await setUp(this.#client, [statements.lockSlot]);
       const results = await batch(
         this.#client,
         ['BEGIN', lock, ...this.#failing(storableText(message), false)].join(';\n'),
       );
       if ((results[1]?.rowCount ?? 0) === 0) throw new Error('the slot was taken meanwhile');
       this.#finish('fail', results[2]?.rows[0] as EndedRow | undefined);
-      this.#lane.ended(true, false);
+      this.#lane.ended(true);
     } catch (error) {
       await succeeds(this.#client, 'ROLLBACK');
       this.#lose(toError(error));
@@ -756,11 +719,12 @@ export class Holding {
         : new LockLostError(`lost the lock on ${this.#describe()}`, { cause: error }),
     );
     if (isSilent) destroyConnection(this.#client);
-    this.#lane.ended(false, true, error ?? new Error('connection ended while holding a slot'));
+    this.#lane.ended(false, error ?? new Error('connection ended while holding a slot'));
   }
 
   #detach(): void {
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#registering);
     this.#client.off('end', this.#onConnectionLost);
     this.#client.off('error', this.#onConnectionLost);
   }
@@ -799,89 +763,8 @@ export function startHeartbeat(
 }
 
 /**
- * Counts the abandoned attempts of `name`: reservations older than a second whose slot nobody holds (their
- * holder died, or lost its connection or its lock, without recording an ending). Each is recorded as a failed
- * attempt (history: "the holder went away"), with the backoff its holder's policy gave it, from now, or as the
- * last one when it reaches the name's max_attempts. Also deletes the name's closed reservations that no lane
- * cleared (`freed`: their slots may be due). Never waits on a holder or a lane.
- */
-export async function countAbandoned(
-  pool: pg.Pool,
-  schema: Schema,
-  name: string,
-): Promise<{ counted: number; freed: number }> {
-  const s = schema.sql;
-  const { rows } = await pool.query<{ counted: number; freed: number }>(
-    `WITH stale AS (
-       SELECT lane, name, slot, reserved_at FROM ${s}.attempts
-       WHERE name = $1 AND started_at < clock_timestamp() - interval '1 second'
-       FOR UPDATE SKIP LOCKED
-     ), free AS (
-       -- a slot locked now is held: its reservation is not abandoned; one ended since is closed. Each by key,
-       -- locked in its LATERAL subquery (see openReservations in holder-statements.ts).
-       SELECT t.name, t.slot, stale.lane
-       FROM stale
-       CROSS JOIN LATERAL (
-         SELECT t.name, t.slot FROM ${s}.tasks t
-         WHERE t.name = stale.name AND t.slot = stale.slot
-           AND (t.acquired_at IS NULL OR t.acquired_at < stale.reserved_at)
-         FOR UPDATE SKIP LOCKED
-       ) t
-     ), removed AS (
-       DELETE FROM ${s}.attempts a USING free f
-       WHERE a.lane = f.lane
-       RETURNING a.name, a.slot, a.worker, a.started_at, a.delay_ms
-     ), closed AS (
-       -- reservations of the name whose slot has ended since they were made: left by a lane that lost the race
-       -- for its slot (another lane locked it first and ended it) and then went away without clearing its row.
-       -- Each would keep its slot from every claim (see openReservations in holder-statements.ts).
-       DELETE FROM ${s}.attempts r
-       USING (SELECT lane FROM ${s}.attempts WHERE name = $1 FOR UPDATE SKIP LOCKED) l
-       WHERE r.lane = l.lane AND r.name = $1
-         AND NOT EXISTS (SELECT FROM ${s}.tasks t
-                         WHERE t.name = r.name AND t.slot = r.slot
-                           AND (t.acquired_at IS NULL OR t.acquired_at < r.reserved_at))
-       RETURNING r.lane
-     ), forgotten AS (
-       -- the rows of lanes that reserved nothing for ten minutes (or are gone) and whose last reservation is
-       -- closed (a live lane's next reservation inserts its row again)
-       DELETE FROM ${s}.attempts r
-       WHERE r.started_at < clock_timestamp() - interval '10 minutes'
-         AND r.lane NOT IN (SELECT lane FROM closed)
-         AND NOT EXISTS (SELECT FROM ${s}.tasks t
-                         WHERE t.name = r.name AND t.slot = r.slot AND t.state = 'AVAILABLE'
-                           AND (t.acquired_at IS NULL OR t.acquired_at < r.reserved_at))
-     ), counted AS (
-       UPDATE ${s}.tasks t
-       SET failed_attempts = t.failed_attempts + 1,
-           message = CASE WHEN t.failed_attempts + 1 >= n.max_attempts
-                          THEN ${gaveUpSql('(t.failed_attempts + 1)')}
-                          ELSE '' END
-                     || format('the holder went away: the attempt %s started at %s never ended (its process died, or it lost its connection or its lock)',
-                               r.worker, r.started_at),
-           next_attempt_at = CASE WHEN t.failed_attempts + 1 >= n.max_attempts THEN 'infinity'
-                                  ELSE clock_timestamp() + r.delay_ms * interval '1 millisecond' END,
-           acquired_by = r.worker, acquired_at = r.started_at
-       FROM removed r, ${s}.task_names n
-       WHERE t.name = r.name AND t.slot = r.slot AND n.name = t.name AND t.state = 'AVAILABLE'
-       RETURNING t.name, t.slot, r.worker, r.started_at, t.message
-     ), recorded AS (
-       -- the attempt of the holder that went away, ended now
-       INSERT INTO ${s}.task_history (name, slot, from_state, to_state, actor, message, at, acquired_at)
-       SELECT name, slot, 'ACQUIRED', 'AVAILABLE', worker, message, clock_timestamp(), started_at FROM counted
-       RETURNING *
-     ), announced AS (SELECT ${s}.announce(array_agg(r::${s}.task_history)) FROM recorded r)
-     SELECT (SELECT count(*) FROM counted)::int AS counted, (SELECT count(*) FROM closed)::int AS freed
-     FROM announced`,
-    [name],
-  );
-  return { counted: rows[0]?.counted ?? 0, freed: rows[0]?.freed ?? 0 };
-}
-
-/**
  * How long until the soonest failed slot of `name` in [from, to) is due again, in ms (null if none is
- * waiting; slots that gave up are never due), and until the oldest reservation of the name made less than a
- * second ago can be judged (null if none: see countAbandoned).
+ * waiting; slots that gave up are never due).
  */
 export async function nextDueIn(
   pool: pg.Pool,
@@ -889,31 +772,21 @@ export async function nextDueIn(
   name: string,
   from: Date,
   to: Date,
-): Promise<{ waitMs: number | null; reservedWaitMs: number | null }> {
-  const s = schema.sql;
-  const { rows } = await pool.query<{ wait_ms: number | null; reserved_wait_ms: number | null }>(
-    `SELECT (SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8
-             FROM ${s}.tasks
-             WHERE name = $1 AND state = 'AVAILABLE' AND next_attempt_at > now()
-               AND next_attempt_at < 'infinity' AND slot >= $2 AND slot < $3) AS wait_ms,
-            (SELECT ceil(extract(epoch FROM min(started_at) + interval '1 second' - clock_timestamp()) * 1000)::float8
-             FROM ${s}.attempts
-             WHERE name = $1 AND started_at >= clock_timestamp() - interval '1 second') AS reserved_wait_ms`,
+): Promise<number | null> {
+  const { rows } = await pool.query<{ wait_ms: number | null }>(
+    `SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)::float8 AS wait_ms
+     FROM ${schema.sql}.tasks
+     WHERE name = $1 AND state = 'AVAILABLE' AND next_attempt_at > now()
+       AND next_attempt_at < 'infinity' AND slot >= $2 AND slot < $3`,
     [name, from, to],
   );
-  const row = rows[0];
-  return { waitMs: row?.wait_ms ?? null, reservedWaitMs: row?.reserved_wait_ms ?? null };
+  return rows[0]?.wait_ms ?? null;
 }
 
 const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as const;
 
-/** The statement that clears a lane's reservation: the slot was not attempted, or given back unchanged. */
-function clearReservation(schema: Schema, lane: number): string {
-  return `UPDATE ${schema.sql}.attempts SET name = NULL, slot = NULL WHERE lane = ${lane}`;
-}
-
-/** A lane's id: random, so that the lanes of every process tell their reservations apart. */
-function newLaneId(): number {
+/** A lane's id: random, so that the lanes of every process tell their registrations apart. */
+export function newLaneId(): number {
   return randomInt(1, 2 ** 47);
 }
 

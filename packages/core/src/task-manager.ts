@@ -20,7 +20,8 @@ import {
 } from './errors.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from './events.ts';
 import { holderStatements } from './holder-statements.ts';
-import { countAbandoned, Lane, type LaneSettings, type NextTake, nextDueIn } from './lane.ts';
+import { Lane, type LaneSettings, type NextTake, nextDueIn } from './lane.ts';
+import { LaneRegistry } from './lane-registry.ts';
 import { migrate } from './migrate.ts';
 import { checkTaskName as checkName, fixedCadence, slotsIn } from './model.ts';
 import {
@@ -87,7 +88,10 @@ export type SlotSelection =
 export interface ActorOptions {
   reason: string;
   actor?: string;
-  /** Compute the outcome without changing anything (the transaction is rolled back). Default false. */
+  /**
+   * Compute the outcomes without changing anything: one read, which takes no row lock and writes nothing
+   * (`busy`: the slot's row is locked by a transaction running right now). Default false.
+   */
   dryRun?: boolean;
 }
 
@@ -135,6 +139,8 @@ export class TaskManager {
   readonly #ownsPool: boolean;
   readonly #retry: RetryPolicy;
   readonly #lanes: LaneSettings;
+  /** By when the server has freed the lock of a holder whose connection went silent (see ConnectionLossOptions). */
+  readonly #serverReleaseMs: number;
 
   constructor(options: TaskManagerOptions) {
     this.#schema = toSchema(options.schema ?? 'dtm');
@@ -142,6 +148,7 @@ export class TaskManager {
     this.workerName = checkText(options.workerName ?? `${hostname()}:${process.pid}`, 'workerName', 200);
     this.#retry = options.retry ?? {};
     const timings = resolveConnectionLoss(options.connectionLoss);
+    this.#serverReleaseMs = timings.serverReleaseMs;
     if (options.pool) {
       this.pool = options.pool;
       this.#ownsPool = false;
@@ -163,6 +170,7 @@ export class TaskManager {
       statements: holderStatements(this.#schema),
       sessionSettings: sessionSettings(timings),
       heartbeat: { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs },
+      registry: new LaneRegistry(this.pool, this.#schema),
     };
   }
 
@@ -179,7 +187,7 @@ export class TaskManager {
       openBatchLane: (size) => new BatchLane(this.#lanes, size),
       nextTake: (take) => this.#nextTake(take),
       nextDueIn: (name, from, to) => nextDueIn(this.pool, this.#schema, name, from, to),
-      countAbandoned: (name) => countAbandoned(this.pool, this.#schema, name),
+      serverReleaseMs: this.#serverReleaseMs,
     };
     return new Worker(context, options);
   }
@@ -433,7 +441,8 @@ export class TaskManager {
    * Takes this exact slot: `SELECT … FOR UPDATE NOWAIT` in a new transaction that stays open until the
    * handle ends it. Fails at once with `TaskBusyError` if another worker holds it, `TaskNotAvailableError`
    * if it is not AVAILABLE, still waiting out its retry backoff or gave up, `TaskNotFoundError` if it does not
-   * exist. A reservation left by a holder that went away is counted first (see the README, Attempts).
+   * exist. If its last holder went away without recording an ending, that attempt is counted instead (the slot
+   * then waits out its backoff: `TaskNotAvailableError`; see the README, Attempts).
    */
   async acquire(
     name: string,
@@ -559,7 +568,21 @@ export class TaskManager {
     const { name, slots, isRange } = await this.#selectSlots(selection);
     const reason = checkText(options.reason, 'reason', MAX_TEXT_LENGTH);
     const actor = options.actor === undefined ? this.workerName : checkText(options.actor, 'actor', 500);
-    const rows = await this.#transaction(options.dryRun ?? false, async (client) => {
+    const rows = options.dryRun
+      ? await this.#previewRequeue(name, slots)
+      : await this.#requeueSlots(name, slots, reason, actor);
+    const outcomes = isRange ? rows.filter((row) => row.outcome !== 'not_found') : rows;
+    return summarize(outcomes, ['requeued', 'busy', 'not_found', 'unchanged']);
+  }
+
+  /** requeue's statement, in a transaction that commits. */
+  #requeueSlots(
+    name: string,
+    slots: Date[],
+    reason: string,
+    actor: string,
+  ): Promise<OperationResult<RequeueOutcome>['outcomes']> {
+    return this.#transaction(false, async (client) => {
       const { rows } = await client.query<{ slot: Date; outcome: RequeueOutcome }>(
         `WITH wanted AS (
            SELECT slot FROM unnest($2::timestamptz[]) AS slot
@@ -582,19 +605,14 @@ export class TaskManager {
                message = CASE WHEN l.state = 'AVAILABLE' AND l.next_attempt_at < 'infinity'
                               THEN t.message ELSE $3 END
            FROM lockable l
-           WHERE t.name = $1 AND t.slot = l.slot
-             AND (l.state IN ('COMPLETE', 'SKIP') OR (l.state = 'AVAILABLE' AND l.next_attempt_at > now()))
+           WHERE t.name = $1 AND t.slot = l.slot AND ${isRequeuable('l')}
            RETURNING t.slot, l.state AS from_state
          ), recorded AS (
            INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
            SELECT $1, slot, from_state, 'AVAILABLE', $4, $3 FROM requeued
            RETURNING *
          ), ${announcedCte(this.#schema)}
-         SELECT w.slot,
-                CASE WHEN e.slot IS NULL THEN 'not_found'
-                     WHEN r.slot IS NOT NULL THEN 'requeued'
-                     WHEN l.slot IS NULL THEN 'busy'
-                     ELSE 'unchanged' END AS outcome
+         SELECT w.slot, ${requeueOutcome({ isMissing: 'e.slot IS NULL', isBusy: 'l.slot IS NULL', isChanged: 'r.slot IS NOT NULL' })} AS outcome
          FROM wanted w
          LEFT JOIN existing e ON e.slot = w.slot
          LEFT JOIN lockable l ON l.slot = w.slot
@@ -605,8 +623,29 @@ export class TaskManager {
       );
       return rows;
     });
-    const outcomes = isRange ? rows.filter((row) => row.outcome !== 'not_found') : rows;
-    return summarize(outcomes, ['requeued', 'busy', 'not_found', 'unchanged']);
+  }
+
+  /**
+   * requeue's dry run: the outcomes its statement would report, from one plain read of the rows. Locking them
+   * in a transaction that rolls back would leave an aborted locker in each AVAILABLE row's xmax, which the
+   * next holder counts as an attempt whose holder went away: only a holder may lock an AVAILABLE row and
+   * roll back.
+   */
+  async #previewRequeue(name: string, slots: Date[]): Promise<OperationResult<RequeueOutcome>['outcomes']> {
+    const outcome = requeueOutcome({
+      isMissing: 't.slot IS NULL',
+      isBusy: isLockedNow(this.#schema, 't'),
+      isChanged: isRequeuable('t'),
+    });
+    const { rows } = await this.#query<{ slot: Date; outcome: RequeueOutcome }>(
+      `SELECT w.slot, ${outcome} AS outcome
+       FROM unnest($2::timestamptz[]) AS w (slot)
+       LEFT JOIN ${this.#schema.sql}.tasks t ON t.name = $1 AND t.slot = w.slot
+       ORDER BY w.slot`,
+      [name, slots],
+      'previewing a re-queue',
+    );
+    return rows;
   }
 
   /**
@@ -622,7 +661,22 @@ export class TaskManager {
     const { name, slots } = await this.#selectSlots(selection);
     const reason = checkText(options.reason, 'reason', MAX_TEXT_LENGTH);
     const actor = options.actor === undefined ? this.workerName : checkText(options.actor, 'actor', 500);
-    const rows = await this.#transaction(options.dryRun ?? false, async (client) => {
+    const includeComplete = options.includeComplete ?? false;
+    const rows = options.dryRun
+      ? await this.#previewSkip(name, slots, includeComplete)
+      : await this.#skipSlots(name, slots, reason, actor, includeComplete);
+    return summarize(rows, ['skipped', 'busy', 'unchanged']);
+  }
+
+  /** skip's statement, in a transaction that commits. */
+  #skipSlots(
+    name: string,
+    slots: Date[],
+    reason: string,
+    actor: string,
+    includeComplete: boolean,
+  ): Promise<OperationResult<SkipOutcome>['outcomes']> {
+    return this.#transaction(false, async (client) => {
       const { rows } = await client.query<{ slot: Date; outcome: SkipOutcome }>(
         `WITH wanted AS (
            SELECT slot FROM unnest($2::timestamptz[]) AS slot
@@ -644,8 +698,7 @@ export class TaskManager {
            UPDATE ${this.#schema.sql}.tasks t
            SET state = 'SKIP', message = $3, next_attempt_at = NULL, completed_at = now()
            FROM lockable l
-           WHERE t.name = $1 AND t.slot = l.slot
-             AND (l.state = 'AVAILABLE' OR (l.state = 'COMPLETE' AND $5))
+           WHERE t.name = $1 AND t.slot = l.slot AND ${isSkippable('l', '$5')}
            RETURNING t.slot, l.state AS from_state
          ), recorded AS (
            INSERT INTO ${this.#schema.sql}.task_history (name, slot, from_state, to_state, actor, message)
@@ -654,21 +707,39 @@ export class TaskManager {
            SELECT $1, slot, from_state, 'SKIP', $4, $3 FROM skipped
            RETURNING *
          ), ${announcedCte(this.#schema)}
-         SELECT w.slot,
-                CASE WHEN c.slot IS NOT NULL OR s.slot IS NOT NULL THEN 'skipped'
-                     WHEN l.slot IS NULL THEN 'busy'
-                     ELSE 'unchanged' END AS outcome
+         SELECT w.slot, ${skipOutcome({ isMissing: 'c.slot IS NOT NULL', isBusy: 'l.slot IS NULL', isChanged: 's.slot IS NOT NULL' })} AS outcome
          FROM wanted w
          LEFT JOIN created c ON c.slot = w.slot
          LEFT JOIN lockable l ON l.slot = w.slot
          LEFT JOIN skipped s ON s.slot = w.slot
          CROSS JOIN announced
          ORDER BY w.slot`,
-        [name, slots, reason, actor, options.includeComplete ?? false],
+        [name, slots, reason, actor, includeComplete],
       );
       return rows;
     });
-    return summarize(rows, ['skipped', 'busy', 'unchanged']);
+  }
+
+  /** skip's dry run: the outcomes its statement would report, from one plain read (see #previewRequeue). */
+  async #previewSkip(
+    name: string,
+    slots: Date[],
+    includeComplete: boolean,
+  ): Promise<OperationResult<SkipOutcome>['outcomes']> {
+    const outcome = skipOutcome({
+      isMissing: 't.slot IS NULL',
+      isBusy: isLockedNow(this.#schema, 't'),
+      isChanged: isSkippable('t', '$3'),
+    });
+    const { rows } = await this.#query<{ slot: Date; outcome: SkipOutcome }>(
+      `SELECT w.slot, ${outcome} AS outcome
+       FROM unnest($2::timestamptz[]) AS w (slot)
+       LEFT JOIN ${this.#schema.sql}.tasks t ON t.name = $1 AND t.slot = w.slot
+       ORDER BY w.slot`,
+      [name, slots, includeComplete],
+      'previewing a skip',
+    );
+    return rows;
   }
 
   /**
@@ -908,6 +979,51 @@ export class TaskManager {
  */
 function announcedCte(schema: Schema): string {
   return `announced AS (SELECT ${schema.sql}.announce(array_agg(r::${schema.sql}.task_history)) FROM recorded r)`;
+}
+
+// The outcome rules of requeue and skip, written once for their statements and their dry runs. A statement
+// applies them to the rows it locked (`l`) and reports what it changed; a dry run applies them to the rows as
+// it reads them, and reports as busy the rows that the statement's SKIP LOCKED would pass over.
+
+/** The rows requeue changes: COMPLETE and SKIP, and AVAILABLE ones waiting out their backoff or given up. */
+function isRequeuable(row: string): string {
+  return `(${row}.state IN ('COMPLETE', 'SKIP') OR (${row}.state = 'AVAILABLE' AND ${row}.next_attempt_at > now()))`;
+}
+
+/** The rows skip changes: AVAILABLE ones, and COMPLETE ones when `includeComplete` (a boolean parameter). */
+function isSkippable(row: string, includeComplete: string): string {
+  return `(${row}.state = 'AVAILABLE' OR (${row}.state = 'COMPLETE' AND ${includeComplete}))`;
+}
+
+/**
+ * Whether the row is locked (or being written) by a transaction running right now, read without locking it:
+ * its xmax is that transaction's id. A locker that has ended leaves its id there, but in no one's lock.
+ */
+function isLockedNow(schema: Schema, row: string): string {
+  return `${row}.xmax IN (SELECT xid FROM ${schema.sql}.holding_sessions)`;
+}
+
+/** Conditions (SQL) on a wanted slot's rows, from which its outcome is decided. */
+interface OutcomeConditions {
+  isMissing: string;
+  isBusy: string;
+  isChanged: string;
+}
+
+/** A wanted slot's requeue outcome. Busy comes before changed: a slot locked by another is never changed. */
+function requeueOutcome(is: OutcomeConditions): string {
+  return `CASE WHEN ${is.isMissing} THEN 'not_found'
+               WHEN ${is.isBusy} THEN 'busy'
+               WHEN ${is.isChanged} THEN 'requeued'
+               ELSE 'unchanged' END`;
+}
+
+/** A wanted slot's skip outcome: a missing slot is (or would be) created as SKIP; otherwise as for requeue. */
+function skipOutcome(is: OutcomeConditions): string {
+  return `CASE WHEN ${is.isMissing} THEN 'skipped'
+               WHEN ${is.isBusy} THEN 'busy'
+               WHEN ${is.isChanged} THEN 'skipped'
+               ELSE 'unchanged' END`;
 }
 
 function summarize<O extends string>(

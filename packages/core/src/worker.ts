@@ -26,13 +26,10 @@ export interface WorkerContext {
   openBatchLane(size: number): BatchLane;
   /** acquireNext()'s options, checked (BadInputError). */
   nextTake(options: Parameters<TaskManager['acquireNext']>[0]): NextTake;
-  nextDueIn(
-    name: string,
-    from: Date,
-    to: Date,
-  ): Promise<{ waitMs: number | null; reservedWaitMs: number | null }>;
-  /** Counts the name's abandoned attempts and deletes its reservations left closed (see lane.ts). */
-  countAbandoned(name: string): Promise<{ counted: number; freed: number }>;
+  /** How long until the soonest failed slot of the name in [from, to) is due again, in ms (see lane.ts). */
+  nextDueIn(name: string, from: Date, to: Date): Promise<number | null>;
+  /** By when the server has freed the lock of a holder whose connection went silent. */
+  serverReleaseMs: number;
 }
 
 /** Where the worker's structured logs go; a pino or bunyan logger fits as it is (`fields` first). */
@@ -462,7 +459,7 @@ export class Worker {
     return next;
   }
 
-  /** Gives back a batch whose handlers never ran: released unchanged, its reservations cleared. */
+  /** Gives back a batch whose handlers never ran: released unchanged (its locks commit). */
   async #giveBack(batch: Batch): Promise<void> {
     for (const task of batch.tasks) await task.release();
     await batch.end(true).catch((error: unknown) => this.#report(error, 'giving back slots'));
@@ -605,9 +602,15 @@ export class Worker {
         this.#log.warn(
           { ...fields, durationMs, error: error.message, isShutdown },
           isShutdown
-            ? `gave up the lock on slot ${fields.slot} (stopping): nothing its handler wrote was committed; it is AVAILABLE again, unchanged`
+            ? `gave up the lock on slot ${fields.slot} (stopping): nothing its handler wrote was committed; it is AVAILABLE again, and this attempt counts as abandoned`
             : `lost the lock on slot ${fields.slot}: nothing its handler wrote was committed; it is AVAILABLE again, and this attempt counts as abandoned (retried after backoff)`,
         );
+        // The server frees the lock once it notices (at the latest after serverReleaseMs); a lane then takes
+        // the slot and counts the attempt, without waiting for the next poll.
+        if (!isShutdown) {
+          const recount = setTimeout(() => this.#wakeOne(), this.#context.serverReleaseMs);
+          recount.unref();
+        }
         this.#emit('lockLost', {
           task: { ...task.task, state: 'AVAILABLE', holder: null },
           durationMs,
@@ -665,11 +668,7 @@ export class Worker {
     this.#boundaryTimer.unref();
   }
 
-  /**
-   * After finding nothing: counts the name's abandoned attempts (their slots back off), then sets a timer for
-   * the soonest failed slot whose backoff ends within the window, or for when a reservation made less than a
-   * second ago can be judged (a holder that dies at once is counted within about a second).
-   */
+  /** After finding nothing: sets a timer for the soonest failed slot whose backoff ends within the window. */
   #checkNextDue(from: Date, to: Date): Promise<void> {
     if (this.#checkingDue || this.#isStopping) return this.#checkingDue ?? Promise.resolve();
     this.#checkingDue = this.#lookForNextDue(from, to).finally(() => {
@@ -680,21 +679,8 @@ export class Worker {
 
   async #lookForNextDue(from: Date, to: Date): Promise<void> {
     try {
-      const { counted, freed } = await this.#context.countAbandoned(this.name);
-      if (counted > 0) {
-        this.#log.info(
-          { ...this.#fields(), counted },
-          'counted attempts whose holder went away as failed: their slots back off',
-        );
-      }
-      // Reservations left by lanes that went away were deleted: their slots can be taken now.
-      if (freed > 0) this.#wakeOne();
-      const { waitMs, reservedWaitMs } = await this.#context.nextDueIn(this.name, from, to);
-      const soonest = Math.min(
-        waitMs ?? Number.POSITIVE_INFINITY,
-        reservedWaitMs ?? Number.POSITIVE_INFINITY,
-      );
-      if (!Number.isFinite(soonest) || this.#isStopping) return;
+      const soonest = await this.#context.nextDueIn(this.name, from, to);
+      if (soonest === null || this.#isStopping) return;
       const at = Date.now() + soonest;
       if (at >= this.#dueAt && this.#dueAt > Date.now()) return;
       clearTimeout(this.#dueTimer);

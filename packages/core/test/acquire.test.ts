@@ -12,6 +12,7 @@ import {
   TaskNotFoundError,
 } from '../src/index.ts';
 import { Lane, type NextTake } from '../src/lane.ts';
+import { LaneRegistry } from '../src/lane-registry.ts';
 import { toSchema } from '../src/schema.ts';
 import { createManager, databaseUrl, pastSlot, uniqueName, waitFor } from './helpers.ts';
 
@@ -423,6 +424,7 @@ function openLane(): Lane {
       statements: holderStatements(schema),
       sessionSettings: sessionSettings(timings),
       heartbeat: { everyMs: timings.heartbeatMs, timeoutMs: timings.heartbeatTimeoutMs },
+      registry: new LaneRegistry(chained.pool, schema),
     },
     { isKept: true },
   );
@@ -459,7 +461,10 @@ describe('a lane (the worker completes a slot and takes the next in one round tr
     expect(first.outcome).toBe('complete');
     const done = await chained.getTask(name, slots[0] as Date);
     expect(done).toMatchObject({ state: 'COMPLETE', message: 'first done' });
-    expect(await chained.getTask(name, slots[1] as Date)).toMatchObject({ state: 'ACQUIRED' });
+    // A worker's lane registers its slot once it has held it for a moment (see LaneRegistry).
+    await waitFor('the next slot to show as held', async () => {
+      return (await chained.getTask(name, slots[1] as Date))?.state === 'ACQUIRED';
+    });
     expect(first.ended).toMatchObject({ state: 'COMPLETE', message: 'first done' });
     const last = await lane.completeAndTake(undefined, nextOf(name));
     if (!('next' in last) || !last.next) throw new Error('expected the third slot');

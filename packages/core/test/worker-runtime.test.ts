@@ -199,7 +199,7 @@ describe('the worker runtime', () => {
     ]);
   });
 
-  it('one lane retries its own failed slot after the backoff, and its reservation names no slot once the slot ended', async () => {
+  it('one lane retries its own failed slot after the backoff', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
     let attempts = 0;
@@ -219,34 +219,91 @@ describe('the worker runtime', () => {
     });
     expect(await tm.getTask(name, slot)).toMatchObject({ failedAttempts: 2 });
     expect(attempts).toBe(3);
-    // Every slot done, the lane's row in attempts reserves none of them (it would keep them from other lanes).
-    await waitFor('every slot of the name done', async () => (await states(name)).AVAILABLE === undefined);
-    const { rows } = await tm.pool.query(`SELECT slot FROM "${tm.schema}".attempts WHERE name = $1`, [name]);
-    expect(rows).toEqual([]);
     await worker.stop();
   });
 
-  it('a reservation left closed by a lane that went away does not keep its slot from being retried', async () => {
+  it('a holder whose backend is terminated is counted by the next taker, who names it, and backs the slot off', async () => {
     const name = uniqueName();
     const [slot] = (await createPast(name, 1)) as [Date];
-    // A lane reserved the slot, lost the race for it to another lane (which failed it), and went away
-    // without clearing its row: the reservation is older than the slot's last attempt, which is due again.
-    await tm.pool.query(
-      `INSERT INTO "${tm.schema}".attempts (lane, name, slot, worker, started_at, reserved_at)
-       VALUES (7, $1, $2, 'gone', now() - interval '1 minute', now() - interval '1 minute')`,
-      [name, slot],
-    );
-    await tm.pool.query(
-      `UPDATE "${tm.schema}".tasks SET failed_attempts = 1, message = 'source unreachable', acquired_at = now()
-       WHERE name = $1 AND slot = $2`,
-      [name, slot],
-    );
-    const worker = work({ name, concurrency: 1, handler: async () => 'done' });
-    await waitFor('the slot retried and completed', async () => {
-      return (await tm.getTask(name, slot))?.state === 'COMPLETE';
+    const doomed = new TaskManager({
+      connectionString: databaseUrl,
+      schema: tm.schema,
+      workerName: `doomed-${name}`,
+      poolSize: 2,
     });
-    const { rows } = await tm.pool.query(`SELECT lane FROM "${tm.schema}".attempts WHERE lane = 7`);
-    expect(rows).toEqual([]);
+    try {
+      await doomed.acquire(name, slot);
+      await waitFor(
+        'the holder to show',
+        async () => (await tm.getTask(name, slot))?.holder?.worker === `doomed-${name}`,
+      );
+      await tm.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL`,
+        [`doomed-${name}`],
+      );
+      await waitFor('the slot to be free', async () => (await tm.getTask(name, slot))?.holder === null);
+      // The next taker counts the attempt instead of taking the slot, which now waits out its backoff (60 s).
+      await expect(tm.acquire(name, slot)).rejects.toThrow(
+        /waiting out its retry backoff after 1 failed attempts/,
+      );
+      const counted = await tm.getTask(name, slot);
+      expect(counted).toMatchObject({ state: 'AVAILABLE', failedAttempts: 1 });
+      expect(counted?.message).toMatch(
+        new RegExp(
+          `^the holder went away: the attempt of doomed-${name} started at .* never ended .*; counted by ${tm.workerName}$`,
+        ),
+      );
+      expect(counted?.nextAttemptAt?.getTime()).toBeGreaterThan(Date.now() + 50_000);
+      const history = await tm.history(name, slot);
+      expect(history.at(-1)).toMatchObject({
+        fromState: 'ACQUIRED',
+        toState: 'AVAILABLE',
+        actor: `doomed-${name}`,
+      });
+      expect(history.at(-2)).toMatchObject({
+        fromState: 'AVAILABLE',
+        toState: 'ACQUIRED',
+        actor: `doomed-${name}`,
+      });
+    } finally {
+      await doomed.close();
+    }
+  });
+
+  it('a slot given back (release) or a take that found nothing is never counted as abandoned', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    for (let round = 0; round < 3; round++) {
+      const held = await tm.acquire(name, slot);
+      await held.client.query('SELECT 1');
+      await held.release();
+    }
+    expect(await tm.acquireNext({ name, from: new Date(0), to: new Date(1) })).toBeNull();
+    const last = await tm.acquire(name, slot);
+    expect(last.task.failedAttempts).toBe(0);
+    await last.complete('done');
+    expect(await tm.getTask(name, slot)).toMatchObject({ state: 'COMPLETE', failedAttempts: 0 });
+  });
+
+  it('a worker’s slot held for more than a moment shows as held, with its worker', async () => {
+    const name = uniqueName();
+    const [slot] = (await createPast(name, 1)) as [Date];
+    let finish: () => void = () => {};
+    const worker = work({
+      name,
+      concurrency: 1,
+      handler: async (task) => {
+        if (task.task.slot.getTime() !== slot.getTime()) return;
+        await new Promise<void>((resolve) => (finish = resolve));
+      },
+    });
+    await waitFor(
+      'the slot to show as held',
+      async () => (await tm.getTask(name, slot))?.state === 'ACQUIRED',
+    );
+    expect((await tm.getTask(name, slot))?.holder?.worker).toBe(tm.workerName);
+    finish();
+    await waitFor('the slot completed', async () => (await tm.getTask(name, slot))?.state === 'COMPLETE');
     await worker.stop();
   });
 
