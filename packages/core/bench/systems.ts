@@ -20,7 +20,7 @@ export type SystemId =
 
 /**
  * DTM's commit batch in the batched row (BENCH_DTM_BATCH): 50, the fastest in a trial (results/commit-batch-trial.md,
- * whose stall at 64 lanes was a misplanned claim, since fixed: results/throughput.md).
+ * whose stall at 64 lanes was a misplanned claim of the reservations that counted abandoned attempts then).
  */
 export const DTM_COMMIT_BATCH = Number(process.env.BENCH_DTM_BATCH ?? 50);
 /** pg-boss's fetch size in its batched row. */
