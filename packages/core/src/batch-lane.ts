@@ -4,6 +4,7 @@ import { destroyConnection, sessionName } from './connection.ts';
 import { LockLostError, sqlStateOf, TaskNotAvailableError, translatePgError } from './errors.ts';
 import { batch, type EndedRow, execute, literal, setUp } from './holder-statements.ts';
 import {
+  abandonStatement,
   type HandleOutcome,
   type LaneSettings,
   type NextTake,
@@ -105,16 +106,7 @@ export class BatchLane {
     const rows = (locked?.rows ?? []) as HeldRow[];
     const abandoned = rows.filter((row) => row.abandoned_xid !== null);
     const live = rows.filter((row) => row.abandoned_xid === null);
-    const { abandon } = this.#settings.statements;
-    const counting = abandoned.map((row) =>
-      execute(abandon, [
-        row.name,
-        row.slot,
-        take.worker,
-        retryDelay(take.retry, row.failed_attempts + 1),
-        row.abandoned_xid,
-      ]),
-    );
+    const counting = abandoned.map((row) => abandonStatement(this.#settings.statements, take, row));
     const ending = live.length === 0 ? ['COMMIT'] : [];
     if (counting.length + ending.length > 0) {
       try {

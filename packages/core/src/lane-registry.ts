@@ -38,7 +38,7 @@ export class LaneRegistry {
          WHERE registered_at < clock_timestamp() - interval '10 minutes'
            AND xid NOT IN (SELECT xid FROM ${s}.holding_sessions)
        )
-       INSERT INTO ${s}.lanes AS l (lane, name, slot, worker, since, xid)
+       INSERT INTO ${s}.lanes (lane, name, slot, worker, since, xid)
        SELECT lane, name, slot, worker, since, xid::xid
        FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::xid8[])
          AS r (lane, name, slot, worker, since, xid)

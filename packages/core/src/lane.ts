@@ -247,16 +247,8 @@ export class Lane {
   async #countAbandoned(take: NextTake | SlotTake, row: HeldRow): Promise<void> {
     const client = this.#client;
     if (!client) return;
-    const delayMs = retryDelay(take.retry, row.failed_attempts + 1);
-    const abandon = execute(this.#settings.statements.abandon, [
-      row.name,
-      row.slot,
-      take.worker,
-      delayMs,
-      row.abandoned_xid,
-    ]);
     try {
-      await batch(client, `${abandon}; COMMIT`);
+      await batch(client, `${abandonStatement(this.#settings.statements, take, row)}; COMMIT`);
     } catch (error) {
       await this.#dropConnection(toError(error));
       throw translatePgError(error, `counting an abandoned attempt of ${JSON.stringify(row.name)}`);
@@ -550,7 +542,7 @@ export class Holding {
     endingIndex: number,
     next: string[],
     failMessage?: string,
-  ): Promise<{ ending: pg.QueryResult[]; results: pg.QueryResult[] } | { error: unknown } | undefined> {
+  ): Promise<{ results: pg.QueryResult[] } | { error: unknown } | undefined> {
     const index = endingIndex;
     let results: pg.QueryResult[] | undefined;
     let error: unknown;
@@ -562,7 +554,7 @@ export class Holding {
     if (results) {
       this.#finish(outcome, results[index]?.rows[0] as EndedRow | undefined);
       this.#lane.ended(true);
-      return { ending: results.slice(0, statements.length), results: results.slice(statements.length) };
+      return { results: results.slice(statements.length) };
     }
     const doing = `${DOING[outcome]} ${this.#describe()}`;
     const fate = await this.#fate(error);
@@ -784,6 +776,24 @@ export async function nextDueIn(
 }
 
 const DOING = { complete: 'completing', skip: 'skipping', fail: 'failing' } as const;
+
+/**
+ * The statement that counts the abandoned attempt of `row`, locked by `take`'s lane: a failed attempt with the
+ * backoff of the take's policy (see `abandon` in holder-statements.ts).
+ */
+export function abandonStatement(
+  statements: HolderStatements,
+  take: NextTake | SlotTake,
+  row: Pick<TaskRow, 'name' | 'slot' | 'failed_attempts'> & { abandoned_xid: string | null },
+): string {
+  return execute(statements.abandon, [
+    row.name,
+    row.slot,
+    take.worker,
+    retryDelay(take.retry, row.failed_attempts + 1),
+    row.abandoned_xid,
+  ]);
+}
 
 /** A lane's id: random, so that the lanes of every process tell their registrations apart. */
 export function newLaneId(): number {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { TaskManager } from '../src/index.ts';
-import { createManager, databaseUrl, pastSlot, uniqueName } from './helpers.ts';
+import { createManager, databaseUrl, lockerStatuses, pastSlot, uniqueName } from './helpers.ts';
 
 const tm = await createManager({ retry: { baseMs: 60_000, jitter: 0 } });
 /** Holds slots on connections of its own, as another worker process would. */
@@ -44,20 +44,6 @@ async function availableOnly() {
   return { name, slots: tasks.map((t) => t.slot) };
 }
 
-/**
- * The status of the last transaction that locked or wrote each of the name's rows (xmax), when one did. A
- * worker that takes a slot reads an aborted one as an attempt abandoned by a holder that went away.
- */
-async function lockerStatuses(name: string): Promise<string[]> {
-  const { rows } = await tm.pool.query<{ status: string }>(
-    `SELECT pg_xact_status((pg_current_xact_id()::text::bigint - age(xmax))::text::xid8) AS status
-     FROM "${tm.schema}".tasks
-     WHERE name = $1 AND xmax <> '0'::xid`,
-    [name],
-  );
-  return rows.map((row) => row.status);
-}
-
 describe('a dry run of requeue or skip', () => {
   it('reports for requeue what the real run that follows reports, busy for a slot held elsewhere', async () => {
     const { name, slots, held } = await everyKind();
@@ -96,10 +82,10 @@ describe('a dry run of requeue or skip', () => {
 
   it('of requeue leaves no aborted locker on AVAILABLE rows, due, backing off or given up', async () => {
     const { name, slots } = await availableOnly();
-    expect(await lockerStatuses(name)).not.toContain('aborted');
+    expect(await lockerStatuses(tm, name)).not.toContain('aborted');
     const preview = await tm.requeue({ name, slots }, { reason: 'preview', dryRun: true });
     expect(preview.counts).toEqual({ requeued: 2, busy: 0, not_found: 0, unchanged: 1 });
-    expect(await lockerStatuses(name)).not.toContain('aborted');
+    expect(await lockerStatuses(tm, name)).not.toContain('aborted');
     expect((await tm.listTasks({ name })).map((t) => t.nextAttemptAt !== null || t.hasGivenUp)).toEqual([
       true,
       true,
@@ -109,10 +95,10 @@ describe('a dry run of requeue or skip', () => {
 
   it('of skip leaves no aborted locker on AVAILABLE rows, due, backing off or given up', async () => {
     const { name, slots } = await availableOnly();
-    expect(await lockerStatuses(name)).not.toContain('aborted');
+    expect(await lockerStatuses(tm, name)).not.toContain('aborted');
     const preview = await tm.skip({ name, slots }, { reason: 'preview', dryRun: true });
     expect(preview.counts).toEqual({ skipped: 3, busy: 0, unchanged: 0 });
-    expect(await lockerStatuses(name)).not.toContain('aborted');
+    expect(await lockerStatuses(tm, name)).not.toContain('aborted');
     expect((await tm.listTasks({ name })).map((t) => t.state)).toEqual([
       'AVAILABLE',
       'AVAILABLE',

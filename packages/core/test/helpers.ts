@@ -55,3 +55,17 @@ export function pastSlot(slotsAgo = 100): Date {
   const interval = 300_000;
   return new Date(Math.floor(Date.now() / interval) * interval - slotsAgo * interval);
 }
+
+/**
+ * The status of the last transaction that locked or wrote each of the name's rows (xmax), when one did. A
+ * worker that takes a slot reads an aborted one as an attempt abandoned by a holder that went away.
+ */
+export async function lockerStatuses(tm: TaskManager, name: string): Promise<string[]> {
+  const { rows } = await tm.pool.query<{ status: string }>(
+    `SELECT pg_xact_status((pg_current_xact_id()::text::bigint - age(xmax))::text::xid8) AS status
+     FROM "${tm.schema}".tasks
+     WHERE name = $1 AND xmax <> '0'::xid`,
+    [name],
+  );
+  return rows.map((row) => row.status);
+}
